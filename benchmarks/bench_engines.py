@@ -1,0 +1,118 @@
+"""Engine benchmark: training and inference speed of every engine, measured side by side in one run.
+
+    python benchmarks/bench_engines.py [--repeats 10] [--threads 2]
+
+Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
+inference = encoding + forward without gradients (batch 1000). The "gemm floor" row times only
+the five dense float32 products one training batch cannot avoid (2 forward, 1 input gradient,
+2 weight gradients), with time folded into the batch. Peak RSS is the process's high-water mark
+over that row alone (reset through /proc/self/clear_refs on Linux).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from spikekit.config import RunConfig, TrainConfig
+from spikekit.data.mnist import load_mnist
+from spikekit.kernels import ENGINES
+from spikekit.train.loop import build_model, encode_batch
+
+
+def _reset_peak_rss() -> None:
+    clear_refs = Path("/proc/self/clear_refs")
+    if clear_refs.exists():
+        clear_refs.write_text("5")
+
+
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _median_ms(step: Callable[[int], None], repeats: int, warmup: int = 2) -> float:
+    for index in range(warmup):
+        step(index)
+    times = []
+    for index in range(repeats):
+        start = time.perf_counter()
+        step(warmup + index)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def training_step(engine: str, num_steps: int, images: torch.Tensor, labels: torch.Tensor) -> Callable[[int], None]:
+    config = RunConfig(train=TrainConfig(engine=engine, num_steps=num_steps))
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(index: int) -> None:
+        counts = model(encode_batch(images, config.train, "bench", index))
+        loss = F.cross_entropy(counts, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def inference_step(engine: str, num_steps: int, images: torch.Tensor) -> Callable[[int], None]:
+    config = RunConfig(train=TrainConfig(engine=engine, num_steps=num_steps))
+    model = build_model(config)
+
+    @torch.no_grad()
+    def step(index: int) -> None:
+        model(encode_batch(images, config.train, "bench", index))
+    return step
+
+
+def gemm_floor(num_steps: int, batch: int) -> Callable[[int], None]:
+    rows = num_steps * batch
+    x, w1 = (torch.rand(rows, 784) < 0.13).float(), torch.randn(784, 128)
+    h, w2 = (torch.rand(rows, 128) < 0.2).float(), torch.randn(128, 10)
+    g2, g1 = torch.randn(rows, 10), torch.randn(rows, 128)
+
+    def step(index: int) -> None:
+        x @ w1, h @ w2, g2 @ w2.T, g2.T @ h, g1.T @ x
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10, help="timed batches per row (median reported)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_mnist()
+    train_x, train_y = data.train.intensity(slice(0, 128)), data.train.labels[:128]
+    test_x = data.test.intensity(slice(0, 1000))
+    rows = []
+    for mode, batch in (("train", 128), ("infer", 1000)):
+        for num_steps in (25, 100):
+            cases = {engine: (training_step(engine, num_steps, train_x, train_y) if mode == "train"
+                              else inference_step(engine, num_steps, test_x)) for engine in ENGINES}
+            if mode == "train":
+                cases["gemm floor"] = gemm_floor(num_steps, batch)
+            reference_ms = None
+            for name, step in cases.items():
+                _reset_peak_rss()
+                ms = _median_ms(step, args.repeats)
+                reference_ms = ms if name == "reference" else reference_ms
+                rows.append((name, mode, num_steps, batch, 1000 * batch / ms, ms, _peak_rss_mb(), reference_ms / ms))
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up\n")
+    print("| engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
+        print(f"| {name} | {mode} | {num_steps} | {batch} | {rate:,.0f} | {ms:.1f} | {rss:.0f} | {ratio:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""spikekit: spiking neural networks trained with surrogate gradients, fast on a CPU.
+
+Conventions, stated once for the whole package:
+- tensors are time-major: spikes and currents are ``[T, B, N]`` (steps, batch, neurons);
+- ``tau`` is in time steps: one LIF step is ``V <- V + (I - V)/tau`` (``spikekit.dynamics.lif``);
+- a neuron spikes when ``V >= threshold`` (default 1.0), then ``V <- reset`` (default 0.0);
+- spikes are ``{0., 1.}`` in the dtype of the computation;
+- the network's output is the spike count of each output neuron over the T steps, ``[B, N_out]``;
+- every random draw takes an explicit ``torch.Generator``; training keys them by (seed, epoch, batch).
+"""
+
+from spikekit.config import ModelConfig, RunConfig, TrainConfig
+from spikekit.data import encoding
+from spikekit.data.encoding import poisson_encode, poisson_encode_events
+from spikekit.data.mnist import load_mnist
+from spikekit.dynamics import LIFParams, LIFState, lif_scan, lif_step, spike
+from spikekit.errors import CheckpointError, ConfigError, DataError, SpikekitError
+from spikekit.io.checkpoint import load_checkpoint, save_checkpoint
+from spikekit.kernels import ENGINES, SpikeEvents
+from spikekit.nn import SNN, SNNLayer
+from spikekit.train import EpochProgress, build_model, evaluate, train_epoch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENGINES", "SNN", "CheckpointError", "ConfigError", "DataError", "EpochProgress", "LIFParams", "LIFState",
+    "ModelConfig", "RunConfig", "SNNLayer", "SpikeEvents", "SpikekitError", "TrainConfig", "build_model",
+    "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist", "poisson_encode",
+    "poisson_encode_events", "save_checkpoint", "spike", "train_epoch",
+]

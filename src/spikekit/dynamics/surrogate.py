@@ -1,0 +1,97 @@
+"""Surrogate spike: a Heaviside step forward, a smooth derivative backward.
+
+``spike(x)`` returns ``1.0`` where ``x >= 0`` and ``0.0`` elsewhere, in the dtype of ``x``.
+Its gradient is replaced by the derivative of a smooth function of ``x``, chosen by name from
+``SURROGATES``. Every derivative peaks at 1 at ``x = 0`` and has a width of about ``1/slope``:
+
+==============  =======================================  ===========================================
+name            smooth function f(x)                     derivative f'(x) used backward
+==============  =======================================  ===========================================
+fast_sigmoid    x / (1 + slope*|x|)                      1 / (1 + slope*|x|)**2
+atan            2/(pi*slope) * arctan(pi*slope*x/2)      1 / (1 + (pi*slope*x/2)**2)
+sigmoid         4/slope * sigmoid(slope*x)               4 * s * (1 - s),  s = sigmoid(slope*x)
+triangle        x - slope*x*|x|/2 (|x| < 1/slope)        max(0, 1 - slope*|x|)
+==============  =======================================  ===========================================
+
+Adding a surrogate means adding one entry here and nothing else; the fused kernels call
+``surrogate_derivative`` too, so every engine sees the same list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class Surrogate(NamedTuple):
+    function: Callable[[Tensor, float], Tensor]  # the smooth stand-in for the step, f(x)
+    derivative: Callable[[Tensor, float], Tensor]  # f'(x), written out, used by backward
+
+
+def _triangle(x: Tensor, slope: float) -> Tensor:
+    inside = x.abs() < 1.0 / slope
+    edge = torch.sign(x) / (2.0 * slope)  # f at |x| = 1/slope, so f is continuous
+    return torch.where(inside, x - slope * x * x.abs() / 2.0, edge)
+
+
+SURROGATES: dict[str, Surrogate] = {
+    "fast_sigmoid": Surrogate(
+        lambda x, k: x / (1.0 + k * x.abs()),
+        lambda x, k: 1.0 / (1.0 + k * x.abs()) ** 2,
+    ),
+    "atan": Surrogate(
+        lambda x, k: 2.0 / (math.pi * k) * torch.atan(math.pi * k * x / 2.0),
+        lambda x, k: 1.0 / (1.0 + (math.pi * k * x / 2.0) ** 2),
+    ),
+    "sigmoid": Surrogate(
+        lambda x, k: 4.0 / k * torch.sigmoid(k * x),
+        lambda x, k: 4.0 * torch.sigmoid(k * x) * (1.0 - torch.sigmoid(k * x)),
+    ),
+    "triangle": Surrogate(
+        _triangle,
+        lambda x, k: torch.clamp(1.0 - k * x.abs(), min=0.0),
+    ),
+}
+
+
+def check_surrogate(name: str) -> str:
+    """Return ``name`` if it is a known surrogate, else raise ``ValueError`` listing the known ones."""
+    if name not in SURROGATES:
+        raise ValueError(f"unknown surrogate {name!r}; choose one of {', '.join(SURROGATES)}")
+    return name
+
+
+def surrogate_derivative(x: Tensor, name: str, slope: float) -> Tensor:
+    """f'(x) of the named surrogate (table above), elementwise, same shape and dtype as ``x``."""
+    return SURROGATES[check_surrogate(name)].derivative(x, slope)
+
+
+class _Spike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, name: str, slope: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.name, ctx.slope = name, slope
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad_output * surrogate_derivative(x, ctx.name, ctx.slope), None, None
+
+
+def spike(x: Tensor, surrogate: str = "fast_sigmoid", slope: float = 25.0) -> Tensor:
+    """Heaviside step ``x >= 0`` forward; the named surrogate derivative backward.
+
+    Args:
+        x: membrane minus threshold, any shape, floating dtype.
+        surrogate: a key of ``SURROGATES``.
+        slope: sharpness of the surrogate, in inverse membrane units (> 0).
+    Returns:
+        spikes in {0., 1.}, same shape and dtype as ``x``.
+    """
+    check_surrogate(surrogate)
+    return _Spike.apply(x, surrogate, slope)

@@ -1,0 +1,5 @@
+"""Files in and out: checkpoints (and, later, NIR)."""
+
+from spikekit.io.checkpoint import FORMAT_VERSION, Checkpoint, encode_checkpoint, load_checkpoint, save_checkpoint
+
+__all__ = ["FORMAT_VERSION", "Checkpoint", "encode_checkpoint", "load_checkpoint", "save_checkpoint"]

@@ -1,0 +1,126 @@
+"""Binary input spikes as events, and the synaptic product that exploits them.
+
+``SpikeEvents`` stores, for every (step, sample), the indices of the inputs that spiked. Poisson
+inputs of MNIST are ~13% dense, so the product ``current = spikes @ W.T`` becomes a sum of about
+100 weight rows per (step, sample) instead of a 784-long dot product per output, and the weight
+gradient ``dW = g.T @ spikes`` becomes a scatter-add of gradient rows into the active inputs.
+Both use exact float arithmetic (only the summation order differs from a GEMM), unlike a bf16
+GEMM, whose 8-bit mantissa would change which neurons cross threshold.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import torch
+from torch import Tensor
+
+
+class SpikeEvents(NamedTuple):
+    indices: Tensor  # [T, B, C] int32: inputs that spiked at (t, b); entries past counts[t, b] are padding
+    counts: Tensor  # [T, B] int32: number of valid entries in indices[t, b]
+    num_inputs: int  # N, the width of the dense spike tensor
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Shape [T, B, N] of the dense spike tensor these events stand for."""
+        return (*self.counts.shape, self.num_inputs)
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The dense spike tensor [T, B, N] in {0., 1.}."""
+        num_steps, batch_size, capacity = self.indices.shape
+        valid = torch.arange(capacity) < self.counts.unsqueeze(-1)
+        columns = torch.where(valid, self.indices.long(), self.num_inputs)  # padding -> spare column
+        dense = torch.zeros(num_steps, batch_size, self.num_inputs + 1, dtype=dtype)
+        dense.scatter_(2, columns, 1.0)
+        return dense[..., : self.num_inputs].contiguous()
+
+
+@numba.njit(parallel=True, cache=True)
+def _dense_to_events(spikes, indices, counts):
+    for row in numba.prange(spikes.shape[0]):
+        n = 0
+        for i in range(spikes.shape[1]):
+            if spikes[row, i] != 0:
+                indices[row, n] = i
+                n += 1
+        counts[row] = n
+
+
+def events_from_dense(spikes: Tensor) -> SpikeEvents:
+    """Events of a dense binary spike tensor [T, B, N] (any nonzero entry counts as a spike)."""
+    num_steps, batch_size, num_inputs = spikes.shape
+    flat = (spikes.detach().reshape(-1, num_inputs) != 0).to(torch.uint8).cpu()
+    capacity = max(1, int(flat.sum(1).max())) if flat.numel() else 1
+    indices = torch.zeros(flat.shape[0], capacity, dtype=torch.int32)
+    counts = torch.empty(flat.shape[0], dtype=torch.int32)
+    _dense_to_events(flat.numpy(), indices.numpy(), counts.numpy())
+    return SpikeEvents(indices.reshape(num_steps, batch_size, capacity),
+                       counts.reshape(num_steps, batch_size), num_inputs)
+
+
+@numba.njit(parallel=True, cache=True)
+def _gather(indices, counts, weight_t, out):
+    """out[r, :] = sum_k weight_t[indices[r, k], :] for k < counts[r]."""
+    for row in numba.prange(indices.shape[0]):
+        total = out[row]
+        total[:] = 0
+        for k in range(counts[row]):
+            total += weight_t[indices[row, k]]  # whole-row adds vectorise; measured 25% faster than a j loop
+
+
+@numba.njit(parallel=True, cache=True)
+def _scatter(indices, counts, grad, num_parts, partial):
+    """partial[p, i, :] = sum of grad[r, :] over rows r of part p in which input i spiked."""
+    rows = indices.shape[0]
+    per_part = (rows + num_parts - 1) // num_parts
+    for part in numba.prange(num_parts):
+        acc = partial[part]
+        acc[:] = 0
+        for row in range(part * per_part, min(rows, (part + 1) * per_part)):
+            g = grad[row]
+            for k in range(counts[row]):
+                target = acc[indices[row, k]]
+                for j in range(g.shape[0]):
+                    target[j] += g[j]
+
+
+class _EventLinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, indices: Tensor, counts: Tensor, weight: Tensor, bias: Tensor):  # type: ignore[override]
+        rows = counts.numel()
+        flat_indices = indices.reshape(rows, -1)
+        flat_counts = counts.reshape(rows)
+        out = torch.empty(rows, weight.shape[0], dtype=weight.dtype)
+        _gather(flat_indices.numpy(), flat_counts.numpy(), weight.detach().t().contiguous().numpy(), out.numpy())
+        ctx.save_for_backward(flat_indices, flat_counts)
+        ctx.weight_shape = weight.shape
+        return (out + bias.detach()).reshape(*counts.shape, weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        flat_indices, flat_counts = ctx.saved_tensors
+        num_outputs, num_inputs = ctx.weight_shape
+        grad = grad_out.contiguous().reshape(-1, num_outputs)
+        # One private accumulator per thread, summed after: no two threads write the same row.
+        num_parts = numba.get_num_threads()
+        partial = torch.empty(num_parts, num_inputs, num_outputs, dtype=grad.dtype)
+        _scatter(flat_indices.numpy(), flat_counts.numpy(), grad.numpy(), num_parts, partial.numpy())
+        grad_weight = partial.sum(0).t().contiguous()
+        return None, None, grad_weight, grad.sum(0)
+
+
+def event_linear(events: SpikeEvents, weight: Tensor, bias: Tensor) -> Tensor:
+    """``events.to_dense() @ weight.T + bias`` without forming the dense tensor.
+
+    Args:
+        events: input spikes standing for [T, B, N_in].
+        weight: [N_out, N_in], float32 or float64, on the CPU.
+        bias: [N_out].
+    Returns:
+        synaptic current [T, B, N_out]; differentiable in ``weight`` and ``bias``.
+    """
+    if events.num_inputs != weight.shape[1]:
+        raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
+    return _EventLinear.apply(events.indices, events.counts, weight, bias)

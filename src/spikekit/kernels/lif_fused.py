@@ -1,0 +1,107 @@
+"""Fused LIF scan: ``dynamics.lif.lif_scan`` as one compiled pass over time, forward and backward.
+
+Why: the reference loop launches ~6 torch ops per step and autograd keeps every intermediate
+(float copies of membranes, spikes, masks) for each of the T steps. This kernel runs the whole
+recurrence in one pass per direction and saves a single tensor for backward: the membrane before
+reset, ``V_pre`` [T, B, N]; spikes are ``V_pre >= threshold`` and are re-derived, not stored.
+
+Backward, with ``a = 1 - 1/tau`` and the surrogate derivative ``h[t] = f'(V_pre[t] - threshold)``
+(computed by ``surrogate_derivative``, the one list of surrogates), the adjoint of the equations in
+``spikekit.dynamics.lif`` is
+
+    g_pre[t]    = g_S[t] * h[t] + (0 if S[t] else g_V[t])   # the detached reset blocks g_V
+    g_I[t]      = g_pre[t] / tau
+    g_V[t-1]    = g_pre[t] * a
+
+Arithmetic is written in the same order as the reference so forward results are bit-identical.
+"""
+
+from __future__ import annotations
+
+import numba
+import torch
+from torch import Tensor
+
+from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
+from spikekit.dynamics.surrogate import surrogate_derivative
+
+
+def _column_chunks(num_columns: int) -> int:
+    # Enough chunks for every thread, each long enough to vectorise the inner loop.
+    return max(1, min(numba.get_num_threads() * 4, num_columns // 64))
+
+
+@numba.njit(parallel=True, cache=True)
+def _forward(current, membrane, tau, threshold, reset, num_chunks, spikes, pre):
+    """current, spikes, pre: [T, M]; membrane: [M], updated in place to V[T-1]."""
+    num_steps, num_columns = current.shape
+    chunk = (num_columns + num_chunks - 1) // num_chunks
+    one = spikes.dtype.type(1)
+    zero = spikes.dtype.type(0)
+    for c in numba.prange(num_chunks):
+        start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
+        for t in range(num_steps):
+            for j in range(start, stop):
+                v = membrane[j] + (current[t, j] - membrane[j]) / tau
+                pre[t, j] = v
+                fired = v - threshold >= zero
+                spikes[t, j] = one if fired else zero
+                membrane[j] = reset if fired else v
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward(grad_spikes, slope, pre, threshold, tau, grad_membrane, num_chunks, grad_current):
+    """grad_spikes, slope (= h), pre, grad_current: [T, M]; grad_membrane: [M], in place to g_V[-1]."""
+    num_steps, num_columns = pre.shape
+    chunk = (num_columns + num_chunks - 1) // num_chunks
+    zero = pre.dtype.type(0)
+    decay = pre.dtype.type(1) - pre.dtype.type(1) / tau
+    for c in numba.prange(num_chunks):
+        start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
+        for t in range(num_steps - 1, -1, -1):
+            for j in range(start, stop):
+                carried = zero if pre[t, j] - threshold >= zero else grad_membrane[j]
+                g = grad_spikes[t, j] * slope[t, j] + carried
+                grad_current[t, j] = g / tau
+                grad_membrane[j] = g * decay
+
+
+class _FusedLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current: Tensor, membrane: Tensor, params: LIFParams):  # type: ignore[override]
+        num_steps = current.shape[0]
+        flat = current.detach().contiguous().reshape(num_steps, -1)
+        final = membrane.detach().reshape(-1).clone()
+        spikes, pre = torch.empty_like(flat), torch.empty_like(flat)
+        dtype = flat.numpy().dtype.type
+        _forward(flat.numpy(), final.numpy(), dtype(params.tau), dtype(params.threshold),
+                 dtype(params.reset), _column_chunks(flat.shape[1]), spikes.numpy(), pre.numpy())
+        ctx.save_for_backward(pre)
+        ctx.params, ctx.shape = params, current.shape
+        return spikes.reshape(current.shape), final.reshape(membrane.shape)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor, grad_final: Tensor):  # type: ignore[override]
+        (pre,) = ctx.saved_tensors
+        params: LIFParams = ctx.params
+        slope = surrogate_derivative(pre - params.threshold, params.surrogate, params.slope)
+        grad_spikes = grad_spikes.contiguous().reshape(pre.shape)
+        grad_membrane = grad_final.reshape(-1).clone()
+        grad_current = torch.empty_like(pre)
+        dtype = pre.numpy().dtype.type
+        _backward(grad_spikes.numpy(), slope.numpy(), pre.numpy(), dtype(params.threshold),
+                  dtype(params.tau), grad_membrane.numpy(), _column_chunks(pre.shape[1]),
+                  grad_current.numpy())
+        return grad_current.reshape(ctx.shape), grad_membrane.reshape(grad_final.shape), None
+
+
+def fused_lif_scan(current: Tensor, state: LIFState, params: LIFParams) -> tuple[Tensor, LIFState]:
+    """Same contract as ``spikekit.dynamics.lif.lif_scan``: current [T, B, N] -> spikes [T, B, N].
+
+    Runs the compiled kernel for float32/float64 tensors on the CPU; anywhere else (CUDA, other
+    dtypes) it falls back to the reference scan, so results never depend on where they ran.
+    """
+    if current.device.type != "cpu" or current.dtype not in (torch.float32, torch.float64):
+        return lif_scan(current, state, params)
+    spikes, membrane = _FusedLIF.apply(current, state.membrane, params)
+    return spikes, LIFState(membrane)

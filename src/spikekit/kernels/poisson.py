@@ -1,0 +1,89 @@
+"""Counter-based Poisson (Bernoulli-per-step) sampler that writes ``SpikeEvents`` directly.
+
+Why not ``torch.rand(...) < p``: that draws one float per pixel per step, ~10M per T=100 batch, on
+one thread, and is ~40% of a training step in every SNN library. Here:
+- only pixels with p > 0 are visited (~19% of MNIST pixels); the rest can never spike;
+- one 64-bit draw serves four pixels: each takes 16 bits ``u`` and spikes iff ``u < round(p*65536)``,
+  so the spike probability is p to within 2**-17 (exact for p = k/256, e.g. raw MNIST bytes / 256);
+- every (step, sample) row has its own stream, ``splitmix64(key, row, draw)``, so rows run in
+  parallel on every core and the result does not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from spikekit.kernels.events import SpikeEvents
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_LOW16 = np.uint64(0xFFFF)
+
+
+@numba.njit(inline="always")
+def _splitmix64(z):
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def _active_pixels(levels, active, num_active):
+    """active[b, :num_active[b]] = the pixels of image b with level > 0, in order."""
+    for b in range(levels.shape[0]):
+        n = 0
+        for pixel in range(levels.shape[1]):
+            if levels[b, pixel] > 0:
+                active[b, n] = pixel
+                n += 1
+        num_active[b] = n
+
+
+@numba.njit(parallel=True, cache=True)
+def _sample(levels, active, num_active, key, num_steps, indices, counts):
+    """levels: [B, P] uint32 in 0..65536; active: [B, C] pixels with level > 0; out [T*B, C], [T*B]."""
+    batch_size = levels.shape[0]
+    for row in numba.prange(num_steps * batch_size):
+        b = row % batch_size
+        stream = _splitmix64(key + np.uint64(row) * _GOLDEN)
+        n = 0
+        bits = np.uint64(0)
+        for k in range(num_active[b]):
+            if k % 4 == 0:
+                bits = _splitmix64(stream + np.uint64(k // 4 + 1) * _GOLDEN)
+            pixel = active[b, k]
+            # Branch-free compaction: always write, advance only on a spike. A branch here is
+            # mispredicted about as often as p is near 1/2, which measured 2x slower.
+            indices[row, n] = pixel
+            n += np.int64((bits & _LOW16) < levels[b, pixel])
+            bits >>= np.uint64(16)
+        counts[row] = n
+
+
+def poisson_events(intensity: Tensor, num_steps: int, key: int) -> SpikeEvents:
+    """Sample Poisson spike events for intensities in [0, 1].
+
+    Args:
+        intensity: spike probability per step, shape [B, P], float, values in [0, 1].
+        num_steps: T, number of time steps (>= 1).
+        key: 64-bit stream key; the same (intensity, num_steps, key) always gives the same events.
+    Returns:
+        events standing for spikes of shape [T, B, P].
+    """
+    # p * 65536 is exact in float32 (a power of two), so rounding gives the nearest 16-bit level.
+    levels = torch.round(intensity.detach().cpu().float() * 65536).to(torch.int32).contiguous()
+    batch_size, num_pixels = levels.shape
+    capacity = max(1, int((levels > 0).sum(1).max())) if batch_size else 1
+    active = torch.empty(batch_size, capacity, dtype=torch.int32)
+    num_active = torch.empty(batch_size, dtype=torch.int32)
+    _active_pixels(levels.numpy(), active.numpy(), num_active.numpy())
+    indices = torch.empty(num_steps * batch_size, capacity, dtype=torch.int32)
+    counts = torch.empty(num_steps * batch_size, dtype=torch.int32)
+    _sample(levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(),
+            np.uint64(key % 2**64), num_steps, indices.numpy(), counts.numpy())
+    return SpikeEvents(indices.reshape(num_steps, batch_size, capacity),
+                       counts.reshape(num_steps, batch_size), num_pixels)

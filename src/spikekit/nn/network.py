@@ -1,0 +1,63 @@
+"""SNN: a feed-forward stack of ``SNNLayer``s whose output is the spike count over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+from torch import Tensor, nn
+
+from spikekit.dynamics.lif import LIFParams
+from spikekit.kernels import Inputs, check_engine
+from spikekit.nn.layer import LayerTrace, SNNLayer
+
+
+def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
+    """Layer widths as a tuple; ``ValueError`` unless there are >= 2 and all are positive integers."""
+    sizes = tuple(sizes)
+    if len(sizes) < 2 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
+        raise ValueError(f"layer sizes must be >= 2 positive integers (inputs, ..., outputs), got {list(sizes)}")
+    return sizes
+
+
+class SNN(nn.Module):
+    """Feed-forward spiking network, e.g. 784-128-10 for MNIST.
+
+    Args:
+        sizes: widths [N_in, hidden..., N_out].
+        params: LIF constants of every layer.
+        engine: key of ``spikekit.kernels.ENGINES``; changes speed, never results (up to float rounding).
+
+    Example:
+        >>> import torch
+        >>> net = SNN((4, 3, 2), engine="reference")
+        >>> net(torch.ones(5, 1, 4)).shape  # input spikes [T=5, B=1, 4] -> counts [B, 2]
+        torch.Size([1, 2])
+    """
+
+    def __init__(self, sizes: Sequence[int] = (784, 128, 10), params: LIFParams = LIFParams(), engine: str = "fast"):
+        super().__init__()
+        self.sizes = check_sizes(sizes)
+        self.params = params
+        self.layers = nn.ModuleList(SNNLayer(n_in, n_out, params) for n_in, n_out in pairwise(self.sizes))
+        self.engine = check_engine(engine)
+
+    def layer_spikes(self, inputs: Inputs) -> list[Tensor]:
+        """Spikes of every layer, each [T, B, N_layer], from input spikes [T, B, N_in]."""
+        spikes = []
+        for layer in self.layers:
+            inputs = layer(inputs, self.engine)
+            spikes.append(inputs)
+        return spikes
+
+    def forward(self, inputs: Inputs) -> Tensor:
+        """Output spike counts [B, N_out] (float) over all T steps; used as logits by training."""
+        return self.layer_spikes(inputs)[-1].sum(0)
+
+    def trace(self, inputs: Inputs) -> list[LayerTrace]:
+        """Spikes and membranes of every layer over time (reference math, no gradient)."""
+        traces = []
+        for layer in self.layers:
+            traces.append(layer.trace(inputs))
+            inputs = traces[-1].spikes
+        return traces

