@@ -40,6 +40,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--threshold", type=float, default=defaults_model.threshold)
     parser.add_argument("--reset", type=float, default=defaults_model.reset)
     parser.add_argument("--surrogate", default=defaults_model.surrogate, help=f"one of {', '.join(SURROGATES)}")
+    parser.add_argument("--slope", type=float, default=defaults_model.slope,
+                        help="surrogate sharpness (fast_sigmoid: 1/(1+slope*|V-threshold|)^2)")
     parser.add_argument("--seed", type=int, default=defaults_train.seed)
     parser.add_argument("--engine", default=defaults_train.engine, help=f"one of {', '.join(ENGINES)}")
     parser.add_argument("--device", default=defaults_train.device, help="cpu or cuda")
@@ -52,7 +54,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     model = ModelConfig(hidden=tuple(args.hidden), tau=args.tau, threshold=args.threshold, reset=args.reset,
-                        surrogate=args.surrogate)
+                        surrogate=args.surrogate, slope=args.slope)
     train = TrainConfig(epochs=args.epochs, num_steps=args.num_steps, batch_size=args.batch_size, lr=args.lr,
                         seed=args.seed, engine=args.engine, device=args.device, limit_train=args.limit_train,
                         limit_test=args.limit_test)
