@@ -38,7 +38,7 @@ def test_train_eval_encode_on_small_data(tmp_path: Path, small_mnist_dir: Path, 
 def test_existing_run_directory_is_not_overwritten(tmp_path: Path, capsys) -> None:
     (tmp_path / "keep.txt").write_text("precious")
     assert main(["train", "--out", str(tmp_path)]) == 2
-    assert "already exists; pass --force" in capsys.readouterr().err
+    assert "already exists; pass --resume to continue it or --force" in capsys.readouterr().err
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 

@@ -1,13 +1,8 @@
-"""Pieces shared by the subcommands: data loading with limits, device checks, JSON files."""
+"""Pieces shared by the subcommands: data loading with limits and device checks."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -32,15 +27,3 @@ def load_data(data_dir: str | None, config: TrainConfig) -> MNIST:
 def check_device(device: str) -> None:
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but PyTorch sees no CUDA device here; use --device cpu")
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write ``value`` as indented JSON via a temporary file and a rename."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as file:
-            json.dump(value, file, indent=2)
-            file.write("\n")
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)

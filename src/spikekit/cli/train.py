@@ -1,17 +1,14 @@
-"""``spikekit train``: train the SNN, writing config.json, metrics.jsonl and checkpoints to a run directory.
+"""``spikekit train``: train the SNN into a run directory (``spikekit.io.run_dir``), resumable bit for bit.
 
-Run directory:
-    config.json                 the RunConfig of the run
-    metrics.jsonl               one JSON object per finished epoch
-    checkpoints/last.safetensors, checkpoints/previous.safetensors, checkpoints/best.safetensors
+Checkpoints are written at the end of every epoch, every ``--checkpoint-every`` batches (default: about
+once a minute) and on SIGINT/SIGTERM; ``--resume RUN_DIR`` continues from the newest one that loads.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,13 +16,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from spikekit.cli.common import add_data_options, check_device, load_data, write_json_atomic
+from spikekit.cli.common import add_data_options, check_device, load_data
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.dynamics.surrogate import SURROGATES
-from spikekit.errors import ConfigError
-from spikekit.io.checkpoint import Checkpoint, save_checkpoint
+from spikekit.errors import CheckpointError, ConfigError
+from spikekit.io.checkpoint import Checkpoint
+from spikekit.io.run_dir import RunDir
 from spikekit.kernels import ENGINES
 from spikekit.train.loop import EpochProgress, Evaluation, build_model, evaluate, train_epoch
+from spikekit.train.state import TrainingState
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +48,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_data_options(parser)
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid "
+                        "checkpoint (its own config is used; other training options are ignored)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N",
+                        help="also checkpoint every N batches (default: about once a minute)")
     parser.set_defaults(run=run)
 
 
@@ -59,19 +62,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         seed=args.seed, engine=args.engine, device=args.device, limit_train=args.limit_train,
                         limit_test=args.limit_test)
     return RunConfig(model, train, args.data_dir)
-
-
-def prepare_run_dir(out: str | None, force: bool) -> Path:
-    """Create the run directory; refuse a non-empty one unless ``force``."""
-    path = Path(out) if out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not force:
-            raise ConfigError(f"run directory {path} already exists; pass --force to overwrite it")
-        shutil.rmtree(path)
-    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def epoch_record(progress: EpochProgress, evaluation: Evaluation) -> dict:
@@ -90,56 +80,167 @@ def epoch_record(progress: EpochProgress, evaluation: Evaluation) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    if args.resume and (args.out or args.force):
+        raise ConfigError("--resume continues the run in its own directory; do not combine it with --out/--force")
+    if args.resume:
+        run_dir = RunDir.existing(args.resume)
+        config = RunConfig.from_dict(run_dir.read_config())
+    else:
+        config = config_from_args(args)
+        out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        RunDir.check_new(out, args.force)
+        run_dir = None
     check_device(config.train.device)
-    run_dir = prepare_run_dir(args.out, args.force)
+    checkpoint_every = _checkpoint_every(args.checkpoint_every)
     data = load_data(config.data_dir, config.train)
+    if run_dir is None:
+        run_dir = RunDir.create(out, args.force)
+        run_dir.write_config(config.to_dict())
     print(f"data: {len(data.train.labels)} train / {len(data.test.labels)} test images from {data.source}")
-    print(f"run directory: {run_dir}")
-    write_json_atomic(run_dir / "config.json", config.to_dict())
-    model = build_model(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
-    scheduler = _cosine(optimizer, config.train, len(data.train.labels))
-    best = -1.0
-    for epoch in range(config.train.epochs):
-        progress = _train_with_bar(model, optimizer, scheduler, data, config, epoch)
-        evaluation = _evaluate_with_bar(model, data, config)
-        record = epoch_record(progress, evaluation)
-        with open(run_dir / "metrics.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\n")
-        checkpoint = Checkpoint(model.state_dict(), optimizer.state_dict(),
-                                {"config": config.to_dict(), "epoch": epoch + 1, "test_accuracy": evaluation.accuracy})
-        save_checkpoint(run_dir / "checkpoints" / "last.safetensors", checkpoint)
-        if evaluation.accuracy > best:
-            best = evaluation.accuracy
-            save_checkpoint(run_dir / "checkpoints" / "best.safetensors", checkpoint)
-        print(f"epoch {epoch + 1}/{config.train.epochs}: loss {record['train_loss']:.4f}  "
+    session = _Session(config, run_dir, data, checkpoint_every)
+    if args.resume:
+        session.restore()
+    with _StopOnSignals() as stop:
+        session.stop = stop
+        return session.train()
+
+
+class _StopOnSignals:
+    """Turn SIGINT/SIGTERM into a request the loop honours at the next batch (after saving a checkpoint)."""
+
+    def __enter__(self) -> _StopOnSignals:
+        self.signal: int | None = None
+        self._previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, number: int, frame) -> None:
+        if self.signal is not None:  # a second Ctrl-C: the user insists
+            raise KeyboardInterrupt
+        self.signal = number
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+class _Stopped(Exception):
+    """Raised inside the batch loop once a checkpoint of the current position is on disk."""
+
+
+class _Session:
+    """One run of ``spikekit train``: the model, optimiser, schedule and position, saved to ``run_dir``."""
+
+    def __init__(self, config: RunConfig, run_dir: RunDir, data, checkpoint_every: tuple[str, float]) -> None:
+        self.config, self.run_dir, self.data, self.checkpoint_every = config, run_dir, data, checkpoint_every
+        self.model = build_model(config)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr)
+        self.scheduler = _cosine(self.optimizer, config.train, len(data.train.labels))
+        self.state = TrainingState(EpochProgress(0))
+        self.stop: _StopOnSignals | None = None
+        self._last_save = time.monotonic()
+
+    def restore(self) -> None:
+        checkpoint, skipped = self.run_dir.latest()
+        for reason in skipped:
+            print(f"warning: skipped {reason}", file=sys.stderr)
+        if checkpoint is None:
+            print(f"{self.run_dir.path} holds no checkpoint yet; starting from the beginning", file=sys.stderr)
+            return
+        self.state = TrainingState.from_meta(checkpoint.meta.get("state", {}))
+        try:
+            self.model.load_state_dict(checkpoint.model)
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+            self.scheduler.load_state_dict(self.state.scheduler)
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"checkpoint in {self.run_dir.checkpoints} does not fit the run's config "
+                                  f"({error})") from None
+        self.run_dir.write_metrics(self.state.history)
+        progress = self.state.progress
+        print(f"resuming {self.run_dir.path} at epoch {progress.epoch + 1}, batch {progress.batch}")
+
+    def train(self) -> int:
+        epochs = self.config.train.epochs
+        print(f"run directory: {self.run_dir.path}")
+        try:
+            for epoch in range(self.state.progress.epoch, epochs):
+                if self.state.progress.epoch != epoch:
+                    self.state.progress = EpochProgress(epoch)
+                self._train_epoch()
+                self._end_epoch()
+                self._maybe_stop()
+        except _Stopped:
+            progress = self.state.progress
+            name = signal.Signals(self.stop.signal).name
+            print(f"{name}: stopped at epoch {progress.epoch + 1}, batch {progress.batch}; checkpoint saved. "
+                  f"Continue with: spikekit train --resume {self.run_dir.path}", file=sys.stderr)
+            return 128 + self.stop.signal
+        print(f"best test accuracy {100 * self.state.best_accuracy:.2f}%; checkpoints in {self.run_dir.checkpoints}")
+        return 0
+
+    def _train_epoch(self) -> None:
+        train = self.config.train
+        progress = self.state.progress
+        num_batches = math.ceil(len(self.data.train.labels) / train.batch_size)
+        with tqdm(total=num_batches, initial=progress.batch, desc=f"epoch {progress.epoch + 1}/{train.epochs}",
+                  unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True, disable=None,
+                  mininterval=0.5) as bar:
+            def on_batch(progress: EpochProgress) -> None:
+                self.scheduler.step()
+                bar.update(1)
+                bar.set_postfix(loss=f"{progress.loss:.3f}", acc=f"{progress.accuracy:.3f}",
+                                rate=f"{progress.seen / max(progress.seconds, 1e-9):.0f}/s", refresh=False)
+                if self._checkpoint_due(progress.batch):
+                    self._save()
+                self._maybe_stop()
+            train_epoch(self.model, self.optimizer, self.data.train, train, progress, on_batch)
+
+    def _end_epoch(self) -> None:
+        with tqdm(total=len(self.data.test.labels), desc="test", unit="img", file=sys.stderr, leave=False,
+                  dynamic_ncols=True, disable=None) as bar:
+            evaluation = evaluate(self.model, self.data.test, self.config.train,
+                                  lambda done, total: bar.update(done - bar.n))
+        record = epoch_record(self.state.progress, evaluation)
+        best = evaluation.accuracy > self.state.best_accuracy
+        self.state.history.append(record)
+        self.state.best_accuracy = max(self.state.best_accuracy, evaluation.accuracy)
+        self.state.progress = EpochProgress(self.state.progress.epoch + 1)
+        self._save(best)
+        self.run_dir.write_metrics(self.state.history)
+        print(f"epoch {record['epoch']}/{self.config.train.epochs}: loss {record['train_loss']:.4f}  "
               f"train {100 * record['train_accuracy']:.2f}%  test {100 * record['test_accuracy']:.2f}%  "
               f"firing {', '.join(f'{r:.3f}' for r in record['firing_rate'])}  "
               f"{record['seconds']:.1f}s ({record['samples_per_second']:.0f} samples/s)")
-    print(f"best test accuracy {100 * best:.2f}%; checkpoints in {run_dir / 'checkpoints'}")
-    return 0
+
+    def _checkpoint_due(self, batch: int) -> bool:
+        kind, every = self.checkpoint_every
+        if kind == "batches":
+            return batch % every == 0
+        return time.monotonic() - self._last_save >= every
+
+    def _save(self, best: bool = False) -> None:
+        self.state.scheduler = self.scheduler.state_dict()
+        history = self.state.history
+        meta = {"config": self.config.to_dict(), "epoch": len(history),
+                "test_accuracy": history[-1]["test_accuracy"] if history else None, "state": self.state.to_meta()}
+        self.run_dir.save(Checkpoint(self.model.state_dict(), self.optimizer.state_dict(), meta), best)
+        self._last_save = time.monotonic()
+
+    def _maybe_stop(self) -> None:
+        if self.stop is not None and self.stop.signal is not None:
+            self._save()
+            raise _Stopped
+
+
+def _checkpoint_every(value: int | None) -> tuple[str, float]:
+    """("batches", N) for --checkpoint-every N, else ("seconds", 60): about once a minute of work."""
+    if value is None:
+        return ("seconds", 60.0)
+    if value < 1:
+        raise ConfigError(f"--checkpoint-every must be an integer >= 1 (batches), got {value}")
+    return ("batches", value)
 
 
 def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig, num_samples: int):
     # Cosine decay to 0 over the whole run, stepped per batch: measured +0.3-0.5 points over a constant lr.
     total = config.epochs * math.ceil(num_samples / config.batch_size)
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-
-
-def _train_with_bar(model, optimizer, scheduler, data, config: RunConfig, epoch: int) -> EpochProgress:
-    num_batches = math.ceil(len(data.train.labels) / config.train.batch_size)
-    with tqdm(total=num_batches, desc=f"epoch {epoch + 1}/{config.train.epochs}", unit="batch",
-              file=sys.stderr, leave=False, dynamic_ncols=True, disable=None, mininterval=0.5) as bar:
-        def on_batch(progress: EpochProgress) -> None:
-            scheduler.step()
-            bar.update(1)
-            bar.set_postfix(loss=f"{progress.loss:.3f}", acc=f"{progress.accuracy:.3f}",
-                            rate=f"{progress.seen / max(progress.seconds, 1e-9):.0f}/s", refresh=False)
-        return train_epoch(model, optimizer, data.train, config.train, EpochProgress(epoch), on_batch)
-
-
-def _evaluate_with_bar(model, data, config: RunConfig) -> Evaluation:
-    with tqdm(total=len(data.test.labels), desc="test", unit="img", file=sys.stderr, leave=False,
-              dynamic_ncols=True, disable=None) as bar:
-        return evaluate(model, data.test, config.train, lambda done, total: bar.update(done - bar.n))

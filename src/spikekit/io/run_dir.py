@@ -1,0 +1,121 @@
+"""A training run's directory: config, metrics and a rotation of checkpoints that always keeps one valid.
+
+Layout:
+    config.json                          the RunConfig of the run
+    metrics.jsonl                        one JSON object per finished epoch, rewritten atomically
+    checkpoints/last.safetensors         the newest checkpoint (end of epoch, periodic, or on a signal)
+    checkpoints/previous.safetensors     the one before it, kept so a damaged ``last`` costs little work
+    checkpoints/best.safetensors         the end-of-epoch checkpoint with the best test accuracy
+
+Every file is replaced by rename, never rewritten in place, so a crash at any instant leaves either the
+old or the new version. ``last`` is rotated to ``previous`` only when it loads, so a damaged ``last``
+never pushes out the valid ``previous``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from spikekit.errors import CheckpointError, ConfigError
+from spikekit.io.atomic import write_atomic
+from spikekit.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+CHECKPOINT_NAMES = ("last", "previous")  # searched in this order by ``latest``
+
+
+class RunDir:
+    """Files of one run under ``path`` (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.config_path = self.path / "config.json"
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.checkpoints = self.path / "checkpoints"
+
+    def checkpoint_path(self, name: str) -> Path:
+        return self.checkpoints / f"{name}.safetensors"
+
+    @classmethod
+    def check_new(cls, path: str | os.PathLike, force: bool = False) -> None:
+        """Raise ``ConfigError`` unless ``create(path, force)`` may proceed (checked before slow work)."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {path} exists and is not a directory")
+        if path.is_dir() and any(path.iterdir()) and not force:
+            raise ConfigError(f"run directory {path} already exists; pass --resume to continue it "
+                              "or --force to overwrite it")
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, force: bool = False) -> RunDir:
+        """A new, empty run directory; refuses an existing non-empty one unless ``force`` (which empties it)."""
+        cls.check_new(path, force)
+        run = cls(path)
+        if run.path.is_dir():
+            shutil.rmtree(run.path)
+        run.checkpoints.mkdir(parents=True)
+        return run
+
+    @classmethod
+    def existing(cls, path: str | os.PathLike) -> RunDir:
+        """An existing run directory (for ``--resume``); removes temporaries a killed writer left behind."""
+        run = cls(path)
+        if not run.config_path.is_file():
+            raise ConfigError(f"{run.path} is not a spikekit run directory (no config.json); "
+                              "start a new run with --out instead of --resume")
+        run.checkpoints.mkdir(exist_ok=True)
+        for stale in run.checkpoints.glob(".*.tmp"):
+            stale.unlink()
+        return run
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.config_path.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{self.config_path}: unreadable ({error})") from None
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        _write_text_atomic(self.config_path, json.dumps(config, indent=2) + "\n")
+
+    def write_metrics(self, history: list[dict[str, Any]]) -> None:
+        """Replace metrics.jsonl with ``history`` (rewritten whole, so a resumed run never repeats a line)."""
+        _write_text_atomic(self.metrics_path, "".join(json.dumps(record) + "\n" for record in history))
+
+    def save(self, checkpoint: Checkpoint, best: bool = False) -> None:
+        """Make ``checkpoint`` the new ``last`` (rotating a loadable ``last`` to ``previous``); also ``best``."""
+        last = self.checkpoint_path("last")
+        keep = self.checkpoint_path("previous") if last.exists() and _loads(last) else None
+        save_checkpoint(last, checkpoint, keep_previous=keep)
+        if best:
+            save_checkpoint(self.checkpoint_path("best"), checkpoint)
+
+    def latest(self) -> tuple[Checkpoint | None, list[str]]:
+        """The newest checkpoint that loads (``last``, else ``previous``) and the reasons others were skipped."""
+        skipped = []
+        for name in CHECKPOINT_NAMES:
+            path = self.checkpoint_path(name)
+            if not path.exists():
+                continue
+            try:
+                return load_checkpoint(path), skipped
+            except CheckpointError as error:
+                skipped.append(str(error))
+        return None, skipped
+
+
+def _loads(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+        return True
+    except CheckpointError:
+        return False
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, text.encode())
+
+
+__all__ = ["RunDir"]

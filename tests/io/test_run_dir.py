@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikekit.errors import ConfigError
+from spikekit.io.checkpoint import Checkpoint, load_checkpoint
+from spikekit.io.run_dir import RunDir
+
+
+def _checkpoint(step: int) -> Checkpoint:
+    return Checkpoint({"w": torch.full((2,), float(step))}, None, {"step": step})
+
+
+def test_rotation_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run")
+    for step in (1, 2, 3):
+        run.save(_checkpoint(step), best=step == 2)
+    assert load_checkpoint(run.checkpoint_path("last")).meta == {"step": 3}
+    assert load_checkpoint(run.checkpoint_path("previous")).meta == {"step": 2}
+    assert load_checkpoint(run.checkpoint_path("best")).meta == {"step": 2}
+
+
+def test_a_damaged_last_falls_back_and_is_never_rotated_over_previous(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run")
+    run.save(_checkpoint(1))
+    run.save(_checkpoint(2))
+    run.checkpoint_path("last").write_bytes(b"garbage")
+    checkpoint, skipped = run.latest()
+    assert checkpoint.meta == {"step": 1} and "last.safetensors" in skipped[0]
+    run.save(_checkpoint(3))  # the garbage is replaced, the valid previous stays
+    assert load_checkpoint(run.checkpoint_path("previous")).meta == {"step": 1}
+    assert run.latest()[0].meta == {"step": 3}
+
+
+def test_existing_directory_rules(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="already exists"):
+        RunDir.create(tmp_path / "run")
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+    with pytest.raises(ConfigError, match="not a spikekit run directory"):
+        RunDir.existing(tmp_path / "run")
+    run = RunDir.create(tmp_path / "run", force=True)
+    run.write_config({"a": 1})
+    (run.checkpoints / ".last.safetensors.x.tmp").write_bytes(b"half")
+    assert RunDir.existing(run.path).read_config() == {"a": 1}
+    assert not list(run.checkpoints.glob(".*.tmp"))
