@@ -18,16 +18,18 @@ from spikekit.kernels import check_engine
 from spikekit.nn.network import check_sizes
 
 DEVICES = ("cpu", "cuda")
+_LIF_DEFAULTS = LIFParams._field_defaults
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     hidden: tuple[int, ...] = (128,)  # hidden layer widths; the seed uses one layer of 128
-    tau: float = 2.0  # membrane time constant in steps: V <- V + (I - V)/tau
-    threshold: float = 1.0  # spike when V >= threshold
-    reset: float = 0.0  # V after a spike
-    surrogate: str = "fast_sigmoid"  # backward derivative, see spikekit.dynamics.surrogate
-    slope: float = 5.0  # surrogate sharpness; measured +0.3-0.4 test points over snnTorch's 25 (README)
+    # LIF constants: defaults (and why) are LIFParams' own, in spikekit.dynamics.lif.
+    tau: float = _LIF_DEFAULTS["tau"]  # membrane time constant in steps: V <- V + (I - V)/tau
+    threshold: float = _LIF_DEFAULTS["threshold"]  # spike when V >= threshold
+    reset: float = _LIF_DEFAULTS["reset"]  # V after a spike
+    surrogate: str = _LIF_DEFAULTS["surrogate"]  # backward derivative, see spikekit.dynamics.surrogate
+    slope: float = _LIF_DEFAULTS["slope"]  # surrogate sharpness
     inputs: int = 784  # 28 x 28 pixels
     outputs: int = 10  # digit classes
 

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from spikekit.dynamics.lif import LIFParams
 from spikekit.nn import SNN
 
 
@@ -25,12 +26,18 @@ def test_state_is_reset_every_forward() -> None:
 
 
 def test_trace_matches_the_engine_spikes() -> None:
-    net = SNN((12, 6, 3), engine="reference")
+    per_layer = [LIFParams(threshold=0.5), LIFParams(tau=3.0, threshold=0.8)]
+    net = SNN((12, 6, 3), per_layer, engine="reference")
     inputs = (torch.rand(10, 4, 12) < 0.5).float()
     traces = net.trace(inputs)
-    for trace, spikes in zip(traces, net.layer_spikes(inputs)):
+    for trace, spikes, params in zip(traces, net.layer_spikes(inputs), per_layer):
         assert torch.equal(trace.spikes, spikes)
-        assert torch.equal(trace.spikes.bool(), trace.membrane >= net.params.threshold)
+        assert torch.equal(trace.spikes.bool(), trace.membrane >= params.threshold)
+
+
+def test_one_params_per_layer_or_an_error() -> None:
+    with pytest.raises(ValueError, match="2 layers need as many LIFParams, got 1"):
+        SNN((12, 6, 3), [LIFParams()])
 
 
 @pytest.mark.parametrize("sizes", [(784,), (784, 0, 10), (784, -3, 10), ()])

@@ -1,4 +1,6 @@
-"""Command line: ``spikekit train | eval | encode``. The only place that prints or writes files.
+"""Command line: ``spikekit train | eval | encode | export | import | predict``.
+
+The only place that prints or writes files.
 
 Every user error (bad argument, unreadable data, broken checkpoint) ends as one line on stderr
 and exit code 2, never a traceback.
@@ -10,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from spikekit.cli import inspect, train
+from spikekit.cli import inspect, interop, train
 from spikekit.errors import SpikekitError
 
 USER_ERROR = 2
@@ -24,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spikekit", description="Train and inspect spiking neural networks on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (train, inspect):
+    for module in (train, inspect, interop):
         module.register(commands)
     return parser
 

@@ -25,7 +25,7 @@ class SNN(nn.Module):
 
     Args:
         sizes: widths [N_in, hidden..., N_out].
-        params: LIF constants of every layer.
+        params: LIF constants shared by every layer, or a sequence of them, one per layer.
         engine: key of ``spikekit.kernels.ENGINES``; changes speed, never results (up to float rounding).
 
     Example:
@@ -35,11 +35,15 @@ class SNN(nn.Module):
         torch.Size([1, 2])
     """
 
-    def __init__(self, sizes: Sequence[int] = (784, 128, 10), params: LIFParams = LIFParams(), engine: str = "fast"):
+    def __init__(self, sizes: Sequence[int] = (784, 128, 10), params: LIFParams | Sequence[LIFParams] = LIFParams(),
+                 engine: str = "fast"):
         super().__init__()
         self.sizes = check_sizes(sizes)
-        self.params = params
-        self.layers = nn.ModuleList(SNNLayer(n_in, n_out, params) for n_in, n_out in pairwise(self.sizes))
+        per_layer = [params] * (len(self.sizes) - 1) if isinstance(params, LIFParams) else list(params)
+        if len(per_layer) != len(self.sizes) - 1:
+            raise ValueError(f"{len(self.sizes) - 1} layers need as many LIFParams, got {len(per_layer)}")
+        self.layers = nn.ModuleList(SNNLayer(n_in, n_out, layer_params)
+                                    for (n_in, n_out), layer_params in zip(pairwise(self.sizes), per_layer))
         self.engine = check_engine(engine)
 
     def layer_spikes(self, inputs: Inputs) -> list[Tensor]:

@@ -1,0 +1,125 @@
+"""NIR export/import: the LIF mapping, bit-identical round trips, folding r and v_leak, and clear refusals."""
+
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+from spikekit.dynamics.lif import LIFParams
+from spikekit.io.nir import NIRError, from_nir, lif_from_nir, lif_to_nir, read_nir, to_nir, write_nir
+from spikekit.nn import SNN
+
+
+def _input_spikes(num_steps: int, batch: int, size: int, seed: int = 0) -> torch.Tensor:
+    return (torch.rand(num_steps, batch, size, generator=torch.Generator().manual_seed(seed)) < 0.3).float()
+
+
+def _model(params: LIFParams, sizes=(20, 12, 5), seed: int = 0) -> SNN:
+    torch.manual_seed(seed)
+    model = SNN(sizes, params, engine="reference")
+    with torch.no_grad():
+        for layer in model.layers:  # strong enough that every layer spikes
+            layer.linear.weight.mul_(4)
+            layer.linear.bias.add_(1.2)
+    return model
+
+
+@pytest.mark.parametrize("dt", [1e-4, 1e-3, 0.5])
+def test_lif_mapping_follows_the_euler_derivation(dt: float) -> None:
+    params = LIFParams(tau=3.0, threshold=0.8, reset=-0.1)
+    node = lif_to_nir(params, 4, dt)
+    assert np.allclose(node.tau, 3.0 * dt, rtol=0, atol=0) and np.all(node.r == 1) and np.all(node.v_leak == 0)
+    assert np.all(node.v_threshold == 0.8) and np.all(node.v_reset == -0.1)
+    back, r, v_leak = lif_from_nir(node, "lif", 4, dt)
+    assert back == params and np.all(r == 1) and np.all(v_leak == 0)
+    # One Euler step of NIR's ODE from v with input I equals spikekit's V + (I - V)/tau.
+    v, current = 0.3, 0.9
+    nir_step = v + dt / node.tau[0] * (node.v_leak[0] - v + node.r[0] * current)
+    assert nir_step == pytest.approx(v + (current - v) / params.tau, rel=1e-12)
+
+
+@pytest.mark.parametrize("params", [LIFParams(), LIFParams(tau=3.0, threshold=0.7, reset=-0.25),
+                                    LIFParams(tau=7.5, threshold=1.3, reset=0.2)])
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+def test_round_trip_through_a_file_is_bit_identical(tmp_path: Path, params: LIFParams, engine: str) -> None:
+    model = _model(params, sizes=(20, 12, 8, 5))
+    path = tmp_path / "net.nir"
+    write_nir(path, to_nir(model))
+    graph = read_nir(path)
+    assert graph.metadata["dt"] == 1e-4 and "v >= v_threshold" in graph.metadata["spike"]
+    back = from_nir(graph, engine=engine)
+    for original, copy in zip(model.layers, back.layers):
+        assert torch.equal(original.linear.weight, copy.linear.weight)
+        assert torch.equal(original.linear.bias, copy.linear.bias)
+        assert copy.params == params
+    spikes = _input_spikes(30, 16, 20)
+    model.engine = engine
+    for mine, theirs in zip(model.layer_spikes(spikes), back.layer_spikes(spikes)):
+        assert torch.equal(mine, theirs)
+    assert all(layer.sum() > 0 for layer in model.layer_spikes(spikes))  # the comparison saw spikes
+
+
+def test_r_and_v_leak_fold_into_weights_and_bias() -> None:
+    # A NIR LIF with per-neuron r and a leak potential, against its ODE stepped directly (float64).
+    rng = np.random.default_rng(0)
+    weight, bias = rng.normal(0, 0.6, (6, 10)), rng.normal(0, 0.1, 6)
+    r, v_leak, tau, threshold, dt = rng.uniform(0.5, 2.0, 6), np.full(6, 0.15), 4e-3, 0.93, 1e-3
+    graph = nir.NIRGraph.from_list(nir.Input(input_type={"input": np.array([10])}), nir.Affine(weight, bias),
+                                   nir.LIF(tau=np.full(6, tau), r=r, v_leak=v_leak, v_threshold=np.full(6, threshold),
+                                           v_reset=np.zeros(6)), nir.Output(output_type={"output": np.array([6])}))
+    model = from_nir(graph, dt=dt, engine="reference")
+    spikes = _input_spikes(40, 8, 10, seed=3)
+    ours = model.layer_spikes(spikes)[0].detach().numpy()
+    v = np.zeros((8, 6))
+    expected = []
+    for x in spikes.double().numpy():
+        v = v + dt / tau * (v_leak - v + r * (x @ weight.T + bias))
+        fired = v > threshold
+        v = np.where(fired, 0.0, v)
+        expected.append(fired)
+    assert np.array_equal(ours, np.array(expected, dtype=np.float32)) and ours.sum() > 0
+
+
+def _chain(*middle) -> nir.NIRGraph:
+    nodes = [nir.Input(input_type={"input": np.array([4])}), *middle, nir.Output(output_type={"output": np.array([3])})]
+    names = ["input", *(f"n{i}" for i in range(len(middle))), "output"]
+    return nir.NIRGraph(nodes=dict(zip(names, nodes)), edges=list(zip(names, names[1:])), type_check=False)
+
+
+def _lif(n: int = 3, **changes) -> nir.LIF:
+    fields = dict(tau=np.full(n, 2e-4), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
+    return nir.LIF(**(fields | changes))
+
+
+@pytest.mark.parametrize(("graph", "message"), [
+    (lambda: _chain(nir.Affine(np.ones((3, 4)), np.zeros(3)),
+                    nir.CubaLIF(tau_syn=np.ones(3), tau_mem=np.ones(3), r=np.ones(3), v_leak=np.zeros(3),
+                                v_threshold=np.ones(3))), "is a CubaLIF"),
+    (lambda: _chain(nir.Conv1d(None, np.ones((3, 4, 1)), 1, 0, 1, 1, np.zeros(3)), _lif()), "is a Conv1d"),
+    (lambda: _chain(nir.Affine(np.ones((3, 4)), np.zeros(3)), _lif(tau=np.array([2e-4, 3e-4, 2e-4]))),
+     "tau differs between neurons"),
+    (lambda: _chain(nir.Affine(np.ones((3, 4)), np.zeros(3)), _lif(tau=np.full(3, 1e-4))), "tau must be > 1"),
+    (lambda: _chain(nir.Affine(np.ones((3, 4)), np.zeros(3))), "is not followed by a LIF"),
+])
+def test_unsupported_graphs_name_the_node(graph, message: str) -> None:
+    with pytest.raises(NIRError, match=message):
+        from_nir(graph())
+
+
+def test_recurrent_edge_is_refused() -> None:
+    graph = _chain(nir.Affine(np.ones((3, 4)), np.zeros(3)), _lif())
+    graph.edges.append(("n1", "n0"))
+    with pytest.raises(NIRError, match="'n1' feeds 2 nodes"):
+        from_nir(graph)
+
+
+def test_unreadable_files_and_bad_dt(tmp_path: Path) -> None:
+    with pytest.raises(NIRError, match="no such NIR file"):
+        read_nir(tmp_path / "missing.nir")
+    (tmp_path / "junk.nir").write_bytes(b"not hdf5 at all")
+    with pytest.raises(NIRError, match="not a readable NIR file"):
+        read_nir(tmp_path / "junk.nir")
+    with pytest.raises(NIRError, match="dt must be"):
+        to_nir(SNN((4, 3)), dt=0.0)

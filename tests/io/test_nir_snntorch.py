@@ -1,0 +1,79 @@
+"""Cross-library NIR check with snnTorch's own importer and exporter, spike for spike on stored inputs."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikekit.config import RunConfig, TrainConfig
+from spikekit.data.encoding import poisson_encode
+from spikekit.data.mnist import MNIST, Split
+from spikekit.io.nir import from_nir, read_nir, to_nir, write_nir
+from spikekit.train.loop import EpochProgress, build_model, train_epoch
+
+snn = pytest.importorskip("snntorch", reason="snnTorch is not installed (pip install -e '.[interop]')")
+pytest.importorskip("nirtorch", reason="nirtorch is not installed (pip install -e '.[interop]')")
+from snntorch.export_nir import export_to_nir  # noqa: E402
+from snntorch.import_nir import import_from_nir  # noqa: E402
+from snntorch.utils import reset  # noqa: E402
+
+# snnTorch's exporter calls a nirtorch function that nirtorch marks deprecated; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph is being deprecated:DeprecationWarning")
+
+
+def _run_snntorch(net: torch.nn.Module, spikes: torch.Tensor) -> torch.Tensor:
+    """Output spikes [T, B, N] of an snnTorch network with hidden state, stepped through time."""
+    reset(net)
+    outputs = []
+    with torch.no_grad():
+        for spikes_t in spikes:
+            out = net(spikes_t)
+            outputs.append(out[0] if isinstance(out, tuple) else out)
+    return torch.stack(outputs)
+
+
+@pytest.fixture(scope="module")
+def stored_spikes(mnist: MNIST) -> torch.Tensor:
+    """Poisson spikes of 64 test digits over T=25, drawn once and reused by both sides."""
+    return poisson_encode(mnist.test.intensity(slice(0, 64)), 25, torch.Generator().manual_seed(7))
+
+
+def test_snntorch_importer_reproduces_a_trained_spikekit_model(tmp_path: Path, mnist: MNIST,
+                                                               stored_spikes: torch.Tensor) -> None:
+    config = RunConfig(train=TrainConfig(num_steps=10, engine="fast"))
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    subset = Split(mnist.train.images[:3000], mnist.train.labels[:3000])
+    train_epoch(model, optimizer, subset, config.train, EpochProgress(0))
+    path = tmp_path / "spikekit.nir"
+    write_nir(path, to_nir(model))
+
+    theirs = _run_snntorch(import_from_nir(read_nir(path)), stored_spikes)
+    ours = model.layer_spikes(stored_spikes)[-1].detach()
+    assert ours.sum() > 100  # a trained network that fires
+    assert torch.equal(theirs, ours)  # every output spike at every step
+    accuracy = (ours.sum(0).argmax(1) == mnist.test.labels[:64]).float().mean()
+    assert accuracy > 0.6  # and it is the trained one
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.75])
+def test_spikekit_imports_what_snntorch_exports(tmp_path: Path, stored_spikes: torch.Tensor, beta: float) -> None:
+    torch.manual_seed(0)
+
+    def leaky(size: int, **extra) -> torch.nn.Module:
+        # reset to zero in the same step: what snnTorch's exporter writes (v_reset = 0) actually means
+        return snn.Leaky(beta=torch.full((size,), beta), threshold=torch.ones(size), init_hidden=True,
+                         reset_mechanism="zero", reset_delay=False, **extra)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 64), leaky(64), torch.nn.Linear(64, 10), leaky(10, output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(6)
+        net[2].weight.mul_(4)
+    path = tmp_path / "snntorch.nir"
+    write_nir(path, export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0]))
+
+    model = from_nir(read_nir(path), engine="fast")
+    assert [layer.params.tau for layer in model.layers] == [1 / (1 - beta)] * 2
+    theirs = _run_snntorch(net, stored_spikes)
+    ours = model.layer_spikes(stored_spikes)[-1].detach()
+    assert theirs.sum() > 100
+    assert torch.equal(theirs, ours)
