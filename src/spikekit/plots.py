@@ -8,6 +8,7 @@ matplotlib.use("Agg")  # headless: figures are only ever saved by the CLI
 
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def encoding_figure(intensity: np.ndarray, spikes: np.ndarray, label: int | None = None) -> Figure:
@@ -42,4 +43,133 @@ def encoding_figure(intensity: np.ndarray, spikes: np.ndarray, label: int | None
     raster_axes.set_title(f"raster: {len(times)} input spikes")
     raster_axes.set_xlabel("time step")
     raster_axes.set_ylabel("pixel index (row-major)")
+    return figure
+
+
+def training_curves(history: list[dict]) -> Figure:
+    """Loss and accuracy per epoch from metrics.jsonl records (keys ``epoch``, ``train_loss``,
+    ``train_accuracy``, ``test_accuracy``): two panels, accuracies in percent."""
+    epochs = [record["epoch"] for record in history]
+    figure = Figure(figsize=(11, 3.8), layout="constrained")
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    loss_axes.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
+    loss_axes.set_xlabel("epoch")
+    loss_axes.set_ylabel("cross-entropy of spike counts (nats)")
+    loss_axes.set_title("training loss")
+    for key, name in (("train_accuracy", "train"), ("test_accuracy", "test")):
+        accuracy_axes.plot(epochs, [100 * r[key] for r in history], marker="o", label=name)
+    accuracy_axes.set_xlabel("epoch")
+    accuracy_axes.set_ylabel("accuracy (%)")
+    accuracy_axes.set_title("accuracy")
+    accuracy_axes.legend()
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    return figure
+
+
+def raster_figure(layers: list[np.ndarray], names: list[str], title: str = "") -> Figure:
+    """One spike raster per layer for one sample: ``layers[i]`` is [T, N_i] in {0, 1}; neuron index
+    against time step, a dot per spike."""
+    figure = Figure(figsize=(11, 1.2 + 1.9 * len(layers)), layout="constrained")
+    axes_list = np.atleast_1d(figure.subplots(len(layers), 1, sharex=True, height_ratios=[
+        max(1.0, np.log2(layer.shape[1])) for layer in layers]))
+    for axes, spikes, name in zip(axes_list, layers, names):
+        times, neurons = np.nonzero(spikes)
+        axes.scatter(times, neurons, s=4, marker="|", color="black")
+        axes.set_ylim(-0.5, spikes.shape[1] - 0.5)
+        axes.set_ylabel(f"{name}\nneuron")
+        axes.set_title(f"{name}: {len(times)} spikes", fontsize=9, loc="left")
+    axes_list[-1].set_xlim(-0.5, layers[0].shape[0] - 0.5)
+    axes_list[-1].set_xlabel("time step")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def membrane_figure(membrane: np.ndarray, spikes: np.ndarray, thresholds: list[float], names: list[str]) -> Figure:
+    """Membrane traces of K neurons: ``membrane`` and ``spikes`` are [T, K] (V before the reset, and
+    {0, 1}); each neuron's threshold is a dashed line, its spikes red markers on that line."""
+    num_steps, count = membrane.shape
+    figure = Figure(figsize=(11, 1.0 + 1.3 * count), layout="constrained")
+    axes_list = np.atleast_1d(figure.subplots(count, 1, sharex=True))
+    steps = np.arange(num_steps)
+    for axes, trace, fired, threshold, name in zip(axes_list, membrane.T, spikes.T, thresholds, names):
+        axes.plot(steps, trace, color="tab:blue", lw=1.2, label="membrane V")
+        axes.axhline(threshold, color="gray", ls="--", lw=1, label="threshold")
+        axes.plot(steps[fired > 0], np.full(int(fired.sum()), threshold), "v", color="tab:red", label="spike")
+        axes.set_ylabel(f"{name}\nV")
+    handles, labels = axes_list[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper right", fontsize=8, ncols=3)
+    axes_list[-1].set_xlabel("time step")
+    return figure
+
+
+def rate_histograms(rates: list[np.ndarray], names: list[str]) -> Figure:
+    """Histogram of per-neuron firing rates (spikes per neuron per step, in [0, 1]) for each layer."""
+    figure = Figure(figsize=(5 * len(rates), 3.6), layout="constrained")
+    axes_list = np.atleast_1d(figure.subplots(1, len(rates)))
+    for axes, layer_rates, name in zip(axes_list, rates, names):
+        axes.hist(layer_rates, bins=np.linspace(0, 1, 26), color="tab:purple", edgecolor="white")
+        axes.set_xlabel("firing rate (spikes per neuron per step)")
+        axes.set_ylabel("neurons")
+        axes.set_title(f"{name}: mean {np.mean(layer_rates):.3f}, silent {np.mean(layer_rates == 0):.0%}")
+    return figure
+
+
+def sparsity_over_epochs(history: list[dict]) -> Figure:
+    """Per-layer fraction of zero entries in the spike tensors (test set) and silent neurons, per epoch."""
+    epochs = [record["epoch"] for record in history]
+    num_layers = len(history[0]["firing_rate"]) if history else 0
+    figure = Figure(figsize=(11, 3.8), layout="constrained")
+    zero_axes, silent_axes = figure.subplots(1, 2)
+    for layer in range(num_layers):
+        zero_axes.plot(epochs, [100 * r["sparsity"]["zero_fraction"][layer] for r in history], marker="o",
+                       label=f"layer {layer + 1}")
+        silent_axes.plot(epochs, [100 * r["sparsity"]["silent_fraction"][layer] for r in history], marker="o",
+                         label=f"layer {layer + 1}")
+    zero_axes.set_ylabel("zero entries of spikes[T, B, N] (%)")
+    zero_axes.set_title("sparsity: entries with no spike")
+    silent_axes.set_ylabel("neurons silent on the whole test set (%)")
+    silent_axes.set_title("silent neurons")
+    for axes in (zero_axes, silent_axes):
+        axes.set_xlabel("epoch")
+        axes.grid(alpha=0.3)
+        axes.legend()
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return figure
+
+
+def confusion_figure(matrix: np.ndarray) -> Figure:
+    """Confusion matrix [true, predicted] of counts, annotated; the image data is ``matrix`` itself."""
+    figure = Figure(figsize=(6.4, 5.6), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="Blues")
+    for (true, predicted), count in np.ndenumerate(matrix):
+        if count:
+            axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7,
+                      color="white" if count > matrix.max() / 2 else "black")
+    axes.set_xticks(range(matrix.shape[1]))
+    axes.set_yticks(range(matrix.shape[0]))
+    axes.set_xlabel("predicted digit")
+    axes.set_ylabel("true digit")
+    axes.set_title(f"confusion matrix ({matrix.sum()} test images)")
+    figure.colorbar(image, ax=axes, label="images")
+    return figure
+
+
+def wrong_digits_figure(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                        confidence: np.ndarray) -> Figure:
+    """The given misclassified digits ([K, 784] intensities) titled with true/predicted label and the
+    softmax confidence of the prediction."""
+    count = max(1, len(images))
+    figure = Figure(figsize=(1.7 * count, 2.3), layout="constrained")
+    axes_list = np.atleast_1d(figure.subplots(1, count))
+    for axes, image, label, guess, sure in zip(axes_list, images, labels, predicted, confidence):
+        axes.imshow(image.reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        axes.set_title(f"true {label}, said {guess}\n{100 * sure:.1f}% sure", fontsize=9)
+        axes.set_axis_off()
+    if not len(images):
+        axes_list[0].set_axis_off()
+        axes_list[0].set_title("no misclassified digits")
     return figure

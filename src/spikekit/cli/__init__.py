@@ -1,4 +1,4 @@
-"""Command line: ``spikekit train | eval | encode | export | import | predict``.
+"""Command line: ``spikekit train | eval | encode | export | import | predict | report``.
 
 The only place that prints or writes files.
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from spikekit.cli import inspect, interop, train
+from spikekit.cli import inspect, interop, report, train
 from spikekit.errors import SpikekitError
 
 USER_ERROR = 2
@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spikekit", description="Train and inspect spiking neural networks on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (train, inspect, interop):
+    for module in (train, inspect, interop, report):
         module.register(commands)
     return parser
 

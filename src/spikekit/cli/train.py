@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from spikekit.cli.common import add_data_options, check_device, load_data
+from spikekit.cli.report import write_report
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.errors import CheckpointError, ConfigError
@@ -50,6 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid "
                         "checkpoint (its own config is used; other training options are ignored)")
+    parser.add_argument("--report", action="store_true", help="write RUN_DIR/report/index.html at the end")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="also checkpoint every N batches (default: about once a minute)")
     parser.set_defaults(run=run)
@@ -102,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
         session.restore()
     with _StopOnSignals() as stop:
         session.stop = stop
-        return session.train()
+        code = session.train()
+    if code == 0 and args.report:
+        write_report(run_dir.path, data_dir=config.data_dir, limit_test=config.train.limit_test)
+    return code
 
 
 class _StopOnSignals:

@@ -21,6 +21,7 @@ from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.encoding import ENCODERS
 from spikekit.data.mnist import Split
 from spikekit.errors import SpikekitError
+from spikekit.kernels import SpikeEvents
 from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
 from spikekit.nn.network import SNN
 from spikekit.train.rng import keyed_generator, keyed_seed
@@ -58,6 +59,8 @@ class Evaluation(NamedTuple):
     silent_fraction: list[float]  # per layer: fraction of neurons silent over the whole set
     counts: Tensor  # [N, C] output spike counts per sample
     seconds: float
+    neuron_rates: list[Tensor]  # per layer: [N_layer] spikes per step of each neuron, float64
+    input_rate: float  # input spikes per pixel per step
 
 
 def build_model(config: RunConfig) -> SNN:
@@ -127,18 +130,23 @@ def evaluate(model: SNN, split: Split, config: TrainConfig,
     model.eval()
     start = time.perf_counter()
     totals = [torch.zeros(size, dtype=torch.float64) for size in model.sizes[1:]]
+    input_total = 0.0
     counts = []
     size = config.eval_batch_size
     for batch, first in enumerate(range(0, len(split.labels), size)):
         intensity = split.intensity(slice(first, first + size)).to(config.device)
-        layers = model.layer_spikes(encode_batch(intensity, config, "test", batch))
+        inputs = encode_batch(intensity, config, "test", batch)
+        input_total += float(inputs.counts.sum() if isinstance(inputs, SpikeEvents) else inputs.sum())
+        layers = model.layer_spikes(inputs)
         for total, spikes in zip(totals, layers):
             total += neuron_totals(spikes)
         counts.append(layers[-1].sum(0).cpu())
         if on_batch is not None:
             on_batch(min(first + size, len(split.labels)), len(split.labels))
     counts_all = torch.cat(counts) if counts else torch.zeros(0, model.sizes[-1])
+    samples_steps = max(1, len(split.labels) * config.num_steps)
     rates = [firing_rate(total, len(split.labels), config.num_steps) for total in totals]
     silent = [silent_fraction(total) for total in totals]
     return Evaluation(accuracy(counts_all, split.labels), rates, [1.0 - rate for rate in rates], silent,
-                      counts_all, time.perf_counter() - start)
+                      counts_all, time.perf_counter() - start, [total / samples_steps for total in totals],
+                      input_total / (samples_steps * model.sizes[0]))

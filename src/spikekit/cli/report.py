@@ -1,0 +1,58 @@
+"""``spikekit report RUN_DIR``: write index.html and the PNGs it shows (``spikekit.report``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from spikekit.cli.common import load_data
+from spikekit.cli.inspect import load_model
+from spikekit.errors import ConfigError
+from spikekit.io.atomic import write_atomic
+from spikekit.io.run_dir import RunDir
+from spikekit.report import build_report
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("report", help="write an HTML report of a training run")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by spikekit train")
+    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which model to show")
+    parser.add_argument("--data-dir", metavar="DIR", help="directory of the four MNIST IDX files")
+    parser.add_argument("--limit-test", type=int, metavar="N", help="use only the first N test images")
+    parser.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    write_report(Path(args.run_dir), args.out, args.checkpoint, args.data_dir, args.limit_test)
+    return 0
+
+
+def write_report(run_path: Path, out: str | None = None, which: str = "best", data_dir: str | None = None,
+                 limit_test: int | None = None) -> Path:
+    """Build the report of the run in ``run_path`` and write it to ``out``; returns the index.html path."""
+    run = RunDir(run_path)
+    if not run.config_path.is_file():
+        raise ConfigError(f"{run_path} is not a spikekit run directory (no config.json)")
+    model, config = load_model(str(run.checkpoint_path(which)), engine=None)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, limit_test=limit_test))
+    history = [json.loads(line) for line in run.metrics_path.read_text().splitlines()] \
+        if run.metrics_path.is_file() else []
+    data = load_data(data_dir or config.data_dir, config.train)
+    out_dir = Path(out) if out else run.path / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(data.test.labels), desc="report: test set", unit="img", file=sys.stderr, leave=False,
+              disable=None) as bar:
+        report = build_report(model, config, history, data.test, lambda done, total: bar.update(done - bar.n))
+    for name, figure in tqdm(report.figures.items(), desc="report: figures", file=sys.stderr, leave=False,
+                             disable=None):
+        figure.savefig(out_dir / f"{name}.png", dpi=100)
+    index = out_dir / "index.html"
+    write_atomic(index, report.html.encode())
+    print(f"wrote {index} ({len(report.figures)} figures; test accuracy {100 * report.evaluation.accuracy:.2f}%)")
+    return index

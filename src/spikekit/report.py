@@ -1,0 +1,156 @@
+"""The run report: every figure of a trained network and one self-contained HTML page that shows them.
+
+``build_report`` evaluates the model on the test set and returns figures and the page text; it writes
+nothing (the CLI saves ``<name>.png`` files beside ``index.html``, which refers to them by name).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from spikekit import plots
+from spikekit.config import RunConfig
+from spikekit.data.encoding import poisson_encode
+from spikekit.data.mnist import Split
+from spikekit.metrics import ENERGY_PJ, ComputeCost, compute_cost, confusion_matrix
+from spikekit.nn.network import SNN
+from spikekit.train.loop import Evaluation, evaluate
+from spikekit.train.rng import keyed_generator
+
+NUM_DIGITS = 3  # test digits shown as rasters and membrane traces
+NUM_WRONG = 8  # most confidently wrong digits shown
+
+
+class Report(NamedTuple):
+    figures: dict[str, Figure]  # file stem -> figure; the page shows "<stem>.png"
+    html: str
+    evaluation: Evaluation
+    cost: ComputeCost
+
+
+def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split,
+                 on_batch: Callable[[int, int], None] | None = None) -> Report:
+    """Evaluate ``model`` on ``test`` (progress through ``on_batch(done, total)``) and draw everything."""
+    evaluation = evaluate(model, test, config.train, on_batch)
+    names = [f"layer {i + 1} ({n})" for i, n in enumerate(model.sizes[1:])]
+    figures: dict[str, Figure] = {}
+    if history:
+        figures["training_curves"] = plots.training_curves(history)
+        figures["sparsity_over_epochs"] = plots.sparsity_over_epochs(history)
+    intensity0 = test.intensity(slice(0, 1))
+    spikes0 = poisson_encode(intensity0, config.train.num_steps, keyed_generator(config.train.seed, "report", 0))
+    figures["encoding"] = plots.encoding_figure(intensity0[0].numpy(), spikes0[:, 0].numpy(), int(test.labels[0]))
+    for index in range(min(NUM_DIGITS, len(test.labels))):
+        figures.update(_digit_figures(model, config, test, index, names))
+    figures["firing_rates"] = plots.rate_histograms([r.numpy() for r in evaluation.neuron_rates], names)
+    matrix = confusion_matrix(evaluation.counts, test.labels, model.sizes[-1])
+    figures["confusion"] = plots.confusion_figure(matrix.numpy())
+    figures["most_confidently_wrong"] = _wrong_figure(evaluation.counts, test)
+    cost = compute_cost(evaluation.input_rate, evaluation.firing_rate, model.sizes, config.train.num_steps)
+    return Report(figures, _page(config, history, evaluation, cost, list(figures), len(test.labels)), evaluation,
+                  cost)
+
+
+def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names: list[str]) -> dict[str, Figure]:
+    intensity = test.intensity(slice(index, index + 1))
+    spikes = poisson_encode(intensity, config.train.num_steps, keyed_generator(config.train.seed, "report", index))
+    traces = model.trace(spikes)
+    label = int(test.labels[index])
+    predicted = int(traces[-1].spikes[:, 0].sum(0).argmax())
+    layers = [spikes[:, 0].numpy()] + [trace.spikes[:, 0].numpy() for trace in traces]
+    title = f"test digit {index}: label {label}, predicted {predicted}"
+    raster = plots.raster_figure(layers, ["input (784 pixels)", *names], title)
+    hidden, output = traces[0], traces[-1]
+    counts = hidden.spikes[:, 0].sum(0)
+    active = counts.argsort(descending=True)[:int((counts > 0).sum())].tolist() or [0]
+    busiest = [active[0], active[len(active) // 2], active[-1]]  # most, median and least active that fired
+    ranked = output.spikes[:, 0].sum(0).argsort(descending=True)[:2].tolist()
+    membrane = np.concatenate([hidden.membrane[:, 0, busiest].numpy(), output.membrane[:, 0, ranked].numpy()], 1)
+    fired = np.concatenate([hidden.spikes[:, 0, busiest].numpy(), output.spikes[:, 0, ranked].numpy()], 1)
+    thresholds = [model.layers[0].params.threshold] * 3 + [model.layers[-1].params.threshold] * 2
+    rows = [f"hidden {n}" for n in busiest] + [f"output {n} (digit {n})" for n in ranked]
+    traces_figure = plots.membrane_figure(membrane, fired, thresholds, rows)
+    traces_figure.suptitle(title)
+    return {f"raster_{index}": raster, f"membrane_{index}": traces_figure}
+
+
+def _wrong_figure(counts: torch.Tensor, test: Split) -> Figure:
+    probabilities = torch.softmax(counts.double(), 1)
+    confidence, predicted = probabilities.max(1)
+    wrong = (predicted != test.labels).nonzero().flatten()
+    chosen = wrong[confidence[wrong].argsort(descending=True)[:NUM_WRONG]]
+    return plots.wrong_digits_figure(test.intensity(chosen).numpy(), test.labels[chosen].numpy(),
+                                     predicted[chosen].numpy(), confidence[chosen].numpy())
+
+
+CAPTIONS = {
+    "training_curves": "Training loss and train/test accuracy per epoch.",
+    "sparsity_over_epochs": "Per-layer sparsity on the test set after each epoch.",
+    "encoding": "Poisson rate coding of one test digit: intensity, spike count per pixel over T steps, raster.",
+    "firing_rates": "Per-neuron firing rates on the whole test set, per layer.",
+    "confusion": "Confusion matrix on the test set (rows: true digit, columns: prediction).",
+    "most_confidently_wrong": "The misclassified test digits the network was most sure of (softmax of counts).",
+}
+
+
+def _caption(name: str) -> str:
+    if name.startswith("raster_"):
+        return "Spike rasters of input, hidden and output layers for one test digit."
+    if name.startswith("membrane_"):
+        return ("Membrane traces (before reset) of the most, median and least active firing hidden neurons and "
+                "the 2 most active outputs; dashed: threshold, triangles: spikes.")
+    return CAPTIONS[name]
+
+
+def _page(config: RunConfig, history: list[dict], evaluation: Evaluation, cost: ComputeCost, names: list[str],
+          num_test: int) -> str:
+    rows = "".join(
+        f"<tr><td>{r['epoch']}</td><td>{r['train_loss']:.4f}</td><td>{100 * r['train_accuracy']:.2f}</td>"
+        f"<td>{100 * r['test_accuracy']:.2f}</td><td>{', '.join(f'{x:.3f}' for x in r['firing_rate'])}</td>"
+        f"<td>{r['seconds']:.1f}</td></tr>" for r in history)
+    layers = "".join(
+        f"<tr><td>layer {i + 1}</td><td>{ops:,.0f}</td><td>{macs:,.0f}</td></tr>"
+        for i, (ops, macs) in enumerate(zip(cost.synaptic_ops, cost.ann_macs)))
+    figures = "".join(
+        f'<figure><img src="{html.escape(name)}.png" alt="{html.escape(_caption(name))}">'
+        f"<figcaption>{html.escape(_caption(name))}</figcaption></figure>" for name in names)
+    model, train = config.model, config.train
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>spikekit report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; }}
+th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} figure {{ margin: 2em 0; }}
+figcaption {{ color: #555; font-size: 0.9em; }} .note {{ color: #555; font-size: 0.9em; }}
+</style></head><body>
+<h1>spikekit report</h1>
+<p>Network {'-'.join(map(str, model.sizes))}, LIF tau = {model.tau} steps, threshold {model.threshold},
+reset {model.reset}, surrogate {html.escape(model.surrogate)} (slope {model.slope}), T = {train.num_steps}
+steps, batch {train.batch_size}, Adam lr {train.lr}, seed {train.seed}, engine {html.escape(train.engine)}.</p>
+<p><b>Test accuracy {100 * evaluation.accuracy:.2f}%</b> on {num_test} test images.</p>
+<h2>Training</h2>
+<table><tr><th>epoch</th><th>train loss</th><th>train acc. (%)</th><th>test acc. (%)</th>
+<th>firing rate per layer (spikes/neuron/step)</th><th>seconds</th></tr>{rows}</table>
+<h2>Compute and energy per inference (one image, T = {train.num_steps} steps)</h2>
+<table><tr><th>layer</th><th>SNN synaptic operations (input spikes x fan-out)</th>
+<th>same-shaped ANN multiply-accumulates</th></tr>{layers}
+<tr><td>LIF updates</td><td>{cost.neuron_updates:,.0f} (T x neurons, each one multiply-accumulate)</td>
+<td>-</td></tr>
+<tr><th>energy estimate</th><th>{cost.snn_energy_pj / 1e6:.3f} &micro;J</th>
+<th>{cost.ann_energy_pj / 1e6:.3f} &micro;J</th></tr></table>
+<p class="note">Input spike rate {evaluation.input_rate:.3f} spikes per pixel per step. Energy per operation:
+{ENERGY_PJ['accumulate']} pJ per 32-bit float accumulate (SNN synaptic event) and
+{ENERGY_PJ['multiply_accumulate']} pJ per 32-bit float multiply-accumulate (ANN synapse, LIF update), 45 nm
+CMOS, from M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014. This is an
+estimate of arithmetic only: it leaves out memory access, which dominates on real hardware, and the cost
+of routing spikes; neuromorphic chips and GPUs differ widely from it.</p>
+<h2>Figures</h2>
+{figures}
+</body></html>
+"""

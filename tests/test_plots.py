@@ -1,0 +1,87 @@
+"""Each figure draws what it claims: labelled axes, the right number of panels, the data behind images."""
+
+import numpy as np
+import pytest
+
+from spikekit import plots
+
+HISTORY = [
+    {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.8 + 0.05 * e, "test_accuracy": 0.79 + 0.05 * e,
+     "firing_rate": [0.3, 0.05], "sparsity": {"zero_fraction": [0.7, 0.95], "silent_fraction": [0.01 * e, 0.0]},
+     "seconds": 5.0} for e in (1, 2, 3)
+]
+
+
+def _labelled(axes) -> bool:
+    return bool(axes.get_xlabel()) and bool(axes.get_ylabel())
+
+
+def test_encoding_heat_map_shows_the_spike_counts() -> None:
+    rng = np.random.default_rng(0)
+    intensity = rng.uniform(0, 1, 784)
+    spikes = (rng.uniform(0, 1, (30, 784)) < intensity).astype(np.float32)
+    figure = plots.encoding_figure(intensity, spikes, label=4)
+    digit, heat, raster = figure.axes[:3]
+    assert np.array_equal(heat.images[0].get_array(), spikes.sum(0).reshape(28, 28))
+    assert np.allclose(digit.images[0].get_array(), intensity.reshape(28, 28))
+    assert len(raster.collections[0].get_offsets()) == spikes.sum()
+    assert all(_labelled(axes) for axes in (digit, heat, raster))
+
+
+def test_training_curves_plot_the_history() -> None:
+    loss, accuracy = plots.training_curves(HISTORY).axes
+    assert list(loss.lines[0].get_ydata()) == [r["train_loss"] for r in HISTORY]
+    assert [list(line.get_ydata()) for line in accuracy.lines] == [
+        [100 * r[key] for r in HISTORY] for key in ("train_accuracy", "test_accuracy")]
+    assert _labelled(loss) and accuracy.get_ylabel() == "accuracy (%)"
+
+
+def test_one_raster_per_layer_with_one_dot_per_spike() -> None:
+    rng = np.random.default_rng(1)
+    layers = [(rng.uniform(0, 1, (20, n)) < 0.2).astype(np.float32) for n in (784, 128, 10)]
+    figure = plots.raster_figure(layers, ["input", "hidden", "output"], "digit")
+    assert len(figure.axes) == 3
+    for axes, spikes in zip(figure.axes, layers):
+        assert len(axes.collections[0].get_offsets()) == spikes.sum()
+        assert axes.get_ylabel().endswith("neuron")
+    assert figure.axes[-1].get_xlabel() == "time step"
+
+
+def test_membrane_traces_mark_threshold_and_spikes() -> None:
+    membrane = np.array([[0.2, 0.5], [1.2, 0.9], [0.4, 1.1]])
+    spikes = (membrane >= [1.0, 0.8]).astype(np.float32)
+    figure = plots.membrane_figure(membrane, spikes, [1.0, 0.8], ["a", "b"])
+    for axes, trace, fired, threshold in zip(figure.axes, membrane.T, spikes.T, [1.0, 0.8]):
+        voltage, line, markers = axes.lines
+        assert np.array_equal(voltage.get_ydata(), trace)
+        assert list(line.get_ydata()) == [threshold, threshold]
+        assert list(markers.get_xdata()) == list(np.nonzero(fired)[0])
+
+
+def test_rate_histograms_count_every_neuron() -> None:
+    rates = [np.linspace(0, 1, 128), np.zeros(10)]
+    figure = plots.rate_histograms(rates, ["hidden", "output"])
+    for axes, layer_rates in zip(figure.axes, rates):
+        assert sum(patch.get_height() for patch in axes.patches) == len(layer_rates)
+        assert _labelled(axes)
+    assert "silent 100%" in figure.axes[1].get_title()
+
+
+def test_sparsity_over_epochs_has_a_line_per_layer() -> None:
+    zero, silent = plots.sparsity_over_epochs(HISTORY).axes
+    assert len(zero.lines) == len(silent.lines) == 2
+    assert list(silent.lines[0].get_ydata()) == pytest.approx([1.0, 2.0, 3.0])
+
+
+def test_confusion_image_is_the_matrix() -> None:
+    matrix = np.arange(100).reshape(10, 10)
+    axes = plots.confusion_figure(matrix).axes[0]
+    assert np.array_equal(axes.images[0].get_array(), matrix)
+    assert axes.get_xlabel() == "predicted digit" and axes.get_ylabel() == "true digit"
+
+
+def test_wrong_digits_one_panel_each() -> None:
+    images = np.random.default_rng(2).uniform(0, 1, (3, 784))
+    figure = plots.wrong_digits_figure(images, np.array([1, 2, 3]), np.array([7, 7, 8]), np.array([0.9, 0.8, 0.7]))
+    assert [axes.get_title() for axes in figure.axes] == [
+        "true 1, said 7\n90.0% sure", "true 2, said 7\n80.0% sure", "true 3, said 8\n70.0% sure"]
