@@ -7,13 +7,13 @@ once a minute) and on SIGINT/SIGTERM; ``--resume RUN_DIR`` continues from the ne
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import time
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from spikekit.cli.common import add_data_options, check_device, load_data
@@ -24,7 +24,8 @@ from spikekit.errors import CheckpointError, ConfigError
 from spikekit.io.checkpoint import Checkpoint
 from spikekit.io.run_dir import RunDir
 from spikekit.kernels import ENGINES
-from spikekit.train.loop import EpochProgress, Evaluation, build_model, evaluate, train_epoch
+from spikekit.train.distributed import Shard, leave, shard_from_environment
+from spikekit.train.loop import EpochProgress, Evaluation, build_model, evaluate, num_batches, train_epoch
 from spikekit.train.state import TrainingState
 
 
@@ -94,20 +95,33 @@ def run(args: argparse.Namespace) -> int:
         run_dir = None
     check_device(config.train.device)
     checkpoint_every = _checkpoint_every(args.checkpoint_every)
-    data = load_data(config.data_dir, config.train)
-    if run_dir is None:
-        run_dir = RunDir.create(out, args.force)
-        run_dir.write_config(config.to_dict())
-    print(f"data: {len(data.train.labels)} train / {len(data.test.labels)} test images from {data.source}")
-    session = _Session(config, run_dir, data, checkpoint_every)
-    if args.resume:
-        session.restore()
-    with _StopOnSignals() as stop:
-        session.stop = stop
-        code = session.train()
-    if code == 0 and args.report:
-        write_report(run_dir.path, data_dir=config.data_dir, limit_test=config.train.limit_test)
-    return code
+    shard = shard_from_environment(config.train.device)
+    try:
+        data = load_data(config.data_dir, config.train)
+        if run_dir is None:
+            if shard.is_main:
+                RunDir.create(out, args.force).write_config(config.to_dict())
+            shard.any(False)  # every rank waits until rank 0 has made the directory
+            run_dir = RunDir(out)
+        say = print if shard.is_main else _quiet
+        say(f"data: {len(data.train.labels)} train / {len(data.test.labels)} test images from {data.source}")
+        if shard.world_size > 1:
+            say(f"data-parallel: {shard.world_size} processes, global batch {config.train.batch_size}")
+        session = _Session(config, run_dir, data, checkpoint_every, shard)
+        if args.resume:
+            session.restore()
+        with _StopOnSignals() as stop:
+            session.stop = stop
+            code = session.train()
+        if code == 0 and args.report and shard.is_main:
+            write_report(run_dir.path, data_dir=config.data_dir, limit_test=config.train.limit_test)
+        return code
+    finally:
+        leave()
+
+
+def _quiet(*args, **kwargs) -> None:
+    """``print`` for ranks other than 0."""
 
 
 class _StopOnSignals:
@@ -135,11 +149,15 @@ class _Stopped(Exception):
 class _Session:
     """One run of ``spikekit train``: the model, optimiser, schedule and position, saved to ``run_dir``."""
 
-    def __init__(self, config: RunConfig, run_dir: RunDir, data, checkpoint_every: tuple[str, float]) -> None:
+    def __init__(self, config: RunConfig, run_dir: RunDir, data, checkpoint_every: tuple[str, float],
+                 shard: Shard) -> None:
         self.config, self.run_dir, self.data, self.checkpoint_every = config, run_dir, data, checkpoint_every
+        self.shard = shard
+        self.say = print if shard.is_main else _quiet
         self.model = build_model(config)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr)
-        self.scheduler = _cosine(self.optimizer, config.train, len(data.train.labels))
+        self.batches_per_epoch = num_batches(len(data.train.labels), config.train.batch_size, shard.world_size)
+        self.scheduler = _cosine(self.optimizer, config.train, self.batches_per_epoch)
         self.state = TrainingState(EpochProgress(0))
         self.stop: _StopOnSignals | None = None
         self._last_save = time.monotonic()
@@ -147,9 +165,9 @@ class _Session:
     def restore(self) -> None:
         checkpoint, skipped = self.run_dir.latest()
         for reason in skipped:
-            print(f"warning: skipped {reason}", file=sys.stderr)
+            self.say(f"warning: skipped {reason}", file=sys.stderr)
         if checkpoint is None:
-            print(f"{self.run_dir.path} holds no checkpoint yet; starting from the beginning", file=sys.stderr)
+            self.say(f"{self.run_dir.path} holds no checkpoint yet; starting from the beginning", file=sys.stderr)
             return
         self.state = TrainingState.from_meta(checkpoint.meta.get("state", {}))
         try:
@@ -159,13 +177,16 @@ class _Session:
         except (RuntimeError, ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"checkpoint in {self.run_dir.checkpoints} does not fit the run's config "
                                   f"({error})") from None
-        self.run_dir.write_metrics(self.state.history)
+        if self.shard.is_main:
+            self.run_dir.write_metrics(self.state.history)
         progress = self.state.progress
-        print(f"resuming {self.run_dir.path} at epoch {progress.epoch + 1}, batch {progress.batch}")
+        self.say(f"resuming {self.run_dir.path} at epoch {progress.epoch + 1}, batch {progress.batch}")
 
     def train(self) -> int:
         epochs = self.config.train.epochs
-        print(f"run directory: {self.run_dir.path}")
+        self.say(f"run directory: {self.run_dir.path}")
+        # Wrapped only now, after a resume has loaded the weights every rank then holds alike.
+        self.trainable = self.model if self.shard.world_size == 1 else DistributedDataParallel(self.model)
         try:
             for epoch in range(self.state.progress.epoch, epochs):
                 if self.state.progress.epoch != epoch:
@@ -175,20 +196,19 @@ class _Session:
                 self._maybe_stop()
         except _Stopped:
             progress = self.state.progress
-            name = signal.Signals(self.stop.signal).name
-            print(f"{name}: stopped at epoch {progress.epoch + 1}, batch {progress.batch}; checkpoint saved. "
-                  f"Continue with: spikekit train --resume {self.run_dir.path}", file=sys.stderr)
-            return 128 + self.stop.signal
-        print(f"best test accuracy {100 * self.state.best_accuracy:.2f}%; checkpoints in {self.run_dir.checkpoints}")
+            number = self.stop.signal or signal.SIGTERM  # a rank the signal did not reach stops with the rest
+            self.say(f"{signal.Signals(number).name}: stopped at epoch {progress.epoch + 1}, batch {progress.batch}; "
+                     f"checkpoint saved. Continue with: spikekit train --resume {self.run_dir.path}", file=sys.stderr)
+            return 128 + number
+        self.say(f"best test accuracy {100 * self.state.best_accuracy:.2f}%; checkpoints in {self.run_dir.checkpoints}")
         return 0
 
     def _train_epoch(self) -> None:
         train = self.config.train
         progress = self.state.progress
-        num_batches = math.ceil(len(self.data.train.labels) / train.batch_size)
-        with tqdm(total=num_batches, initial=progress.batch, desc=f"epoch {progress.epoch + 1}/{train.epochs}",
-                  unit="batch", file=sys.stderr, leave=False, dynamic_ncols=True, disable=None,
-                  mininterval=0.5) as bar:
+        with tqdm(total=self.batches_per_epoch, initial=progress.batch,
+                  desc=f"epoch {progress.epoch + 1}/{train.epochs}", unit="batch", file=sys.stderr, leave=False,
+                  dynamic_ncols=True, disable=None if self.shard.is_main else True, mininterval=0.5) as bar:
             def on_batch(progress: EpochProgress) -> None:
                 self.scheduler.step()
                 bar.update(1)
@@ -197,9 +217,12 @@ class _Session:
                 if self._checkpoint_due(progress.batch):
                     self._save()
                 self._maybe_stop()
-            train_epoch(self.model, self.optimizer, self.data.train, train, progress, on_batch)
+            train_epoch(self.trainable, self.optimizer, self.data.train, train, progress, on_batch, self.shard)
 
     def _end_epoch(self) -> None:
+        if not self.shard.is_main:  # rank 0 alone evaluates and records; the others wait for it
+            self.state.progress = EpochProgress(self.state.progress.epoch + 1)
+            return
         with tqdm(total=len(self.data.test.labels), desc="test", unit="img", file=sys.stderr, leave=False,
                   dynamic_ncols=True, disable=None) as bar:
             evaluation = evaluate(self.model, self.data.test, self.config.train,
@@ -223,6 +246,8 @@ class _Session:
         return time.monotonic() - self._last_save >= every
 
     def _save(self, best: bool = False) -> None:
+        if not self.shard.is_main:
+            return
         self.state.scheduler = self.scheduler.state_dict()
         history = self.state.history
         meta = {"config": self.config.to_dict(), "epoch": len(history),
@@ -231,7 +256,7 @@ class _Session:
         self._last_save = time.monotonic()
 
     def _maybe_stop(self) -> None:
-        if self.stop is not None and self.stop.signal is not None:
+        if self.shard.any(self.stop is not None and self.stop.signal is not None):  # all ranks stop together
             self._save()
             raise _Stopped
 
@@ -245,7 +270,7 @@ def _checkpoint_every(value: int | None) -> tuple[str, float]:
     return ("batches", value)
 
 
-def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig, num_samples: int):
+def _cosine(optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int):
     # Cosine decay to 0 over the whole run, stepped per batch: measured +0.3-0.5 points over a constant lr.
-    total = config.epochs * math.ceil(num_samples / config.batch_size)
+    total = config.epochs * batches_per_epoch
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)

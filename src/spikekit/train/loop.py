@@ -24,6 +24,7 @@ from spikekit.errors import SpikekitError
 from spikekit.kernels import SpikeEvents
 from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
 from spikekit.nn.network import SNN
+from spikekit.train.distributed import Shard
 from spikekit.train.rng import keyed_generator, keyed_seed
 
 
@@ -87,37 +88,54 @@ def batch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(num_samples, generator=keyed_generator(seed, "shuffle", epoch))
 
 
-def train_epoch(model: SNN, optimizer: torch.optim.Optimizer, split: Split, config: TrainConfig,
-                progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None) -> EpochProgress:
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split, config: TrainConfig,
+                progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None,
+                shard: Shard = Shard()) -> EpochProgress:
     """Train from batch ``progress.batch`` to the end of epoch ``progress.epoch``, updating ``progress``.
 
     ``on_batch(progress)`` runs after every batch (the CLI draws progress and checkpoints there).
-    Raises ``NonFiniteLossError`` naming epoch and batch if the loss is not finite.
+    With a multi-process ``shard`` (``spikekit.train.distributed``), ``model`` is the
+    DistributedDataParallel wrapper, this rank trains on its part of each global batch, and
+    ``progress`` holds the sums over all ranks. Raises ``NonFiniteLossError`` naming epoch and batch
+    (1-based) if the loss is not finite, on every rank alike.
     """
     model.train()
     order = batch_order(len(split.labels), config.seed, progress.epoch)
-    progress.num_batches = math.ceil(len(order) / config.batch_size)
+    progress.num_batches = num_batches(len(order), config.batch_size, shard.world_size)
     for batch in range(progress.batch, progress.num_batches):
         start = time.perf_counter()
-        index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
+        index = shard.rows(order[batch * config.batch_size:(batch + 1) * config.batch_size])
+        global_size = min(config.batch_size, len(order) - batch * config.batch_size)
         intensity = split.intensity(index).to(config.device)
         labels = split.labels[index].to(config.device)
-        counts = model(encode_batch(intensity, config, "train", progress.epoch, batch))
-        loss = F.cross_entropy(counts, labels)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at epoch {progress.epoch + 1}, batch {batch + 1}; "
-                                     "try a smaller --lr")
+        counts = model(encode_batch(intensity, config, *shard.keys("train", progress.epoch, batch)))
+        if shard.world_size == 1:
+            loss = F.cross_entropy(counts, labels)
+        else:  # DDP averages gradients over ranks: scale so the average is that of the global mean loss
+            loss = F.cross_entropy(counts, labels, reduction="sum") * (shard.world_size / global_size)
+        local_sum = loss.item() * (len(labels) if shard.world_size == 1 else global_size / shard.world_size)
+        loss_sum, correct = shard.sum([local_sum, float((counts.argmax(1) == labels).sum())])
+        if not math.isfinite(loss_sum):
+            raise NonFiniteLossError(f"loss became {loss_sum / global_size} at epoch {progress.epoch + 1}, "
+                                     f"batch {batch + 1}; try a smaller --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         progress.batch = batch + 1
-        progress.loss_sum += loss.item() * len(labels)
-        progress.correct += int((counts.argmax(1) == labels).sum())
-        progress.seen += len(labels)
+        progress.loss_sum += loss_sum
+        progress.correct += int(correct)
+        progress.seen += global_size
         progress.seconds += time.perf_counter() - start
         if on_batch is not None:
             on_batch(progress)
     return progress
+
+
+def num_batches(num_samples: int, batch_size: int, world_size: int = 1) -> int:
+    """Global batches per epoch; with several processes, a last partial batch smaller than the number
+    of processes is skipped (some rank would have no rows)."""
+    full, rest = divmod(num_samples, batch_size)
+    return full + (1 if rest >= world_size else 0)
 
 
 @torch.no_grad()
