@@ -83,7 +83,7 @@ class _Spike(torch.autograd.Function):
         return grad_output * surrogate_derivative(x, ctx.name, ctx.slope), None, None
 
 
-def spike(x: Tensor, surrogate: str = "fast_sigmoid", slope: float = 25.0) -> Tensor:
+def spike(x: Tensor, surrogate: str = "fast_sigmoid", slope: float = 5.0) -> Tensor:
     """Heaviside step ``x >= 0`` forward; the named surrogate derivative backward.
 
     Args:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.P
             file.flush()
             os.fsync(file.fileno())
         if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
+            _keep(path, Path(keep_previous))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -31,3 +32,16 @@ def write_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.P
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
+
+
+def _keep(path: Path, previous: Path) -> None:
+    """Make ``previous`` a copy of ``path`` atomically, leaving ``path`` in place (so that it never
+    goes missing, even for an instant): a hard link (or a copy where links are not supported) to a
+    temporary name, then a rename."""
+    staging = previous.with_name(f".{previous.name}.keep.tmp")
+    staging.unlink(missing_ok=True)
+    try:
+        os.link(path, staging)
+    except OSError:
+        shutil.copyfile(path, staging)
+    os.replace(staging, previous)
