@@ -18,9 +18,14 @@ from torch import Tensor
 
 
 class SpikeEvents(NamedTuple):
-    indices: Tensor  # [T, B, C] int32: inputs that spiked at (t, b); entries past counts[t, b] are padding
+    indices: Tensor  # [T, B, C] int16 (int32 past 32767 inputs): inputs that spiked at (t, b); entries
+    #                  past counts[t, b] are padding. int16 halves the memory of the largest tensor here.
     counts: Tensor  # [T, B] int32: number of valid entries in indices[t, b]
     num_inputs: int  # N, the width of the dense spike tensor
+
+    def batch_slice(self, start: int, stop: int) -> SpikeEvents:
+        """The events of samples ``start:stop`` (all steps)."""
+        return SpikeEvents(self.indices[:, start:stop], self.counts[:, start:stop], self.num_inputs)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -35,6 +40,11 @@ class SpikeEvents(NamedTuple):
         dense = torch.zeros(num_steps, batch_size, self.num_inputs + 1, dtype=dtype)
         dense.scatter_(2, columns, 1.0)
         return dense[..., : self.num_inputs].contiguous()
+
+
+def index_dtype(num_inputs: int) -> torch.dtype:
+    """The narrowest signed integer type of event indices for ``num_inputs`` inputs."""
+    return torch.int16 if num_inputs <= torch.iinfo(torch.int16).max else torch.int32
 
 
 @numba.njit(parallel=True, cache=True)
@@ -53,7 +63,7 @@ def events_from_dense(spikes: Tensor) -> SpikeEvents:
     num_steps, batch_size, num_inputs = spikes.shape
     flat = (spikes.detach().reshape(-1, num_inputs) != 0).to(torch.uint8).cpu()
     capacity = max(1, int(flat.sum(1).max())) if flat.numel() else 1
-    indices = torch.zeros(flat.shape[0], capacity, dtype=torch.int32)
+    indices = torch.zeros(flat.shape[0], capacity, dtype=index_dtype(num_inputs))
     counts = torch.empty(flat.shape[0], dtype=torch.int32)
     _dense_to_events(flat.numpy(), indices.numpy(), counts.numpy())
     return SpikeEvents(indices.reshape(num_steps, batch_size, capacity),
@@ -61,11 +71,11 @@ def events_from_dense(spikes: Tensor) -> SpikeEvents:
 
 
 @numba.njit(parallel=True, cache=True)
-def _gather(indices, counts, weight_t, out):
-    """out[r, :] = sum_k weight_t[indices[r, k], :] for k < counts[r]."""
+def _gather(indices, counts, weight_t, bias, out):
+    """out[r, :] = bias + sum_k weight_t[indices[r, k], :] for k < counts[r]."""
     for row in numba.prange(indices.shape[0]):
         total = out[row]
-        total[:] = 0
+        total[:] = bias  # starting from the bias saves a separate pass over [T*B, N_out] for "+ b"
         for k in range(counts[row]):
             total += weight_t[indices[row, k]]  # whole-row adds vectorise; measured 25% faster than a j loop
 
@@ -93,10 +103,11 @@ class _EventLinear(torch.autograd.Function):
         flat_indices = indices.reshape(rows, -1)
         flat_counts = counts.reshape(rows)
         out = torch.empty(rows, weight.shape[0], dtype=weight.dtype)
-        _gather(flat_indices.numpy(), flat_counts.numpy(), weight.detach().t().contiguous().numpy(), out.numpy())
+        _gather(flat_indices.numpy(), flat_counts.numpy(), weight.detach().t().contiguous().numpy(),
+                bias.detach().contiguous().numpy(), out.numpy())
         ctx.save_for_backward(flat_indices, flat_counts)
         ctx.weight_shape = weight.shape
-        return (out + bias.detach()).reshape(*counts.shape, weight.shape[0])
+        return out.reshape(*counts.shape, weight.shape[0])
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]

@@ -33,46 +33,65 @@ def _column_chunks(num_columns: int) -> int:
 
 @numba.njit(parallel=True, cache=True)
 def _forward(current, membrane, tau, threshold, reset, num_chunks, spikes, pre):
-    """current, spikes, pre: [T, M]; membrane: [M], updated in place to V[T-1]."""
+    """current, spikes: [T, M]; pre: [T, M], or [1, M] scratch when backward will not need it;
+    membrane: [M], updated in place to V[T-1].
+
+    Each thread keeps its chunk of membranes in a private copy and works on 1-D row views: LLVM
+    then sees no possible aliasing between the arrays and vectorises the j loop (measured 3-6x
+    faster than indexing the 2-D arrays directly).
+    """
     num_steps, num_columns = current.shape
     chunk = (num_columns + num_chunks - 1) // num_chunks
     one = spikes.dtype.type(1)
     zero = spikes.dtype.type(0)
     for c in numba.prange(num_chunks):
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
+        v_chunk = membrane[start:stop].copy()
         for t in range(num_steps):
-            for j in range(start, stop):
-                v = membrane[j] + (current[t, j] - membrane[j]) / tau
-                pre[t, j] = v
+            pre_t = pre[t if pre.shape[0] == num_steps else 0, start:stop]
+            current_t, spikes_t = current[t, start:stop], spikes[t, start:stop]
+            for j in range(stop - start):
+                v = v_chunk[j] + (current_t[j] - v_chunk[j]) / tau
+                pre_t[j] = v
                 fired = v - threshold >= zero
-                spikes[t, j] = one if fired else zero
-                membrane[j] = reset if fired else v
+                spikes_t[j] = one if fired else zero
+                v_chunk[j] = reset if fired else v
+        membrane[start:stop] = v_chunk
 
 
 @numba.njit(parallel=True, cache=True)
 def _backward(grad_spikes, slope, pre, threshold, tau, grad_membrane, num_chunks, grad_current):
-    """grad_spikes, slope (= h), pre, grad_current: [T, M]; grad_membrane: [M], in place to g_V[-1]."""
+    """grad_spikes, slope (= h), pre, grad_current: [T, M]; grad_membrane: [M], in place to g_V[-1].
+
+    Same layout as ``_forward`` (private chunk copy, 1-D row views) for the same reason.
+    """
     num_steps, num_columns = pre.shape
     chunk = (num_columns + num_chunks - 1) // num_chunks
     zero = pre.dtype.type(0)
     decay = pre.dtype.type(1) - pre.dtype.type(1) / tau
     for c in numba.prange(num_chunks):
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
+        g_chunk = grad_membrane[start:stop].copy()
         for t in range(num_steps - 1, -1, -1):
-            for j in range(start, stop):
-                carried = zero if pre[t, j] - threshold >= zero else grad_membrane[j]
-                g = grad_spikes[t, j] * slope[t, j] + carried
-                grad_current[t, j] = g / tau
-                grad_membrane[j] = g * decay
+            pre_t, slope_t = pre[t, start:stop], slope[t, start:stop]
+            grad_spikes_t, grad_current_t = grad_spikes[t, start:stop], grad_current[t, start:stop]
+            for j in range(stop - start):
+                carried = zero if pre_t[j] - threshold >= zero else g_chunk[j]
+                g = grad_spikes_t[j] * slope_t[j] + carried
+                grad_current_t[j] = g / tau
+                g_chunk[j] = g * decay
+        grad_membrane[start:stop] = g_chunk
 
 
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current: Tensor, membrane: Tensor, params: LIFParams):  # type: ignore[override]
+    def forward(ctx, current: Tensor, membrane: Tensor, params: LIFParams, keep_pre: bool):  # type: ignore[override]
         num_steps = current.shape[0]
         flat = current.detach().contiguous().reshape(num_steps, -1)
         final = membrane.detach().reshape(-1).clone()
-        spikes, pre = torch.empty_like(flat), torch.empty_like(flat)
+        spikes = torch.empty_like(flat)
+        # Inference needs no V_pre: a one-row scratch saves writing (and page-faulting) a [T, M] tensor.
+        pre = torch.empty_like(flat) if keep_pre else torch.empty_like(flat[:1])
         dtype = flat.numpy().dtype.type
         _forward(flat.numpy(), final.numpy(), dtype(params.tau), dtype(params.threshold),
                  dtype(params.reset), _column_chunks(flat.shape[1]), spikes.numpy(), pre.numpy())
@@ -92,7 +111,7 @@ class _FusedLIF(torch.autograd.Function):
         _backward(grad_spikes.numpy(), slope.numpy(), pre.numpy(), dtype(params.threshold),
                   dtype(params.tau), grad_membrane.numpy(), _column_chunks(pre.shape[1]),
                   grad_current.numpy())
-        return grad_current.reshape(ctx.shape), grad_membrane.reshape(grad_final.shape), None
+        return grad_current.reshape(ctx.shape), grad_membrane.reshape(grad_final.shape), None, None
 
 
 def fused_lif_scan(current: Tensor, state: LIFState, params: LIFParams) -> tuple[Tensor, LIFState]:
@@ -103,5 +122,6 @@ def fused_lif_scan(current: Tensor, state: LIFState, params: LIFParams) -> tuple
     """
     if current.device.type != "cpu" or current.dtype not in (torch.float32, torch.float64):
         return lif_scan(current, state, params)
-    spikes, membrane = _FusedLIF.apply(current, state.membrane, params)
+    keep_pre = torch.is_grad_enabled() and (current.requires_grad or state.membrane.requires_grad)
+    spikes, membrane = _FusedLIF.apply(current, state.membrane, params, keep_pre)
     return spikes, LIFState(membrane)

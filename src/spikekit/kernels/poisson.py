@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.kernels.events import SpikeEvents
+from spikekit.kernels.events import SpikeEvents, index_dtype
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -81,7 +81,7 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> SpikeEvents:
     active = torch.empty(batch_size, capacity, dtype=torch.int32)
     num_active = torch.empty(batch_size, dtype=torch.int32)
     _active_pixels(levels.numpy(), active.numpy(), num_active.numpy())
-    indices = torch.empty(num_steps * batch_size, capacity, dtype=torch.int32)
+    indices = torch.empty(num_steps * batch_size, capacity, dtype=index_dtype(num_pixels))
     counts = torch.empty(num_steps * batch_size, dtype=torch.int32)
     _sample(levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(),
             np.uint64(key % 2**64), num_steps, indices.numpy(), counts.numpy())
