@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.kernels import ENGINES
-from spikekit.train.loop import build_model, encode_batch
+from spikekit.train.loop import build_model, build_optimizer, encode_batch
 
 
 def _reset_peak_rss() -> None:
@@ -53,7 +53,7 @@ def _median_ms(step: Callable[[int], None], repeats: int, warmup: int = 2) -> fl
 def training_step(engine: str, num_steps: int, images: torch.Tensor, labels: torch.Tensor) -> Callable[[int], None]:
     config = RunConfig(train=TrainConfig(engine=engine, num_steps=num_steps))
     model = build_model(config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = build_optimizer(model, config.train)  # the optimiser spikekit train uses
 
     def step(index: int) -> None:
         counts = model(encode_batch(images, config.train, "bench", index))

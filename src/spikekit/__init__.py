@@ -19,7 +19,7 @@ from spikekit.io.checkpoint import load_checkpoint, save_checkpoint
 from spikekit.io.nir import NIRError, from_nir, read_nir, to_nir, write_nir
 from spikekit.kernels import ENGINES, SpikeEvents
 from spikekit.nn import SNN, SNNLayer
-from spikekit.train import EpochProgress, build_model, evaluate, train_epoch
+from spikekit.train import EpochProgress, build_model, build_optimizer, evaluate, train_epoch
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,6 @@ __all__ = [
     "ENGINES", "SNN", "CheckpointError", "ConfigError", "DataError", "EpochProgress", "LIFParams", "LIFState",
     "NIRError", "from_nir", "read_nir", "to_nir", "write_nir",
     "ModelConfig", "RunConfig", "SNNLayer", "SpikeEvents", "SpikekitError", "TrainConfig", "build_model",
-    "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist", "poisson_encode",
-    "poisson_encode_events", "save_checkpoint", "spike", "train_epoch",
+    "build_optimizer", "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist",
+    "poisson_encode", "poisson_encode_events", "save_checkpoint", "spike", "train_epoch",
 ]

@@ -25,7 +25,15 @@ from spikekit.io.checkpoint import Checkpoint
 from spikekit.io.run_dir import RunDir
 from spikekit.kernels import ENGINES
 from spikekit.train.distributed import Shard, leave, shard_from_environment
-from spikekit.train.loop import EpochProgress, Evaluation, build_model, evaluate, num_batches, train_epoch
+from spikekit.train.loop import (
+    EpochProgress,
+    Evaluation,
+    build_model,
+    build_optimizer,
+    evaluate,
+    num_batches,
+    train_epoch,
+)
 from spikekit.train.state import TrainingState
 
 
@@ -155,7 +163,7 @@ class _Session:
         self.shard = shard
         self.say = print if shard.is_main else _quiet
         self.model = build_model(config)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.train.lr)
+        self.optimizer = build_optimizer(self.model, config.train)
         self.batches_per_epoch = num_batches(len(data.train.labels), config.train.batch_size, shard.world_size)
         self.scheduler = _cosine(self.optimizer, config.train, self.batches_per_epoch)
         self.state = TrainingState(EpochProgress(0))

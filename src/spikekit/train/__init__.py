@@ -6,12 +6,12 @@ from spikekit.train.loop import (
     NonFiniteLossError,
     batch_order,
     build_model,
+    build_optimizer,
     encode_batch,
     evaluate,
     train_epoch,
 )
 from spikekit.train.rng import keyed_generator, keyed_seed
 
-__all__ = ["EpochProgress", "Evaluation", "NonFiniteLossError", "batch_order", "build_model", "encode_batch",
-           "evaluate",
-           "keyed_generator", "keyed_seed", "train_epoch"]
+__all__ = ["EpochProgress", "Evaluation", "NonFiniteLossError", "batch_order", "build_model", "build_optimizer",
+           "encode_batch", "evaluate", "keyed_generator", "keyed_seed", "train_epoch"]
