@@ -5,8 +5,10 @@
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
 inference = encoding + forward without gradients (batch 1000). The "gemm floor" row times only
 the five dense float32 products one training batch cannot avoid (2 forward, 1 input gradient,
-2 weight gradients), with time folded into the batch. Peak RSS is the process's high-water mark
-over that row alone (reset through /proc/self/clear_refs on Linux).
+2 weight gradients), with time folded into the batch. The rows of one table are timed in
+interleaved rounds (reference, fast, floor, reference, ...), so machine noise hits them alike.
+Peak RSS is the process's high-water mark over 3 calls of that row alone (reset through
+/proc/self/clear_refs on Linux).
 """
 
 from __future__ import annotations
@@ -39,15 +41,27 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _median_ms(step: Callable[[int], None], repeats: int, warmup: int = 2) -> float:
-    for index in range(warmup):
-        step(index)
-    times = []
+def _median_ms_interleaved(steps: dict[str, Callable[[int], None]], repeats: int, warmup: int = 2,
+                           ) -> dict[str, float]:
+    """Median ms per call of each step, timed in rounds (one call of every step per round), so that
+    load from elsewhere on a shared machine hits all rows alike and the ratios stay meaningful."""
+    for step in steps.values():
+        for index in range(warmup):
+            step(index)
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for index in range(repeats):
-        start = time.perf_counter()
-        step(warmup + index)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(warmup + index)
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
+def _peak_rss_of(step: Callable[[int], None], calls: int = 3) -> float:
+    _reset_peak_rss()
+    for index in range(calls):
+        step(index)
+    return _peak_rss_mb()
 
 
 def training_step(engine: str, num_steps: int, images: torch.Tensor, labels: torch.Tensor) -> Callable[[int], None]:
@@ -101,13 +115,12 @@ def main() -> None:
                               else inference_step(engine, num_steps, test_x)) for engine in ENGINES}
             if mode == "train":
                 cases["gemm floor"] = gemm_floor(num_steps, batch)
-            reference_ms = None
+            ms = _median_ms_interleaved(cases, args.repeats)
             for name, step in cases.items():
-                _reset_peak_rss()
-                ms = _median_ms(step, args.repeats)
-                reference_ms = ms if name == "reference" else reference_ms
-                rows.append((name, mode, num_steps, batch, 1000 * batch / ms, ms, _peak_rss_mb(), reference_ms / ms))
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up\n")
+                rows.append((name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], _peak_rss_of(step),
+                             ms["reference"] / ms[name]))
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up, "
+          "engines timed in interleaved rounds\n")
     print("| engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
     print("|---|---|---|---|---|---|---|---|")
     for name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
