@@ -188,7 +188,10 @@ class _Session:
         if self.shard.is_main:
             self.run_dir.write_metrics(self.state.history)
         progress = self.state.progress
-        self.say(f"resuming {self.run_dir.path} at epoch {progress.epoch + 1}, batch {progress.batch}")
+        if progress.epoch >= self.config.train.epochs:
+            self.say(f"{self.run_dir.path} already finished its {self.config.train.epochs} epochs; nothing to resume")
+        else:
+            self.say(f"resuming {self.run_dir.path} at epoch {progress.epoch + 1}, batch {progress.batch}")
 
     def train(self) -> int:
         epochs = self.config.train.epochs
