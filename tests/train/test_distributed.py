@@ -112,32 +112,52 @@ def _torchrun(*args: str) -> list[str]:
             "-m", "spikekit", "train", *args]
 
 
+def _descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (from /proc), whatever their session or process group."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
 def test_a_killed_two_process_run_resumes_and_finishes(small_mnist_dir: Path, tmp_path: Path) -> None:
-    common = ["--data-dir", str(small_mnist_dir), "--epochs", "2", "-T", "6", "--batch-size", "32",
+    common = ["--data-dir", str(small_mnist_dir), "--epochs", "2", "-T", "6", "--batch-size", "16",
               "--limit-test", "100", "--checkpoint-every", "1"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     finished = subprocess.run(_torchrun(*common, "--out", str(whole)), capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
 
     process = subprocess.Popen(_torchrun(*common, "--out", str(broken)), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               stderr=subprocess.DEVNULL)
     last = broken / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
         try:
-            if load_checkpoint(last).meta["state"]["progress"]["batch"] >= 12:
+            progress = load_checkpoint(last).meta["state"]["progress"]
+            if (progress["epoch"], progress["batch"]) >= (0, 20):  # mid epoch 1 of 2: well before the end
                 break
         except Exception:  # not written yet
             pass
         time.sleep(0.01)
     assert process.poll() is None, "the run finished before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # torchrun and both workers, at once
+    for pid in [process.pid, *_descendants(process.pid)]:  # torchrun and both workers (own sessions)
+        os.kill(pid, signal.SIGKILL)
     process.wait()
 
     resumed = subprocess.run(_torchrun("--resume", str(broken), "--checkpoint-every", "1"), capture_output=True,
                              text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stdout
+    assert "resuming" in resumed.stdout, resumed.stdout  # killed mid-run, not after the last epoch
 
     def metrics(run: Path) -> list[dict]:
         timing = ("seconds", "samples_per_second", "eval_seconds")
