@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import MNIST, Split
 from spikekit.io.checkpoint import load_checkpoint
-from spikekit.kernels import SpikeEvents
+from spikekit.kernels import as_events
 from spikekit.train.distributed import Shard
 from spikekit.train.loop import EpochProgress, batch_order, build_model, encode_batch, num_batches, train_epoch
 
@@ -78,7 +78,8 @@ def _union_run(engine: str, split: Split) -> tuple[torch.nn.Module, float]:
         for rank in range(WORLD):
             shard = Shard(rank, WORLD)
             spikes = encode_batch(split.intensity(shard.rows(index)), config.train, *shard.keys("train", 0, batch))
-            parts.append(spikes.to_dense() if isinstance(spikes, SpikeEvents) else spikes)
+            events = as_events(spikes)
+            parts.append(events.to_dense() if events is not None else spikes)
         counts = model(torch.cat(parts, dim=1))
         loss = F.cross_entropy(counts, split.labels[index])
         optimizer.zero_grad()

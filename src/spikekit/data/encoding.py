@@ -2,7 +2,7 @@
 
 Two samplers of the same distribution, both driven by an explicit ``torch.Generator``:
 - ``poisson_encode``: dense ``[T, B, P]`` float spikes from ``torch.rand < p`` (the reference);
-- ``poisson_encode_events``: ``SpikeEvents`` from a counter-based sampler (see
+- ``poisson_encode_events``: ``LazyEvents`` (spike events drawn on first use) from a counter-based sampler (see
   ``spikekit.kernels.poisson``), ~30x faster and what the fast engine consumes.
 They draw different random numbers, so their spikes differ sample by sample, not in distribution.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from spikekit.kernels.events import SpikeEvents
+from spikekit.kernels.events import LazyEvents
 from spikekit.kernels.poisson import poisson_events
 
 
@@ -41,8 +41,8 @@ def poisson_encode(intensity: Tensor, num_steps: int, generator: torch.Generator
     return (draws < intensity).to(intensity.dtype)
 
 
-def poisson_encode_events(intensity: Tensor, num_steps: int, generator: torch.Generator) -> SpikeEvents:
-    """The same distribution as ``poisson_encode`` (to within 2**-17 in p), as ``SpikeEvents``.
+def poisson_encode_events(intensity: Tensor, num_steps: int, generator: torch.Generator) -> LazyEvents:
+    """The same distribution as ``poisson_encode`` (to within 2**-17 in p), as ``LazyEvents``.
 
     One 63-bit key is drawn from ``generator``; the events are a pure function of it.
     """

@@ -1,7 +1,7 @@
 """Engines: interchangeable ways to run one ``SNNLayer`` over all time steps.
 
 Every engine has the signature ``(inputs, linear, params) -> spikes``:
-    inputs: input spikes [T, B, N_in] as a dense tensor or ``SpikeEvents``;
+    inputs: input spikes [T, B, N_in] as a dense tensor, ``SpikeEvents`` or ``LazyEvents``;
     linear: the layer's ``nn.Linear`` (synaptic weights, current = W x + b);
     params: ``LIFParams``;
     spikes: [T, B, N_out] in {0., 1.}, membrane starting at rest.
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels.events import SpikeEvents, event_linear, events_from_dense
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events, event_linear, events_from_dense
 from spikekit.kernels.fast import fast_layer
 from spikekit.kernels.reference import reference_layer
 
-Inputs = Tensor | SpikeEvents
+Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, LIFParams], Tensor]
 
 ENGINES: dict[str, Engine] = {"reference": reference_layer, "fast": fast_layer}
@@ -32,4 +32,5 @@ def check_engine(name: str) -> str:
     return name
 
 
-__all__ = ["ENGINES", "Engine", "Inputs", "SpikeEvents", "check_engine", "event_linear", "events_from_dense"]
+__all__ = ["ENGINES", "Engine", "Inputs", "LazyEvents", "SpikeEvents", "as_events", "check_engine", "event_linear",
+           "events_from_dense"]

@@ -10,6 +10,7 @@ GEMM, whose 8-bit mantissa would change which neurons cross threshold.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
@@ -40,6 +41,58 @@ class SpikeEvents(NamedTuple):
         dense = torch.zeros(num_steps, batch_size, self.num_inputs + 1, dtype=dtype)
         dense.scatter_(2, columns, 1.0)
         return dense[..., : self.num_inputs].contiguous()
+
+
+class LazyEvents:
+    """Spike events drawn only when needed, whole or one batch slice at a time.
+
+    ``draw(start, stop)`` must return the ``SpikeEvents`` of samples ``start:stop`` and give every
+    sample the same spikes whichever slice it is drawn in (the counter-based Poisson sampler keys
+    each (step, sample) stream by its place in the whole batch). So a chunked inference draws each
+    chunk's indices into a small, reused buffer instead of materialising [T, B, C] at once
+    (measured 38 -> 15 ms for T=100, B=1000: the difference was page faults on a 57 MB tensor).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], draw: Callable[[int, int], SpikeEvents]) -> None:
+        self.shape = shape  # [T, B, N] of the dense spikes these events stand for
+        self._draw = draw
+        self._events: SpikeEvents | None = None
+
+    def events(self) -> SpikeEvents:
+        """All the events, drawn once and kept."""
+        if self._events is None:
+            self._events = self._draw(0, self.shape[1])
+        return self._events
+
+    def batch_slice(self, start: int, stop: int) -> LazyEvents:
+        """The (still undrawn) events of samples ``start:stop``."""
+        stop = min(stop, self.shape[1])
+        return LazyEvents((self.shape[0], stop - start, self.shape[2]),
+                          lambda first, last: self._draw(start + first, start + last))
+
+    @property
+    def indices(self) -> Tensor:
+        return self.events().indices
+
+    @property
+    def counts(self) -> Tensor:
+        return self.events().counts
+
+    @property
+    def num_inputs(self) -> int:
+        return self.shape[2]
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        return self.events().to_dense(dtype)
+
+
+def as_events(inputs: object) -> SpikeEvents | None:
+    """``inputs`` as ``SpikeEvents`` (drawing ``LazyEvents``), or None for a dense tensor."""
+    if isinstance(inputs, SpikeEvents):
+        return inputs
+    if isinstance(inputs, LazyEvents):
+        return inputs.events()
+    return None
 
 
 def index_dtype(num_inputs: int) -> torch.dtype:

@@ -11,18 +11,19 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, initial_state
-from spikekit.kernels.events import SpikeEvents, event_linear
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events, event_linear
 from spikekit.kernels.lif_fused import fused_lif_scan
 
 
-def fast_layer(inputs: Tensor | SpikeEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
+def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
     """Same contract as ``reference_layer``: inputs [T, B, N_in] -> spikes [T, B, N_out]."""
     weight = linear.weight
-    if isinstance(inputs, SpikeEvents) and weight.device.type == "cpu" and weight.dtype.is_floating_point:
-        current = event_linear(inputs, weight, linear.bias)
+    events = as_events(inputs)
+    if events is not None and weight.device.type == "cpu" and weight.dtype.is_floating_point:
+        current = event_linear(events, weight, linear.bias)
     else:
-        if isinstance(inputs, SpikeEvents):
-            inputs = inputs.to_dense(weight.dtype).to(weight.device)
+        if events is not None:
+            inputs = events.to_dense(weight.dtype).to(weight.device)
         current = linear(inputs)  # [T, B, N_in] @ W.T: one GEMM over T*B rows
     state = initial_state(current.shape[1], linear.out_features, like=weight)
     spikes, _ = fused_lif_scan(current, state, params)

@@ -1,4 +1,4 @@
-"""Counter-based Poisson (Bernoulli-per-step) sampler that writes ``SpikeEvents`` directly.
+"""Counter-based Poisson (Bernoulli-per-step) sampler that writes ``SpikeEvents`` directly (lazily).
 
 Why not ``torch.rand(...) < p``: that draws one float per pixel per step, ~10M per T=100 batch, on
 one thread, and is ~40% of a training step in every SNN library. Here:
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.kernels.events import SpikeEvents, index_dtype
+from spikekit.kernels.events import LazyEvents, SpikeEvents, index_dtype
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -44,12 +44,16 @@ def _active_pixels(levels, active, num_active):
 
 
 @numba.njit(parallel=True, cache=True)
-def _sample(levels, active, num_active, key, num_steps, indices, counts):
-    """levels: [B, P] uint32 in 0..65536; active: [B, C] pixels with level > 0; out [T*B, C], [T*B]."""
+def _sample(levels, active, num_active, key, num_steps, first, total, indices, counts):
+    """levels: [B, P] uint32 in 0..65536; active: [B, C] pixels with level > 0; out [T*B, C], [T*B].
+
+    The B samples are ``first:first+B`` of a batch of ``total``; the stream of (t, b) is keyed by
+    t * total + first + b, so a sample draws the same spikes in any slice.
+    """
     batch_size = levels.shape[0]
     for row in numba.prange(num_steps * batch_size):
-        b = row % batch_size
-        stream = _splitmix64(key + np.uint64(row) * _GOLDEN)
+        t, b = row // batch_size, row % batch_size
+        stream = _splitmix64(key + np.uint64(t * total + first + b) * _GOLDEN)
         n = 0
         bits = np.uint64(0)
         for k in range(num_active[b]):
@@ -64,7 +68,7 @@ def _sample(levels, active, num_active, key, num_steps, indices, counts):
         counts[row] = n
 
 
-def poisson_events(intensity: Tensor, num_steps: int, key: int) -> SpikeEvents:
+def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
     """Sample Poisson spike events for intensities in [0, 1].
 
     Args:
@@ -72,7 +76,7 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> SpikeEvents:
         num_steps: T, number of time steps (>= 1).
         key: 64-bit stream key; the same (intensity, num_steps, key) always gives the same events.
     Returns:
-        events standing for spikes of shape [T, B, P].
+        events standing for spikes of shape [T, B, P], drawn when first used (whole or per slice).
     """
     # p * 65536 is exact in float32 (a power of two), so rounding gives the nearest 16-bit level.
     levels = torch.round(intensity.detach().cpu().float() * 65536).to(torch.int32).contiguous()
@@ -81,9 +85,14 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> SpikeEvents:
     active = torch.empty(batch_size, capacity, dtype=torch.int32)
     num_active = torch.empty(batch_size, dtype=torch.int32)
     _active_pixels(levels.numpy(), active.numpy(), num_active.numpy())
-    indices = torch.empty(num_steps * batch_size, capacity, dtype=index_dtype(num_pixels))
-    counts = torch.empty(num_steps * batch_size, dtype=torch.int32)
-    _sample(levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(),
-            np.uint64(key % 2**64), num_steps, indices.numpy(), counts.numpy())
-    return SpikeEvents(indices.reshape(num_steps, batch_size, capacity),
-                       counts.reshape(num_steps, batch_size), num_pixels)
+
+    def draw(start: int, stop: int) -> SpikeEvents:
+        rows = num_steps * (stop - start)
+        indices = torch.empty(rows, capacity, dtype=index_dtype(num_pixels))
+        counts = torch.empty(rows, dtype=torch.int32)
+        _sample(levels[start:stop].numpy().view(np.uint32), active[start:stop].numpy(),
+                num_active[start:stop].numpy(), np.uint64(key % 2**64), num_steps, start, batch_size,
+                indices.numpy(), counts.numpy())
+        return SpikeEvents(indices.reshape(num_steps, stop - start, capacity),
+                           counts.reshape(num_steps, stop - start), num_pixels)
+    return LazyEvents((num_steps, batch_size, num_pixels), draw)

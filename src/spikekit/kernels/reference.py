@@ -6,13 +6,14 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, initial_state, lif_step
-from spikekit.kernels.events import SpikeEvents
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events
 
 
-def reference_layer(inputs: Tensor | SpikeEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
+def reference_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
     """Run ``linear`` then LIF, step by step; inputs [T, B, N_in] -> spikes [T, B, N_out]."""
-    if isinstance(inputs, SpikeEvents):
-        inputs = inputs.to_dense(linear.weight.dtype).to(linear.weight.device)
+    events = as_events(inputs)
+    if events is not None:
+        inputs = events.to_dense(linear.weight.dtype).to(linear.weight.device)
     state = initial_state(inputs.shape[1], linear.out_features, like=linear.weight)
     spikes = []
     for inputs_t in inputs:  # inputs_t: [B, N_in]

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state, lif_step
-from spikekit.kernels import ENGINES, Inputs, SpikeEvents, check_engine
+from spikekit.kernels import ENGINES, Inputs, as_events, check_engine
 
 
 class LayerTrace(NamedTuple):
@@ -37,10 +37,11 @@ class SNNLayer(nn.Module):
         return ENGINES[check_engine(engine)](inputs, self.linear, self.params)
 
     @torch.no_grad()
-    def trace(self, inputs: Tensor | SpikeEvents) -> LayerTrace:
+    def trace(self, inputs: Inputs) -> LayerTrace:
         """Spikes and membranes over time (reference math), for plots; no gradient."""
-        if isinstance(inputs, SpikeEvents):
-            inputs = inputs.to_dense(self.linear.weight.dtype)
+        events = as_events(inputs)
+        if events is not None:
+            inputs = events.to_dense(self.linear.weight.dtype)
         state = initial_state(inputs.shape[1], self.linear.out_features, like=self.linear.weight)
         spikes, membranes = [], []
         for inputs_t in inputs:

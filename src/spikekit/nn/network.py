@@ -9,14 +9,14 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels import Inputs, SpikeEvents, check_engine
+from spikekit.kernels import Inputs, LazyEvents, SpikeEvents, check_engine
 from spikekit.nn.layer import LayerTrace, SNNLayer
 
 INFERENCE_CHUNK = 128  # samples per chunk of a no-grad forward (fast engine)
 
 
 def _batch_slice(inputs: Inputs, start: int, stop: int) -> Inputs:
-    return inputs.batch_slice(start, stop) if isinstance(inputs, SpikeEvents) else inputs[:, start:stop]
+    return inputs.batch_slice(start, stop) if isinstance(inputs, (SpikeEvents, LazyEvents)) else inputs[:, start:stop]
 
 
 def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:

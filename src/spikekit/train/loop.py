@@ -21,7 +21,7 @@ from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.encoding import ENCODERS
 from spikekit.data.mnist import Split
 from spikekit.errors import SpikekitError
-from spikekit.kernels import SpikeEvents
+from spikekit.kernels import as_events
 from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
 from spikekit.nn.network import SNN
 from spikekit.train.distributed import Shard
@@ -160,7 +160,8 @@ def evaluate(model: SNN, split: Split, config: TrainConfig,
     for batch, first in enumerate(range(0, len(split.labels), size)):
         intensity = split.intensity(slice(first, first + size)).to(config.device)
         inputs = encode_batch(intensity, config, "test", batch)
-        input_total += float(inputs.counts.sum() if isinstance(inputs, SpikeEvents) else inputs.sum())
+        events = as_events(inputs)
+        input_total += float(events.counts.sum() if events is not None else inputs.sum())
         layers = model.layer_spikes(inputs)
         for total, spikes in zip(totals, layers):
             total += neuron_totals(spikes)
