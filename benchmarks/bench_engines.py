@@ -5,10 +5,9 @@
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
 inference = encoding + forward without gradients (batch 1000). The "gemm floor" row times only
 the five dense float32 products one training batch cannot avoid (2 forward, 1 input gradient,
-2 weight gradients), with time folded into the batch. The rows of one table are timed in
-interleaved rounds (reference, fast, floor, reference, ...), so machine noise hits them alike.
-Peak RSS is the process's high-water mark over 3 calls of that row alone (reset through
-/proc/self/clear_refs on Linux).
+2 weight gradients), with time folded into the batch. Each row is timed back to back after its
+own warm-up (see ``_median_ms`` for why not interleaved). Peak RSS is the process's high-water
+mark over 3 calls of that row alone (reset through /proc/self/clear_refs on Linux).
 """
 
 from __future__ import annotations
@@ -41,20 +40,21 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _median_ms_interleaved(steps: dict[str, Callable[[int], None]], repeats: int, warmup: int = 2,
-                           ) -> dict[str, float]:
-    """Median ms per call of each step, timed in rounds (one call of every step per round), so that
-    load from elsewhere on a shared machine hits all rows alike and the ratios stay meaningful."""
-    for step in steps.values():
-        for index in range(warmup):
-            step(index)
-    times: dict[str, list[float]] = {name: [] for name in steps}
+def _median_ms(step: Callable[[int], None], repeats: int, warmup: int = 2) -> float:
+    """Median ms per call of ``step`` after ``warmup`` calls, run back to back as in a training loop.
+
+    (Interleaving the engines call by call was tried: the reference's ~100 MB of autograd buffers
+    between two fast steps evict the caches and cost the fast engine 20-30%, which a real run never
+    sees; rows are therefore timed one after another, and the README gives the run-to-run spread.)
+    """
+    for index in range(warmup):
+        step(index)
+    times = []
     for index in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step(warmup + index)
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+        start = time.perf_counter()
+        step(warmup + index)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
 
 
 def _peak_rss_of(step: Callable[[int], None], calls: int = 3) -> float:
@@ -115,12 +115,11 @@ def main() -> None:
                               else inference_step(engine, num_steps, test_x)) for engine in ENGINES}
             if mode == "train":
                 cases["gemm floor"] = gemm_floor(num_steps, batch)
-            ms = _median_ms_interleaved(cases, args.repeats)
+            ms = {name: _median_ms(step, args.repeats) for name, step in cases.items()}
             for name, step in cases.items():
                 rows.append((name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], _peak_rss_of(step),
                              ms["reference"] / ms[name]))
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up, "
-          "engines timed in interleaved rounds\n")
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up\n")
     print("| engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
     print("|---|---|---|---|---|---|---|---|")
     for name, mode, num_steps, batch, rate, ms, rss, ratio in rows:

@@ -3,6 +3,7 @@
 import torch
 
 from spikekit.data.encoding import poisson_encode_events
+from spikekit.kernels import event_linear
 from spikekit.nn import SNN
 
 
@@ -30,3 +31,39 @@ def test_chunked_inference_equals_the_whole_batch() -> None:
         chunked = model(lazy)
     whole = model(lazy).detach()  # with gradients on: one pass over all 300 samples
     assert torch.equal(chunked, whole) and whole.sum() > 0
+
+
+def test_complement_coded_events_match_the_dense_product_and_gradient() -> None:
+    # Intensities spread over [0, 1]: about half the pixels are defaults with off events.
+    intensity = torch.rand(16, 50, generator=torch.Generator().manual_seed(5))
+    lazy = poisson_encode_events(intensity, 20, torch.Generator().manual_seed(6))
+    events = lazy.events()
+    assert int(events.num_defaults.sum()) > 100 and int(events.num_off.sum()) > 0 and int(events.num_on.sum()) > 0
+    dense = lazy.to_dense().double()
+    assert events.num_spikes() == int(dense.sum())
+    weight = torch.randn(7, 50, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(7, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(20, 16, 7, dtype=torch.float64)
+    got = event_linear(events, weight, bias)
+    (got * grad).sum().backward()
+    got_weight, got_bias = weight.grad.clone(), bias.grad.clone()
+    weight.grad, bias.grad = None, None
+    expected = dense @ weight.T + bias
+    (expected * grad).sum().backward()
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got_weight, weight.grad)
+    torch.testing.assert_close(got_bias, bias.grad)
+
+
+def test_fast_engine_on_complement_events_spikes_like_the_reference_on_dense() -> None:
+    torch.manual_seed(2)
+    fast, reference = SNN((50, 30, 6), engine="fast"), SNN((50, 30, 6), engine="reference")
+    with torch.no_grad():
+        for layer in fast.layers:
+            layer.linear.weight.mul_(3)
+    reference.load_state_dict(fast.state_dict())
+    lazy = poisson_encode_events(torch.rand(32, 50, generator=torch.Generator().manual_seed(8)), 25,
+                                 torch.Generator().manual_seed(9))
+    for mine, theirs in zip(fast.layer_spikes(lazy), reference.layer_spikes(lazy.to_dense())):
+        assert torch.equal(mine, theirs)
+        assert mine.sum() > 0

@@ -6,6 +6,12 @@ inputs of MNIST are ~13% dense, so the product ``current = spikes @ W.T`` become
 gradient ``dW = g.T @ spikes`` becomes a scatter-add of gradient rows into the active inputs.
 Both use exact float arithmetic (only the summation order differs from a GEMM), unlike a bf16
 GEMM, whose 8-bit mantissa would change which neurons cross threshold.
+
+Complement coding: most of an MNIST digit's spikes come from nearly saturated pixels (p >= 0.5
+carries ~80% of them). Such a pixel is stored once per sample as a *default* (spikes unless told
+otherwise) plus an *off* event at each step it stays silent, rarer than its spikes. The current is
+then ``bias + sum of default rows`` (once per sample) ``+ on rows - off rows`` per step: ~21 row
+operations per (step, sample) instead of ~103 on MNIST, for the same spikes.
 """
 
 from __future__ import annotations
@@ -19,27 +25,49 @@ from torch import Tensor
 
 
 class SpikeEvents(NamedTuple):
-    indices: Tensor  # [T, B, C] int16 (int32 past 32767 inputs): inputs that spiked at (t, b); entries
-    #                  past counts[t, b] are padding. int16 halves the memory of the largest tensor here.
-    counts: Tensor  # [T, B] int32: number of valid entries in indices[t, b]
+    """Binary spikes [T, B, N] as per-sample defaults plus per-step exceptions:
+
+        spikes[t, b, i] = (i in defaults[b, :num_defaults[b]]) XOR (i is an event of (t, b)),
+
+    the events of (t, b) being the *on* events ``indices[t, b, :num_on[t, b]]`` (inputs outside the
+    defaults that spiked) and the *off* events ``indices[t, b, C - num_off[t, b]:]`` (defaults that did
+    not). Index tensors are int16 (int32 past 32767 inputs), which halves the largest tensor here.
+    """
+
+    indices: Tensor  # [T, B, C]: on events from the front, off events from the back, padding between
+    num_on: Tensor  # [T, B] int32
+    num_off: Tensor  # [T, B] int32
+    defaults: Tensor  # [B, D]: inputs that spike at every step unless an off event says otherwise
+    num_defaults: Tensor  # [B] int32
     num_inputs: int  # N, the width of the dense spike tensor
 
     def batch_slice(self, start: int, stop: int) -> SpikeEvents:
         """The events of samples ``start:stop`` (all steps)."""
-        return SpikeEvents(self.indices[:, start:stop], self.counts[:, start:stop], self.num_inputs)
+        return SpikeEvents(self.indices[:, start:stop], self.num_on[:, start:stop], self.num_off[:, start:stop],
+                           self.defaults[start:stop], self.num_defaults[start:stop], self.num_inputs)
 
     @property
     def shape(self) -> tuple[int, int, int]:
         """Shape [T, B, N] of the dense spike tensor these events stand for."""
-        return (*self.counts.shape, self.num_inputs)
+        return (*self.num_on.shape, self.num_inputs)
+
+    def num_spikes(self) -> int:
+        """Total number of spikes (ones in the dense tensor)."""
+        num_steps = self.num_on.shape[0]
+        return int(self.num_on.sum()) + num_steps * int(self.num_defaults.sum()) - int(self.num_off.sum())
 
     def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """The dense spike tensor [T, B, N] in {0., 1.}."""
         num_steps, batch_size, capacity = self.indices.shape
-        valid = torch.arange(capacity) < self.counts.unsqueeze(-1)
-        columns = torch.where(valid, self.indices.long(), self.num_inputs)  # padding -> spare column
-        dense = torch.zeros(num_steps, batch_size, self.num_inputs + 1, dtype=dtype)
-        dense.scatter_(2, columns, 1.0)
+        spare = self.num_inputs  # padding entries are sent to a spare column, cut off at the end
+        default_valid = torch.arange(self.defaults.shape[1]) < self.num_defaults.unsqueeze(-1)
+        default_columns = torch.where(default_valid, self.defaults.long(), spare)
+        base = torch.zeros(batch_size, self.num_inputs + 1, dtype=dtype).scatter_(1, default_columns, 1.0)
+        dense = base.expand(num_steps, -1, -1).clone()
+        slots = torch.arange(capacity)
+        on = torch.where(slots < self.num_on.unsqueeze(-1), self.indices.long(), spare)
+        off = torch.where(slots >= capacity - self.num_off.unsqueeze(-1), self.indices.long(), spare)
+        dense.scatter_(2, on, 1.0).scatter_(2, off, 0.0)
         return dense[..., : self.num_inputs].contiguous()
 
 
@@ -70,13 +98,8 @@ class LazyEvents:
         return LazyEvents((self.shape[0], stop - start, self.shape[2]),
                           lambda first, last: self._draw(start + first, start + last))
 
-    @property
-    def indices(self) -> Tensor:
-        return self.events().indices
-
-    @property
-    def counts(self) -> Tensor:
-        return self.events().counts
+    def num_spikes(self) -> int:
+        return self.events().num_spikes()
 
     @property
     def num_inputs(self) -> int:
@@ -112,38 +135,54 @@ def _dense_to_events(spikes, indices, counts):
 
 
 def events_from_dense(spikes: Tensor) -> SpikeEvents:
-    """Events of a dense binary spike tensor [T, B, N] (any nonzero entry counts as a spike)."""
+    """Events of a dense binary spike tensor [T, B, N] (any nonzero entry counts as a spike), all as
+    on events (no defaults)."""
     num_steps, batch_size, num_inputs = spikes.shape
     flat = (spikes.detach().reshape(-1, num_inputs) != 0).to(torch.uint8).cpu()
     capacity = max(1, int(flat.sum(1).max())) if flat.numel() else 1
     indices = torch.zeros(flat.shape[0], capacity, dtype=index_dtype(num_inputs))
     counts = torch.empty(flat.shape[0], dtype=torch.int32)
     _dense_to_events(flat.numpy(), indices.numpy(), counts.numpy())
-    return SpikeEvents(indices.reshape(num_steps, batch_size, capacity),
-                       counts.reshape(num_steps, batch_size), num_inputs)
+    zeros = torch.zeros(num_steps, batch_size, dtype=torch.int32)
+    return SpikeEvents(indices.reshape(num_steps, batch_size, capacity), counts.reshape(num_steps, batch_size),
+                       zeros, torch.zeros(batch_size, 1, dtype=indices.dtype),
+                       torch.zeros(batch_size, dtype=torch.int32), num_inputs)
 
 
 @numba.njit(parallel=True, cache=True)
-def _gather(indices, counts, weight_t, bias, out):
-    """out[t, b, :] = bias + sum_k weight_t[indices[t, b, k], :] for k < counts[t, b].
+def _defaults_current(defaults, num_defaults, weight_t, bias, base):
+    """base[b, :] = bias + sum_k weight_t[defaults[b, k], :] for k < num_defaults[b]."""
+    for b in numba.prange(defaults.shape[0]):
+        total = base[b]
+        total[:] = bias
+        for k in range(num_defaults[b]):
+            total += weight_t[defaults[b, k]]
 
-    indices [T, B, C] and counts [T, B] may be strided views (a batch slice): no copy is made.
+
+@numba.njit(parallel=True, cache=True)
+def _gather(indices, num_on, num_off, base, weight_t, out):
+    """out[t, b, :] = base[b] + sum of on rows - sum of off rows of (t, b) (see ``SpikeEvents``).
+
+    indices [T, B, C] and the counts [T, B] may be strided views (a batch slice): no copy is made.
     """
-    batch_size = counts.shape[1]
-    for row in numba.prange(counts.shape[0] * batch_size):
+    batch_size, capacity = num_on.shape[1], indices.shape[2]
+    for row in numba.prange(num_on.shape[0] * batch_size):
         t, b = row // batch_size, row % batch_size
         total = out[t, b]
-        total[:] = bias  # starting from the bias saves a separate pass over [T*B, N_out] for "+ b"
-        spiking = indices[t, b]
-        for k in range(counts[t, b]):
-            total += weight_t[spiking[k]]  # whole-row adds vectorise; measured 25% faster than a j loop
+        total[:] = base[b]
+        events = indices[t, b]
+        for k in range(num_on[t, b]):
+            total += weight_t[events[k]]  # whole-row adds vectorise; measured 25% faster than a j loop
+        for k in range(capacity - num_off[t, b], capacity):
+            total -= weight_t[events[k]]
 
 
 @numba.njit(parallel=True, cache=True)
-def _scatter(indices, counts, grad, num_parts, partial):
-    """partial[p, i, :] = sum of grad[t, b, :] over the (t, b) of part p in which input i spiked."""
-    batch_size = counts.shape[1]
-    rows = counts.shape[0] * batch_size
+def _scatter(indices, num_on, num_off, defaults, num_defaults, grad, grad_over_time, num_parts, partial):
+    """partial[p, i, :] = what part p adds to dW.T[i]: + grad[t, b] for on events, - for off events,
+    and + grad_over_time[b] (= sum over t of grad[t, b]) once per default input of sample b."""
+    batch_size, capacity = num_on.shape[1], indices.shape[2]
+    rows = num_on.shape[0] * batch_size
     per_part = (rows + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
         acc = partial[part]
@@ -151,34 +190,50 @@ def _scatter(indices, counts, grad, num_parts, partial):
         for row in range(part * per_part, min(rows, (part + 1) * per_part)):
             t, b = row // batch_size, row % batch_size
             g = grad[t, b]
-            spiking = indices[t, b]
-            for k in range(counts[t, b]):
-                target = acc[spiking[k]]
+            events = indices[t, b]
+            for k in range(num_on[t, b]):
+                target = acc[events[k]]
+                for j in range(g.shape[0]):
+                    target[j] += g[j]
+            for k in range(capacity - num_off[t, b], capacity):
+                target = acc[events[k]]
+                for j in range(g.shape[0]):
+                    target[j] -= g[j]
+        for b in range(part, batch_size, num_parts):
+            g = grad_over_time[b]
+            for k in range(num_defaults[b]):
+                target = acc[defaults[b, k]]
                 for j in range(g.shape[0]):
                     target[j] += g[j]
 
 
 class _EventLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, indices: Tensor, counts: Tensor, weight: Tensor, bias: Tensor):  # type: ignore[override]
-        out = torch.empty(*counts.shape, weight.shape[0], dtype=weight.dtype)
-        _gather(indices.numpy(), counts.numpy(), weight.detach().t().contiguous().numpy(),
-                bias.detach().contiguous().numpy(), out.numpy())
-        ctx.save_for_backward(indices, counts)
-        ctx.weight_shape = weight.shape
+    def forward(ctx, weight: Tensor, bias: Tensor, events: SpikeEvents):  # type: ignore[override]
+        num_steps, batch_size, _ = events.shape
+        weight_t = weight.detach().t().contiguous().numpy()
+        base = torch.empty(batch_size, weight.shape[0], dtype=weight.dtype)
+        _defaults_current(events.defaults.numpy(), events.num_defaults.numpy(), weight_t,
+                          bias.detach().contiguous().numpy(), base.numpy())
+        out = torch.empty(num_steps, batch_size, weight.shape[0], dtype=weight.dtype)
+        _gather(events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), base.numpy(), weight_t,
+                out.numpy())
+        ctx.events = events  # integer tensors only; nothing here needs autograd's saved-tensor checks
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        indices, counts = ctx.saved_tensors
-        num_outputs, num_inputs = ctx.weight_shape
+        events: SpikeEvents = ctx.events
         grad = grad_out.contiguous()
+        num_outputs = grad.shape[-1]
+        grad_over_time = grad.sum(0)  # [B, N_out]: what each default input receives
         # One private accumulator per thread, summed after: no two threads write the same row.
         num_parts = numba.get_num_threads()
-        partial = torch.empty(num_parts, num_inputs, num_outputs, dtype=grad.dtype)
-        _scatter(indices.numpy(), counts.numpy(), grad.numpy(), num_parts, partial.numpy())
+        partial = torch.empty(num_parts, events.num_inputs, num_outputs, dtype=grad.dtype)
+        _scatter(events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), events.defaults.numpy(),
+                 events.num_defaults.numpy(), grad.numpy(), grad_over_time.numpy(), num_parts, partial.numpy())
         grad_weight = partial.sum(0).t().contiguous()
-        return None, None, grad_weight, grad.reshape(-1, num_outputs).sum(0)
+        return grad_weight, grad_over_time.sum(0), None
 
 
 def event_linear(events: SpikeEvents, weight: Tensor, bias: Tensor) -> Tensor:
@@ -193,4 +248,4 @@ def event_linear(events: SpikeEvents, weight: Tensor, bias: Tensor) -> Tensor:
     """
     if events.num_inputs != weight.shape[1]:
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
-    return _EventLinear.apply(events.indices, events.counts, weight, bias)
+    return _EventLinear.apply(weight, bias, events)

@@ -161,7 +161,7 @@ def evaluate(model: SNN, split: Split, config: TrainConfig,
         intensity = split.intensity(slice(first, first + size)).to(config.device)
         inputs = encode_batch(intensity, config, "test", batch)
         events = as_events(inputs)
-        input_total += float(events.counts.sum() if events is not None else inputs.sum())
+        input_total += float(events.num_spikes() if events is not None else inputs.sum())
         layers = model.layer_spikes(inputs)
         for total, spikes in zip(totals, layers):
             total += neuron_totals(spikes)
