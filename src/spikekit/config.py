@@ -51,7 +51,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 12  # with T=25, lr 2e-3 and cosine decay: >= 97.5% (README)
+    epochs: int = 16  # with T=25, lr 2e-3 and cosine decay: 97.9% (README); 12 gave 97.6%, too close to 97.5
     num_steps: int = 25  # T; 25 steps resolve intensities to 1/25, plenty for MNIST; the seed's 100 is 4x slower
     batch_size: int = 128
     lr: float = 2e-3  # Adam; a little above the usual 1e-3 because count logits have small gradients

@@ -12,5 +12,5 @@ from spikekit.cli import main
 def test_defaults_reach_97_5_percent(tmp_path: Path) -> None:
     assert main(["train", "--out", str(tmp_path / "run")]) == 0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert len(records) == 12
+    assert len(records) == 16
     assert records[-1]["test_accuracy"] >= 0.975

@@ -35,48 +35,59 @@ def _splitmix64(z):
 
 
 @numba.njit(cache=True)
-def _active_pixels(levels, active, num_active):
-    """active[b, :num_active[b]] = the pixels of image b with level > 0, in order."""
+def _active_pixels(levels, active, num_active, num_defaults):
+    """active[b, :num_active[b]] = the pixels of image b with level > 0: first the defaults (level >=
+    1/2, ``num_defaults[b]`` of them), then the others, each group in pixel order."""
     for b in range(levels.shape[0]):
         n = 0
         for pixel in range(levels.shape[1]):
-            if levels[b, pixel] > 0:
+            if levels[b, pixel] >= _HALF:
+                active[b, n] = pixel
+                n += 1
+        num_defaults[b] = n
+        for pixel in range(levels.shape[1]):
+            if 0 < levels[b, pixel] < _HALF:
                 active[b, n] = pixel
                 n += 1
         num_active[b] = n
 
 
-@numba.njit(parallel=True, cache=True)
-def _sample(levels, active, num_active, key, num_steps, first, total, indices, num_on, num_off):
-    """levels: [B, P] uint32 in 0..65536; active: [B, C] pixels with level > 0; out [T*B, C], [T*B] x 2.
+@numba.njit(inline="always")
+def _draw(stream, k, bits):
+    """The 16-bit uniform of the k-th active pixel; ``bits`` holds the 64-bit draw shared by four."""
+    if k % 4 == 0:
+        bits = _splitmix64(stream + np.uint64(k // 4 + 1) * _GOLDEN)
+    return bits & _LOW16, bits >> np.uint64(16)
 
-    Pixels with p >= 1/2 are defaults (``SpikeEvents``): a step where one stays silent is an off
-    event, written from the back of the row; other pixels' spikes are on events, from the front.
-    The B samples are ``first:first+B`` of a batch of ``total``; the stream of (t, b) is keyed by
-    t * total + first + b, so a sample draws the same spikes in any slice.
+
+@numba.njit(parallel=True, cache=True)
+def _sample(levels, active, num_active, num_defaults, key, num_steps, first, total, indices, num_on, num_off):
+    """levels: [B, P] uint32 in 0..65536; active: [B, C] as ``_active_pixels``; out [T*B, C], [T*B] x 2.
+
+    Defaults (``SpikeEvents``) that stay silent are off events, written from the back of the row;
+    the other pixels' spikes are on events, from the front. The B samples are ``first:first+B`` of a
+    batch of ``total``; the stream of (t, b) is keyed by t * total + first + b, so a sample draws the
+    same spikes in any slice.
     """
     batch_size, capacity = levels.shape[0], indices.shape[1]
     for row in numba.prange(num_steps * batch_size):
         t, b = row // batch_size, row % batch_size
         stream = _splitmix64(key + np.uint64(t * total + first + b) * _GOLDEN)
-        on = 0
-        off = 0
         bits = np.uint64(0)
-        for k in range(num_active[b]):
-            if k % 4 == 0:
-                bits = _splitmix64(stream + np.uint64(k // 4 + 1) * _GOLDEN)
+        # Branch-free compaction: always write, advance only on an event. A branch here is
+        # mispredicted about as often as p is near 1/2, which measured 2x slower.
+        off = 0
+        for k in range(num_defaults[b]):
             pixel = active[b, k]
-            level = levels[b, pixel]
-            spiked = np.int64((bits & _LOW16) < level)
-            default = np.int64(level >= _HALF)
-            # Branch-free compaction: always write both candidate slots, advance only the list the
-            # pixel joins. A branch here is mispredicted about as often as p is near 1/2 (measured 2x
-            # slower). The two slots never hold a valid event: on + off <= k < capacity.
-            indices[row, on] = pixel
+            uniform, bits = _draw(stream, k, bits)
             indices[row, capacity - 1 - off] = pixel
-            on += spiked * (1 - default)
-            off += default * (1 - spiked)
-            bits >>= np.uint64(16)
+            off += np.int64(uniform >= levels[b, pixel])
+        on = 0
+        for k in range(num_defaults[b], num_active[b]):
+            pixel = active[b, k]
+            uniform, bits = _draw(stream, k, bits)
+            indices[row, on] = pixel
+            on += np.int64(uniform < levels[b, pixel])
         num_on[row] = on
         num_off[row] = off
 
@@ -95,22 +106,18 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
     levels = torch.round(intensity.detach().cpu().float() * 65536).to(torch.int32).contiguous()
     batch_size, num_pixels = levels.shape
     capacity = max(1, int((levels > 0).sum(1).max())) if batch_size else 1
-    active = torch.empty(batch_size, capacity, dtype=torch.int32)
-    num_active = torch.empty(batch_size, dtype=torch.int32)
-    _active_pixels(levels.numpy(), active.numpy(), num_active.numpy())
-
-    defaults = torch.empty(batch_size, capacity, dtype=index_dtype(num_pixels))
-    num_defaults = torch.empty(batch_size, dtype=torch.int32)
-    _active_pixels((levels >= 32768).to(torch.int32).numpy(), defaults.numpy(), num_defaults.numpy())
+    active = torch.empty(batch_size, capacity, dtype=index_dtype(num_pixels))
+    num_active, num_defaults = torch.empty(batch_size, dtype=torch.int32), torch.empty(batch_size, dtype=torch.int32)
+    _active_pixels(levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(), num_defaults.numpy())
 
     def draw(start: int, stop: int) -> SpikeEvents:
         rows = num_steps * (stop - start)
         indices = torch.empty(rows, capacity, dtype=index_dtype(num_pixels))
         num_on, num_off = torch.empty(rows, dtype=torch.int32), torch.empty(rows, dtype=torch.int32)
         _sample(levels[start:stop].numpy().view(np.uint32), active[start:stop].numpy(),
-                num_active[start:stop].numpy(), np.uint64(key % 2**64), num_steps, start, batch_size,
-                indices.numpy(), num_on.numpy(), num_off.numpy())
+                num_active[start:stop].numpy(), num_defaults[start:stop].numpy(), np.uint64(key % 2**64),
+                num_steps, start, batch_size, indices.numpy(), num_on.numpy(), num_off.numpy())
         shape = (num_steps, stop - start)
         return SpikeEvents(indices.reshape(*shape, capacity), num_on.reshape(shape), num_off.reshape(shape),
-                           defaults[start:stop], num_defaults[start:stop], num_pixels)
+                           active[start:stop], num_defaults[start:stop], num_pixels)  # defaults lead ``active``
     return LazyEvents((num_steps, batch_size, num_pixels), draw)
