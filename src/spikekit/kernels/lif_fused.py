@@ -6,7 +6,7 @@ recurrence in one pass per direction and saves a single tensor for backward: the
 reset, ``V_pre`` [T, B, N]; spikes are ``V_pre >= threshold`` and are re-derived, not stored.
 
 Backward, with ``a = 1 - 1/tau`` and the surrogate derivative ``h[t] = f'(V_pre[t] - threshold)``
-(computed by ``surrogate_derivative``, the one list of surrogates), the adjoint of the equations in
+(computed by ``surrogate_derivative_``, the one list of surrogates), the adjoint of the equations in
 ``spikekit.dynamics.lif`` is
 
     g_pre[t]    = g_S[t] * h[t] + (0 if S[t] else g_V[t])   # the detached reset blocks g_V
@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
-from spikekit.dynamics.surrogate import surrogate_derivative
+from spikekit.dynamics.surrogate import surrogate_derivative_
 
 
 def _column_chunks(num_columns: int) -> int:
@@ -103,7 +103,7 @@ class _FusedLIF(torch.autograd.Function):
     def backward(ctx, grad_spikes: Tensor, grad_final: Tensor):  # type: ignore[override]
         (pre,) = ctx.saved_tensors
         params: LIFParams = ctx.params
-        slope = surrogate_derivative(pre - params.threshold, params.surrogate, params.slope)
+        slope = surrogate_derivative_(torch.sub(pre, params.threshold), params.surrogate, params.slope)
         grad_spikes = grad_spikes.contiguous().reshape(pre.shape)
         grad_membrane = grad_final.reshape(-1).clone()
         grad_current = torch.empty_like(pre)
