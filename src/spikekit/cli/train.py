@@ -7,6 +7,7 @@ once a minute) and on SIGINT/SIGTERM; ``--resume RUN_DIR`` continues from the ne
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import time
@@ -105,30 +106,40 @@ def run(args: argparse.Namespace) -> int:
     checkpoint_every = _checkpoint_every(args.checkpoint_every)
     shard = shard_from_environment(config.train.device)
     try:
-        data = load_data(config.data_dir, config.train)
-        if run_dir is None:
-            if shard.is_main:
-                RunDir.create(out, args.force).write_config(config.to_dict())
-            shard.any(False)  # every rank waits until rank 0 has made the directory
-            run_dir = RunDir(out)
-        say = print if shard.is_main else _quiet
-        say(f"data: {len(data.train.labels)} train / {len(data.test.labels)} test images from {data.source}")
-        if shard.world_size > 1:
-            say(f"data-parallel: {shard.world_size} processes, global batch {config.train.batch_size}")
-        session = _Session(config, run_dir, data, checkpoint_every, shard)
-        if args.resume:
-            session.restore()
-        with _StopOnSignals() as stop:
-            session.stop = stop
-            code = session.train()
-        if code == 0 and args.report and shard.is_main:
-            write_report(run_dir.path, data_dir=config.data_dir, limit_test=config.train.limit_test)
-        # No rank may tear the process group down while another still works (rank 0 evaluates the last
-        # epoch alone): a rank leaving early made gloo abort the other ("terminate called ...") in CI.
+        code = _train(args, config, run_dir, out if run_dir is None else None, checkpoint_every, shard)
+        # No rank may tear the process group down while another still works (rank 0 evaluates the
+        # last epoch alone).
         shard.any(False)
         return code
     finally:
+        # _train has returned, so its model, optimiser and DistributedDataParallel wrapper are freed
+        # before the group goes: DDP's reducer outliving the group made gloo abort a rank at exit
+        # ("terminate called without an active exception"), seen in CI.
+        gc.collect()
         leave()
+
+
+def _train(args: argparse.Namespace, config: RunConfig, run_dir: RunDir | None, out: Path | str | None,
+           checkpoint_every: tuple[str, float], shard: Shard) -> int:
+    data = load_data(config.data_dir, config.train)
+    if run_dir is None:
+        if shard.is_main:
+            RunDir.create(out, args.force).write_config(config.to_dict())
+        shard.any(False)  # every rank waits until rank 0 has made the directory
+        run_dir = RunDir(out)
+    say = print if shard.is_main else _quiet
+    say(f"data: {len(data.train.labels)} train / {len(data.test.labels)} test images from {data.source}")
+    if shard.world_size > 1:
+        say(f"data-parallel: {shard.world_size} processes, global batch {config.train.batch_size}")
+    session = _Session(config, run_dir, data, checkpoint_every, shard)
+    if args.resume:
+        session.restore()
+    with _StopOnSignals() as stop:
+        session.stop = stop
+        code = session.train()
+    if code == 0 and args.report and shard.is_main:
+        write_report(run_dir.path, data_dir=config.data_dir, limit_test=config.train.limit_test)
+    return code
 
 
 def _quiet(*args, **kwargs) -> None:
