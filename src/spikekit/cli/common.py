@@ -1,10 +1,14 @@
-"""Pieces shared by the subcommands: data loading with limits and device checks."""
+"""Pieces shared by the subcommands: data loading with limits, device checks, progress over images."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
+from tqdm import tqdm
 
 from spikekit.config import TrainConfig
 from spikekit.data.mnist import MNIST, Split, load_mnist
@@ -27,3 +31,12 @@ def load_data(data_dir: str | None, config: TrainConfig) -> MNIST:
 def check_device(device: str) -> None:
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but PyTorch sees no CUDA device here; use --device cpu")
+
+
+@contextmanager
+def image_progress(total: int, desc: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over ``total`` images on stderr (hidden when stderr is not a terminal); yields the
+    ``on_batch(done, total)`` callback that ``evaluate`` and ``build_report`` take."""
+    with tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False, dynamic_ncols=True,
+              disable=None) as bar:
+        yield lambda done, _total: bar.update(done - bar.n)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from spikekit.cli.common import add_data_options, check_device, load_data
+from spikekit.cli.common import add_data_options, check_device, image_progress, load_data
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.errors import CheckpointError, ConfigError
@@ -57,8 +54,8 @@ def run_eval(args: argparse.Namespace) -> int:
     changes = {"limit_test": args.limit_test} | ({"num_steps": args.num_steps} if args.num_steps is not None else {})
     train_config = dataclasses.replace(config.train, **changes)
     data = load_data(args.data_dir or config.data_dir, train_config)
-    with tqdm(total=len(data.test.labels), desc="test", unit="img", file=sys.stderr, leave=False, disable=None) as bar:
-        result = evaluate(model, data.test, train_config, lambda done, total: bar.update(done - bar.n))
+    with image_progress(len(data.test.labels), "test") as on_batch:
+        result = evaluate(model, data.test, train_config, on_batch)
     print(f"test accuracy {100 * result.accuracy:.2f}% on {len(data.test.labels)} images, "
           f"T={train_config.num_steps}, engine {train_config.engine}, {result.seconds:.1f}s")
     names = [f"layer {i + 1} ({n} neurons)" for i, n in enumerate(model.sizes[1:])]

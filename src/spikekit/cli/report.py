@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from spikekit.cli.common import load_data
+from spikekit.cli.common import image_progress, load_data
 from spikekit.cli.inspect import load_model
 from spikekit.errors import ConfigError
 from spikekit.io.atomic import write_atomic
@@ -46,9 +46,8 @@ def write_report(run_path: Path, out: str | None = None, which: str = "best", da
     data = load_data(data_dir or config.data_dir, config.train)
     out_dir = Path(out) if out else run.path / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=len(data.test.labels), desc="report: test set", unit="img", file=sys.stderr, leave=False,
-              disable=None) as bar:
-        report = build_report(model, config, history, data.test, lambda done, total: bar.update(done - bar.n))
+    with image_progress(len(data.test.labels), "report: test set") as on_batch:
+        report = build_report(model, config, history, data.test, on_batch)
     for name, figure in tqdm(report.figures.items(), desc="report: figures", file=sys.stderr, leave=False,
                              disable=None):
         figure.savefig(out_dir / f"{name}.png", dpi=100)

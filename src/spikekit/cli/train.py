@@ -17,7 +17,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from spikekit.cli.common import add_data_options, check_device, load_data
+from spikekit.cli.common import add_data_options, check_device, image_progress, load_data
 from spikekit.cli.report import write_report
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.dynamics.surrogate import SURROGATES
@@ -248,10 +248,8 @@ class _Session:
         if not self.shard.is_main:  # rank 0 alone evaluates and records; the others wait for it
             self.state.progress = EpochProgress(self.state.progress.epoch + 1)
             return
-        with tqdm(total=len(self.data.test.labels), desc="test", unit="img", file=sys.stderr, leave=False,
-                  dynamic_ncols=True, disable=None) as bar:
-            evaluation = evaluate(self.model, self.data.test, self.config.train,
-                                  lambda done, total: bar.update(done - bar.n))
+        with image_progress(len(self.data.test.labels), "test") as on_batch:
+            evaluation = evaluate(self.model, self.data.test, self.config.train, on_batch)
         record = epoch_record(self.state.progress, evaluation)
         best = evaluation.accuracy > self.state.best_accuracy
         self.state.history.append(record)
