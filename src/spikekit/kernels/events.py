@@ -149,14 +149,42 @@ def events_from_dense(spikes: Tensor) -> SpikeEvents:
                        torch.zeros(batch_size, dtype=torch.int32), num_inputs)
 
 
+@numba.njit(inline="always")
+def add_rows(total, weight_t, events, start, stop, sign):
+    """total += sign * (sum of weight_t[events[k]] for start <= k < stop), sign = +1 or -1.
+
+    Eight rows are summed per pass over ``total``: a pass costs a load and a store of ``total`` and
+    a few instructions per row view, so one row per pass was measured 2x slower (0.52 -> 0.25 ms
+    for a T=25 batch). Multiplying by a sign of +-1 is exact.
+    """
+    k = start
+    while k + 8 <= stop:
+        w0, w1, w2, w3 = weight_t[events[k]], weight_t[events[k + 1]], weight_t[events[k + 2]], weight_t[events[k + 3]]
+        w4, w5, w6, w7 = (weight_t[events[k + 4]], weight_t[events[k + 5]], weight_t[events[k + 6]],
+                          weight_t[events[k + 7]])
+        for j in range(total.shape[0]):
+            total[j] += sign * (((w0[j] + w1[j]) + (w2[j] + w3[j])) + ((w4[j] + w5[j]) + (w6[j] + w7[j])))
+        k += 8
+    if k + 4 <= stop:
+        w0, w1, w2, w3 = weight_t[events[k]], weight_t[events[k + 1]], weight_t[events[k + 2]], weight_t[events[k + 3]]
+        for j in range(total.shape[0]):
+            total[j] += sign * ((w0[j] + w1[j]) + (w2[j] + w3[j]))
+        k += 4
+    while k < stop:
+        w0 = weight_t[events[k]]
+        for j in range(total.shape[0]):
+            total[j] += sign * w0[j]
+        k += 1
+
+
 @numba.njit(parallel=True, cache=True)
 def _defaults_current(defaults, num_defaults, weight_t, bias, base):
     """base[b, :] = bias + sum_k weight_t[defaults[b, k], :] for k < num_defaults[b]."""
+    one = base.dtype.type(1)
     for b in numba.prange(defaults.shape[0]):
         total = base[b]
         total[:] = bias
-        for k in range(num_defaults[b]):
-            total += weight_t[defaults[b, k]]
+        add_rows(total, weight_t, defaults[b], 0, num_defaults[b], one)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -166,15 +194,23 @@ def _gather(indices, num_on, num_off, base, weight_t, out):
     indices [T, B, C] and the counts [T, B] may be strided views (a batch slice): no copy is made.
     """
     batch_size, capacity = num_on.shape[1], indices.shape[2]
+    one = out.dtype.type(1)
     for row in numba.prange(num_on.shape[0] * batch_size):
         t, b = row // batch_size, row % batch_size
         total = out[t, b]
         total[:] = base[b]
         events = indices[t, b]
-        for k in range(num_on[t, b]):
-            total += weight_t[events[k]]  # whole-row adds vectorise; measured 25% faster than a j loop
-        for k in range(capacity - num_off[t, b], capacity):
-            total -= weight_t[events[k]]
+        add_rows(total, weight_t, events, 0, num_on[t, b], one)
+        add_rows(total, weight_t, events, capacity - num_off[t, b], capacity, -one)
+
+
+@numba.njit(inline="always")
+def scatter_rows(target, events, start, stop, values, sign):
+    """target[events[k]] += sign * values for start <= k < stop (events distinct), sign = +1 or -1."""
+    for k in range(start, stop):
+        row = target[events[k]]
+        for j in range(values.shape[0]):
+            row[j] += sign * values[j]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -184,27 +220,16 @@ def _scatter(indices, num_on, num_off, defaults, num_defaults, grad, grad_over_t
     batch_size, capacity = num_on.shape[1], indices.shape[2]
     rows = num_on.shape[0] * batch_size
     per_part = (rows + num_parts - 1) // num_parts
+    one = grad.dtype.type(1)
     for part in numba.prange(num_parts):
         acc = partial[part]
         acc[:] = 0
         for row in range(part * per_part, min(rows, (part + 1) * per_part)):
             t, b = row // batch_size, row % batch_size
-            g = grad[t, b]
-            events = indices[t, b]
-            for k in range(num_on[t, b]):
-                target = acc[events[k]]
-                for j in range(g.shape[0]):
-                    target[j] += g[j]
-            for k in range(capacity - num_off[t, b], capacity):
-                target = acc[events[k]]
-                for j in range(g.shape[0]):
-                    target[j] -= g[j]
+            scatter_rows(acc, indices[t, b], 0, num_on[t, b], grad[t, b], one)
+            scatter_rows(acc, indices[t, b], capacity - num_off[t, b], capacity, grad[t, b], -one)
         for b in range(part, batch_size, num_parts):
-            g = grad_over_time[b]
-            for k in range(num_defaults[b]):
-                target = acc[defaults[b, k]]
-                for j in range(g.shape[0]):
-                    target[j] += g[j]
+            scatter_rows(acc, defaults[b], 0, num_defaults[b], grad_over_time[b], one)
 
 
 class _EventLinear(torch.autograd.Function):
