@@ -34,21 +34,23 @@ def _splitmix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@numba.njit(cache=True)
-def _active_pixels(levels, active, num_active, num_defaults):
-    """active[b, :num_active[b]] = the pixels of image b with level > 0: first the defaults (level >=
-    1/2, ``num_defaults[b]`` of them), then the others, each group in pixel order."""
-    for b in range(levels.shape[0]):
+@numba.njit(parallel=True, cache=True)
+def _active_pixels(intensity, levels, active, num_active, num_defaults):
+    """levels[b, p] = round(intensity[b, p] * 65536), half to even as ``torch.round`` (exact: the product
+    by a power of two is exact in float32); active[b, :num_active[b]] = the pixels of image b with
+    level > 0: first the defaults (level >= 1/2, ``num_defaults[b]`` of them), then the others, each
+    group in pixel order. Images in parallel; branch-free compaction (always write, advance on a hit)."""
+    for b in numba.prange(intensity.shape[0]):
+        for pixel in range(intensity.shape[1]):
+            levels[b, pixel] = np.uint32(np.rint(intensity[b, pixel] * np.float32(65536)))
         n = 0
         for pixel in range(levels.shape[1]):
-            if levels[b, pixel] >= _HALF:
-                active[b, n] = pixel
-                n += 1
+            active[b, n] = pixel
+            n += np.int64(levels[b, pixel] >= _HALF)
         num_defaults[b] = n
         for pixel in range(levels.shape[1]):
-            if 0 < levels[b, pixel] < _HALF:
-                active[b, n] = pixel
-                n += 1
+            active[b, n] = pixel
+            n += np.int64(0 < levels[b, pixel] < _HALF)
         num_active[b] = n
 
 
@@ -102,13 +104,14 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
     Returns:
         events standing for spikes of shape [T, B, P], drawn when first used (whole or per slice).
     """
-    # p * 65536 is exact in float32 (a power of two), so rounding gives the nearest 16-bit level.
-    levels = torch.round(intensity.detach().cpu().float() * 65536).to(torch.int32).contiguous()
-    batch_size, num_pixels = levels.shape
-    capacity = max(1, int((levels > 0).sum(1).max())) if batch_size else 1
-    active = torch.empty(batch_size, capacity, dtype=index_dtype(num_pixels))
+    intensity = intensity.detach().cpu().float().contiguous()
+    batch_size, num_pixels = intensity.shape
+    levels = torch.empty(batch_size, num_pixels, dtype=torch.int32)
+    active = torch.empty(batch_size, num_pixels + 1, dtype=index_dtype(num_pixels))  # +1: the compaction's last write
     num_active, num_defaults = torch.empty(batch_size, dtype=torch.int32), torch.empty(batch_size, dtype=torch.int32)
-    _active_pixels(levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(), num_defaults.numpy())
+    _active_pixels(intensity.numpy(), levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(),
+                   num_defaults.numpy())
+    capacity = max(1, int(num_active.max())) if batch_size else 1
 
     def draw(start: int, stop: int) -> SpikeEvents:
         rows = num_steps * (stop - start)
