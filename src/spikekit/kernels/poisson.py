@@ -35,63 +35,62 @@ def _splitmix64(z):
 
 
 @numba.njit(parallel=True, cache=True)
-def _active_pixels(intensity, levels, active, num_active, num_defaults):
+def _active_pixels(intensity, levels, active, active_levels, num_active, num_defaults):
     """levels[b, p] = round(intensity[b, p] * 65536), half to even as ``torch.round`` (exact: the product
     by a power of two is exact in float32); active[b, :num_active[b]] = the pixels of image b with
     level > 0: first the defaults (level >= 1/2, ``num_defaults[b]`` of them), then the others, each
-    group in pixel order. Images in parallel; branch-free compaction (always write, advance on a hit)."""
+    group in pixel order, with their levels in ``active_levels``. Images in parallel; branch-free
+    compaction (always write, advance on a hit)."""
     for b in numba.prange(intensity.shape[0]):
         for pixel in range(intensity.shape[1]):
             levels[b, pixel] = np.uint32(np.rint(intensity[b, pixel] * np.float32(65536)))
         n = 0
         for pixel in range(levels.shape[1]):
-            active[b, n] = pixel
+            active[b, n], active_levels[b, n] = pixel, levels[b, pixel]
             n += np.int64(levels[b, pixel] >= _HALF)
         num_defaults[b] = n
         for pixel in range(levels.shape[1]):
-            active[b, n] = pixel
+            active[b, n], active_levels[b, n] = pixel, levels[b, pixel]
             n += np.int64(0 < levels[b, pixel] < _HALF)
         num_active[b] = n
 
 
-@numba.njit(inline="always")
-def _draw(stream, k, bits):
-    """The 16-bit uniform of the k-th active pixel; ``bits`` holds the 64-bit draw shared by four."""
-    if k % 4 == 0:
-        bits = _splitmix64(stream + np.uint64(k // 4 + 1) * _GOLDEN)
-    return bits & _LOW16, bits >> np.uint64(16)
-
-
 @numba.njit(parallel=True, cache=True)
-def _sample(levels, active, num_active, num_defaults, key, num_steps, first, total, indices, num_on, num_off):
-    """levels: [B, P] uint32 in 0..65536; active: [B, C] as ``_active_pixels``; out [T*B, C], [T*B] x 2.
+def _sample(active_levels, active, num_active, num_defaults, key, num_steps, first, total, num_parts, indices, num_on,
+            num_off):
+    """active, active_levels: [B, P+1] as ``_active_pixels``; out: indices [T*B, C], num_on/num_off [T*B].
 
     Defaults (``SpikeEvents``) that stay silent are off events, written from the back of the row;
     the other pixels' spikes are on events, from the front. The B samples are ``first:first+B`` of a
     batch of ``total``; the stream of (t, b) is keyed by t * total + first + b, so a sample draws the
-    same spikes in any slice.
+    same spikes in any slice. Active pixel k of a row takes 16-bit lane k % 4 of the row's draw
+    number k // 4 + 1.
     """
-    batch_size, capacity = levels.shape[0], indices.shape[1]
-    for row in numba.prange(num_steps * batch_size):
-        t, b = row // batch_size, row % batch_size
-        stream = _splitmix64(key + np.uint64(t * total + first + b) * _GOLDEN)
-        bits = np.uint64(0)
-        # Branch-free compaction: always write, advance only on an event. A branch here is
-        # mispredicted about as often as p is near 1/2, which measured 2x slower.
-        off = 0
-        for k in range(num_defaults[b]):
-            pixel = active[b, k]
-            uniform, bits = _draw(stream, k, bits)
-            indices[row, capacity - 1 - off] = pixel
-            off += np.int64(uniform >= levels[b, pixel])
-        on = 0
-        for k in range(num_defaults[b], num_active[b]):
-            pixel = active[b, k]
-            uniform, bits = _draw(stream, k, bits)
-            indices[row, on] = pixel
-            on += np.int64(uniform < levels[b, pixel])
-        num_on[row] = on
-        num_off[row] = off
+    batch_size, capacity = active.shape[0], indices.shape[1]
+    rows = num_steps * batch_size
+    per_part = (rows + num_parts - 1) // num_parts
+    for part in numba.prange(num_parts):
+        words = np.empty((active.shape[1] + 3) // 4, np.uint64)
+        uniforms = words.view(np.uint16)  # lane k % 4 of word k // 4 (little-endian; big-endian: other lanes)
+        for row in range(part * per_part, min(rows, (part + 1) * per_part)):
+            t, b = row // batch_size, row % batch_size
+            stream = _splitmix64(key + np.uint64(t * total + first + b) * _GOLDEN)
+            # Draw all the row's words first: without the compaction below in the same loop, this
+            # loop vectorises (measured 0.43 -> 0.29 ms to draw a T=25 batch of 128).
+            for word in range((num_active[b] + 3) // 4):
+                words[word] = _splitmix64(stream + np.uint64(word + 1) * _GOLDEN)
+            # Branch-free compaction: always write, advance only on an event. A branch here is
+            # mispredicted about as often as p is near 1/2, which measured 2x slower.
+            off = 0
+            for k in range(num_defaults[b]):
+                indices[row, capacity - 1 - off] = active[b, k]
+                off += np.int64(uniforms[k] >= active_levels[b, k])
+            on = 0
+            for k in range(num_defaults[b], num_active[b]):
+                indices[row, on] = active[b, k]
+                on += np.int64(uniforms[k] < active_levels[b, k])
+            num_on[row] = on
+            num_off[row] = off
 
 
 def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
@@ -109,17 +108,19 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
     levels = torch.empty(batch_size, num_pixels, dtype=torch.int32)
     active = torch.empty(batch_size, num_pixels + 1, dtype=index_dtype(num_pixels))  # +1: the compaction's last write
     num_active, num_defaults = torch.empty(batch_size, dtype=torch.int32), torch.empty(batch_size, dtype=torch.int32)
-    _active_pixels(intensity.numpy(), levels.numpy().view(np.uint32), active.numpy(), num_active.numpy(),
-                   num_defaults.numpy())
+    active_levels = torch.empty(active.shape, dtype=torch.int32)
+    _active_pixels(intensity.numpy(), levels.numpy().view(np.uint32), active.numpy(),
+                   active_levels.numpy().view(np.uint32), num_active.numpy(), num_defaults.numpy())
+    num_parts = numba.get_num_threads()
     capacity = max(1, int(num_active.max())) if batch_size else 1
 
     def draw(start: int, stop: int) -> SpikeEvents:
         rows = num_steps * (stop - start)
         indices = torch.empty(rows, capacity, dtype=index_dtype(num_pixels))
         num_on, num_off = torch.empty(rows, dtype=torch.int32), torch.empty(rows, dtype=torch.int32)
-        _sample(levels[start:stop].numpy().view(np.uint32), active[start:stop].numpy(),
+        _sample(active_levels[start:stop].numpy().view(np.uint32), active[start:stop].numpy(),
                 num_active[start:stop].numpy(), num_defaults[start:stop].numpy(), np.uint64(key % 2**64),
-                num_steps, start, batch_size, indices.numpy(), num_on.numpy(), num_off.numpy())
+                num_steps, start, batch_size, num_parts, indices.numpy(), num_on.numpy(), num_off.numpy())
         shape = (num_steps, stop - start)
         return SpikeEvents(indices.reshape(*shape, capacity), num_on.reshape(shape), num_off.reshape(shape),
                            active[start:stop], num_defaults[start:stop], num_pixels)  # defaults lead ``active``
