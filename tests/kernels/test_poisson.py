@@ -67,3 +67,16 @@ def test_fast_engine_on_complement_events_spikes_like_the_reference_on_dense() -
     for mine, theirs in zip(fast.layer_spikes(lazy), reference.layer_spikes(lazy.to_dense())):
         assert torch.equal(mine, theirs)
         assert mine.sum() > 0
+
+
+def test_every_pixel_active_and_the_extremes() -> None:
+    # Every pixel active, the last one a default: the setup's compaction writes one past the pixels.
+    # p = 1 must always spike, p = 0 never; the rest keep their rates.
+    intensity = torch.tensor([[0.3] * 49 + [0.9], [1.0] * 25 + [0.0] * 25, [0.5] * 50])
+    events = poisson_encode_events(intensity, 400, torch.Generator().manual_seed(7)).events()
+    assert events.num_defaults.tolist() == [1, 25, 50]
+    rates = events.to_dense().mean(0)  # [B, P]
+    assert torch.equal(rates[1], intensity[1])
+    for row in (0, 2):  # 400 steps: a rate's standard error is <= 0.025, so 0.1 is 4 of them
+        assert (rates[row] - intensity[row]).abs().max() < 0.1
+        assert abs(rates[row].mean() - intensity[row].mean()) < 0.01
