@@ -23,7 +23,6 @@ from spikekit.kernels.events import LazyEvents, SpikeEvents, index_dtype
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_LOW16 = np.uint64(0xFFFF)
 _HALF = np.uint32(32768)  # level of p = 1/2: pixels at or above it are defaults
 
 
@@ -35,23 +34,24 @@ def _splitmix64(z):
 
 
 @numba.njit(parallel=True, cache=True)
-def _active_pixels(intensity, levels, active, active_levels, num_active, num_defaults):
-    """levels[b, p] = round(intensity[b, p] * 65536), half to even as ``torch.round`` (exact: the product
-    by a power of two is exact in float32); active[b, :num_active[b]] = the pixels of image b with
-    level > 0: first the defaults (level >= 1/2, ``num_defaults[b]`` of them), then the others, each
-    group in pixel order, with their levels in ``active_levels``. Images in parallel; branch-free
-    compaction (always write, advance on a hit)."""
+def _active_pixels(intensity, active, active_levels, num_active, num_defaults):
+    """active[b, :num_active[b]] = the pixels of image b with level round(intensity * 65536) > 0 (half to
+    even as ``torch.round``; exact: the product by a power of two is exact in float32): first the
+    defaults (level >= 1/2, ``num_defaults[b]`` of them), then the others, each group in pixel order,
+    with their levels in ``active_levels``. Images in parallel; branch-free compaction (always write,
+    advance on a hit)."""
     for b in numba.prange(intensity.shape[0]):
+        levels = np.empty(intensity.shape[1], np.uint32)
         for pixel in range(intensity.shape[1]):
-            levels[b, pixel] = np.uint32(np.rint(intensity[b, pixel] * np.float32(65536)))
+            levels[pixel] = np.uint32(np.rint(intensity[b, pixel] * np.float32(65536)))
         n = 0
-        for pixel in range(levels.shape[1]):
-            active[b, n], active_levels[b, n] = pixel, levels[b, pixel]
-            n += np.int64(levels[b, pixel] >= _HALF)
+        for pixel in range(levels.shape[0]):
+            active[b, n], active_levels[b, n] = pixel, levels[pixel]
+            n += np.int64(levels[pixel] >= _HALF)
         num_defaults[b] = n
-        for pixel in range(levels.shape[1]):
-            active[b, n], active_levels[b, n] = pixel, levels[b, pixel]
-            n += np.int64(0 < levels[b, pixel] < _HALF)
+        for pixel in range(levels.shape[0]):
+            active[b, n], active_levels[b, n] = pixel, levels[pixel]
+            n += np.int64(0 < levels[pixel] < _HALF)
         num_active[b] = n
 
 
@@ -105,12 +105,11 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
     """
     intensity = intensity.detach().cpu().float().contiguous()
     batch_size, num_pixels = intensity.shape
-    levels = torch.empty(batch_size, num_pixels, dtype=torch.int32)
     active = torch.empty(batch_size, num_pixels + 1, dtype=index_dtype(num_pixels))  # +1: the compaction's last write
     num_active, num_defaults = torch.empty(batch_size, dtype=torch.int32), torch.empty(batch_size, dtype=torch.int32)
     active_levels = torch.empty(active.shape, dtype=torch.int32)
-    _active_pixels(intensity.numpy(), levels.numpy().view(np.uint32), active.numpy(),
-                   active_levels.numpy().view(np.uint32), num_active.numpy(), num_defaults.numpy())
+    _active_pixels(intensity.numpy(), active.numpy(), active_levels.numpy().view(np.uint32), num_active.numpy(),
+                   num_defaults.numpy())
     num_parts = numba.get_num_threads()
     capacity = max(1, int(num_active.max())) if batch_size else 1
 
