@@ -21,7 +21,7 @@ from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import MNIST, Split
 from spikekit.io.checkpoint import load_checkpoint
 from spikekit.kernels import as_events
-from spikekit.train.distributed import Shard
+from spikekit.train.distributed import Shard, leave
 from spikekit.train.loop import EpochProgress, batch_order, build_model, encode_batch, num_batches, train_epoch
 
 WORLD = 2
@@ -43,6 +43,12 @@ def _worker(rank: int, port: int, engine: str, split: Split, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     torch.set_num_threads(1)
+    torch.save(_train_rank(rank, engine, split), Path(out) / f"rank{rank}.pt")
+    dist.barrier()  # as the CLI: no rank leaves while the other still works
+    leave()  # the DDP wrapper went with _train_rank's frame
+
+
+def _train_rank(rank: int, engine: str, split: Split) -> dict:
     config = _config(engine)
     model = build_model(config)
     wrapped = DistributedDataParallel(model)
@@ -54,9 +60,7 @@ def _worker(rank: int, port: int, engine: str, split: Split, out: str) -> None:
         dist.all_gather_object(gathered, _digest(model))
         digests.append(gathered)
     progress = train_epoch(wrapped, optimizer, split, config.train, EpochProgress(0), after_step, Shard(rank, WORLD))
-    torch.save({"state": model.state_dict(), "digests": digests, "loss_sum": progress.loss_sum,
-                "seen": progress.seen}, Path(out) / f"rank{rank}.pt")
-    dist.destroy_process_group()
+    return {"state": model.state_dict(), "digests": digests, "loss_sum": progress.loss_sum, "seen": progress.seen}
 
 
 def _free_port() -> int:

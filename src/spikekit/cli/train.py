@@ -7,7 +7,6 @@ once a minute) and on SIGINT/SIGTERM; ``--resume RUN_DIR`` continues from the ne
 from __future__ import annotations
 
 import argparse
-import gc
 import signal
 import sys
 import time
@@ -112,11 +111,7 @@ def run(args: argparse.Namespace) -> int:
         shard.any(False)
         return code
     finally:
-        # _train has returned, so its model, optimiser and DistributedDataParallel wrapper are freed
-        # before the group goes: DDP's reducer outliving the group made gloo abort a rank at exit
-        # ("terminate called without an active exception"), seen in CI.
-        gc.collect()
-        leave()
+        leave()  # _train has returned, so its DistributedDataParallel wrapper is out of scope (see leave)
 
 
 def _train(args: argparse.Namespace, config: RunConfig, run_dir: RunDir | None, out: Path | str | None,

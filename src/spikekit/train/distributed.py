@@ -12,6 +12,7 @@ means what it means in a single-process run with batch B.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import NamedTuple
 
@@ -83,6 +84,12 @@ def _share_cores(local_processes: int) -> None:
 
 
 def leave() -> None:
-    """Leave the process group, if one was joined."""
+    """Leave the process group, if one was joined.
+
+    Call it after the DistributedDataParallel wrapper is out of scope: garbage is collected first so
+    the wrapper's reducer is gone before the group; one outliving the group made gloo abort the rank
+    at exit ("terminate called without an active exception"), seen in CI.
+    """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
