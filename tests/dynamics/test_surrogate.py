@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from spikekit.dynamics.surrogate import SURROGATES, spike, surrogate_derivative
+from spikekit.dynamics.surrogate import SURROGATES, derivative_row, spike, surrogate_derivative
 
 POINTS = torch.linspace(-2, 2, 401, dtype=torch.float64)
 
@@ -58,3 +58,20 @@ def test_surrogate_derivative_leaves_its_input_alone(name: str) -> None:
     x = POINTS.clone()
     surrogate_derivative(x, name, 5.0)
     assert torch.equal(x, POINTS)
+
+
+@pytest.mark.parametrize("name", list(SURROGATES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_row_form_equals_the_torch_form(name: str, dtype: torch.dtype) -> None:
+    x = POINTS.to(dtype) + 0.5
+    out = torch.empty_like(x)
+    numpy_dtype = x.numpy().dtype.type
+    derivative_row(SURROGATES[name].code, x.numpy(), numpy_dtype(0.5), numpy_dtype(5.0), out.numpy())
+    torch.testing.assert_close(out, surrogate_derivative(x - 0.5, name, 5.0))
+    assert len({s.code for s in SURROGATES.values()}) == len(SURROGATES)
+
+
+def test_compiled_row_form_gives_nan_for_an_unknown_code() -> None:
+    out = POINTS.clone()
+    derivative_row(len(SURROGATES), POINTS.numpy(), 0.0, 5.0, out.numpy())
+    assert out.isnan().all()

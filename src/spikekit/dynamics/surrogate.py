@@ -13,8 +13,8 @@ sigmoid         4/slope * sigmoid(slope*x)               4 * s * (1 - s),  s = s
 triangle        x - slope*x*|x|/2 (|x| < 1/slope)        max(0, 1 - slope*|x|)
 ==============  =======================================  ===========================================
 
-Adding a surrogate means adding one entry here and nothing else; the fused kernels call
-``surrogate_derivative`` too, so every engine sees the same list.
+Adding a surrogate means adding one entry here and its branch in ``derivative_row`` (the same
+derivative for compiled CPU kernels); a test checks the two forms agree for every entry.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numba
 import torch
 from torch import Tensor
 
@@ -30,6 +31,7 @@ from torch import Tensor
 class Surrogate(NamedTuple):
     function: Callable[[Tensor, float], Tensor]  # the smooth stand-in for the step, f(x)
     derivative_: Callable[[Tensor, float], Tensor]  # f'(x), written out, computed in place over x
+    code: int  # selects f' in ``derivative_row``
 
 
 def _triangle(x: Tensor, slope: float) -> Tensor:
@@ -45,20 +47,53 @@ SURROGATES: dict[str, Surrogate] = {
     "fast_sigmoid": Surrogate(
         lambda x, k: x / (1.0 + k * x.abs()),
         lambda x, k: x.abs_().mul_(k).add_(1.0).pow_(-2),  # 1 / (1 + k|x|)**2
+        0,
     ),
     "atan": Surrogate(
         lambda x, k: 2.0 / (math.pi * k) * torch.atan(math.pi * k * x / 2.0),
         lambda x, k: x.mul_(math.pi * k / 2.0).square_().add_(1.0).reciprocal_(),  # 1 / (1 + (pi k x / 2)**2)
+        1,
     ),
     "sigmoid": Surrogate(
         lambda x, k: 4.0 / k * torch.sigmoid(k * x),
         lambda x, k: _sigmoid_derivative_(x.mul_(k).sigmoid_()),  # 4 s (1 - s), s = sigmoid(k x)
+        2,
     ),
     "triangle": Surrogate(
         _triangle,
         lambda x, k: x.abs_().mul_(-k).add_(1.0).clamp_(min=0.0),  # max(0, 1 - k|x|)
+        3,
     ),
 }
+
+
+@numba.njit(inline="always", cache=True)
+def derivative_row(code, x, offset, slope, out):
+    """out[j] = f'(x[j] - offset) for the surrogate whose ``code`` is given; x, out: 1-D, same float dtype.
+
+    For compiled CPU kernels (``kernels.lif_fused``): called once per row of a [T, M] membrane, the
+    branch on ``code`` sits outside the loops so each loop vectorises (a branch per element was
+    measured 9x slower). ``offset`` and ``slope`` must already have the dtype of ``x``.
+    """
+    zero, one = x.dtype.type(0), x.dtype.type(1)
+    if code == 0:  # fast_sigmoid
+        for j in range(x.shape[0]):
+            d = one + slope * abs(x[j] - offset)
+            out[j] = one / (d * d)
+    elif code == 1:  # atan
+        scale = x.dtype.type(math.pi / 2) * slope
+        for j in range(x.shape[0]):
+            u = (x[j] - offset) * scale
+            out[j] = one / (one + u * u)
+    elif code == 2:  # sigmoid
+        for j in range(x.shape[0]):
+            s = one / (one + math.exp(-slope * (x[j] - offset)))
+            out[j] = x.dtype.type(4) * (s - s * s)
+    elif code == 3:  # triangle
+        for j in range(x.shape[0]):
+            out[j] = max(zero, one - slope * abs(x[j] - offset))
+    else:  # no such code: NaN, never a silent wrong value (a raise here would serialise prange loops)
+        out[:] = math.nan
 
 
 def _sigmoid_derivative_(s: Tensor) -> Tensor:
