@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
-from spikekit.kernels import ENGINES, event_linear, events_from_dense
+from spikekit.kernels import ENGINES, event_lif_layer, events_from_dense
 from spikekit.kernels.lif_fused import fused_lif_scan
+from spikekit.kernels.reference import reference_layer
 from spikekit.nn import SNN
 
 CASES = [  # (T, B, sizes, params)
@@ -71,24 +72,32 @@ def test_fused_scan_gradient_matches_finite_differences() -> None:
                                     (current, membrane))
 
 
-def test_event_linear_equals_dense_product() -> None:
-    spikes = _spikes((9, 5, 33), 0.2, seed=4, dtype=torch.float32)
-    weight = torch.randn(7, 33, requires_grad=True)
-    bias = torch.randn(7, requires_grad=True)
+@pytest.mark.parametrize("params", [LIFParams(tau=1.5, threshold=0.5, surrogate="atan"),
+                                    LIFParams(tau=4.0, threshold=0.3, reset=-0.2, surrogate="triangle", slope=2.0)])
+def test_event_layer_equals_the_reference_layer(params: LIFParams) -> None:
+    spikes = _spikes((9, 13, 33), 0.2, seed=4)  # 13 samples: one full group of 8 and a partial one
+    torch.manual_seed(3)
+    linear = torch.nn.Linear(33, 7).double()
+    with torch.no_grad():
+        linear.weight.mul_(4.0)
     events = events_from_dense(spikes)
-    assert torch.equal(events.to_dense(), spikes)
-    got = event_linear(events, weight, bias)
-    ref = spikes @ weight.T + bias
-    torch.testing.assert_close(got, ref)
-    g = torch.randn_like(ref)
-    torch.testing.assert_close(torch.autograd.grad((got * g).sum(), (weight, bias)),
-                               torch.autograd.grad((ref * g).sum(), (weight, bias)))
+    assert torch.equal(events.to_dense(torch.float64), spikes)
+    got = event_lif_layer(events, linear.weight, linear.bias, params)
+    ref = reference_layer(spikes, linear, params)
+    assert torch.equal(got, ref) and 0 < ref.mean() < 1
+    grad = torch.randn(ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    got_grads = torch.autograd.grad((got * grad).sum(), (linear.weight, linear.bias))
+    ref_grads = torch.autograd.grad((ref * grad).sum(), (linear.weight, linear.bias))
+    for r, g in zip(ref_grads, got_grads):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
 
 
-def test_event_linear_refuses_a_width_mismatch() -> None:
+def test_event_layer_refuses_a_width_mismatch_and_unsupported_weights() -> None:
     events = events_from_dense(torch.zeros(2, 1, 4))
     with pytest.raises(ValueError, match="events have 4 inputs but the weight expects 5"):
-        event_linear(events, torch.zeros(3, 5), torch.zeros(3))
+        event_lif_layer(events, torch.zeros(3, 5), torch.zeros(3), LIFParams())
+    with pytest.raises(ValueError, match="needs a float32/float64 CPU weight, got torch.bfloat16"):
+        event_lif_layer(events, torch.zeros(3, 4, dtype=torch.bfloat16), torch.zeros(3), LIFParams())
 
 
 def test_engines_table_lists_both() -> None:

@@ -3,7 +3,9 @@
 import torch
 
 from spikekit.data.encoding import poisson_encode_events
-from spikekit.kernels import event_linear
+from spikekit.dynamics.lif import LIFParams
+from spikekit.kernels import event_lif_layer
+from spikekit.kernels.reference import reference_layer
 from spikekit.nn import SNN
 
 
@@ -33,26 +35,28 @@ def test_chunked_inference_equals_the_whole_batch() -> None:
     assert torch.equal(chunked, whole) and whole.sum() > 0
 
 
-def test_complement_coded_events_match_the_dense_product_and_gradient() -> None:
-    # Intensities spread over [0, 1]: about half the pixels are defaults with off events.
-    intensity = torch.rand(16, 50, generator=torch.Generator().manual_seed(5))
+def test_complement_coded_events_give_the_reference_layer_spikes_and_gradients() -> None:
+    # Intensities spread over [0, 1]: about half the pixels are defaults with off events. 13 samples:
+    # a full group of the fused layer and a partial one.
+    intensity = torch.rand(13, 50, generator=torch.Generator().manual_seed(5))
     lazy = poisson_encode_events(intensity, 20, torch.Generator().manual_seed(6))
     events = lazy.events()
     assert int(events.num_defaults.sum()) > 100 and int(events.num_off.sum()) > 0 and int(events.num_on.sum()) > 0
     dense = lazy.to_dense().double()
     assert events.num_spikes() == int(dense.sum())
-    weight = torch.randn(7, 50, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(7, dtype=torch.float64, requires_grad=True)
-    grad = torch.randn(20, 16, 7, dtype=torch.float64)
-    got = event_linear(events, weight, bias)
-    (got * grad).sum().backward()
-    got_weight, got_bias = weight.grad.clone(), bias.grad.clone()
-    weight.grad, bias.grad = None, None
-    expected = dense @ weight.T + bias
-    (expected * grad).sum().backward()
-    torch.testing.assert_close(got, expected)
-    torch.testing.assert_close(got_weight, weight.grad)
-    torch.testing.assert_close(got_bias, bias.grad)
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(50, 7).double()
+    with torch.no_grad():
+        linear.weight.mul_(3.0)
+    params = LIFParams(threshold=0.5)
+    got = event_lif_layer(events, linear.weight, linear.bias, params)
+    expected = reference_layer(dense, linear, params)
+    assert torch.equal(got, expected) and 0 < expected.mean() < 1
+    grad = torch.randn(expected.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    got_grads = torch.autograd.grad((got * grad).sum(), (linear.weight, linear.bias))
+    expected_grads = torch.autograd.grad((expected * grad).sum(), (linear.weight, linear.bias))
+    for mine, theirs in zip(got_grads, expected_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
 
 
 def test_fast_engine_on_complement_events_spikes_like_the_reference_on_dense() -> None:

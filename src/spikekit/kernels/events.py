@@ -1,11 +1,12 @@
-"""Binary input spikes as events, and the synaptic product that exploits them.
+"""Binary input spikes as events, and the row operations of the products that exploit them.
 
 ``SpikeEvents`` stores, for every (step, sample), the indices of the inputs that spiked. Poisson
 inputs of MNIST are ~13% dense, so the product ``current = spikes @ W.T`` becomes a sum of about
-100 weight rows per (step, sample) instead of a 784-long dot product per output, and the weight
-gradient ``dW = g.T @ spikes`` becomes a scatter-add of gradient rows into the active inputs.
-Both use exact float arithmetic (only the summation order differs from a GEMM), unlike a bf16
-GEMM, whose 8-bit mantissa would change which neurons cross threshold.
+100 weight rows per (step, sample) instead of a 784-long dot product per output (``add_rows``), and
+the weight gradient ``dW = g.T @ spikes`` a scatter-add of gradient rows into the active inputs
+(``scatter_rows``); ``event_layer`` runs both, fused with the LIF scan. Both use exact float
+arithmetic (only the summation order differs from a GEMM), unlike a bf16 GEMM, whose 8-bit mantissa
+would change which neurons cross threshold.
 
 Complement coding: most of an MNIST digit's spikes come from nearly saturated pixels (p >= 0.5
 carries ~80% of them). Such a pixel is stored once per sample as a *default* (spikes unless told
@@ -177,33 +178,6 @@ def add_rows(total, weight_t, events, start, stop, sign):
         k += 1
 
 
-@numba.njit(parallel=True, cache=True)
-def _defaults_current(defaults, num_defaults, weight_t, bias, base):
-    """base[b, :] = bias + sum_k weight_t[defaults[b, k], :] for k < num_defaults[b]."""
-    one = base.dtype.type(1)
-    for b in numba.prange(defaults.shape[0]):
-        total = base[b]
-        total[:] = bias
-        add_rows(total, weight_t, defaults[b], 0, num_defaults[b], one)
-
-
-@numba.njit(parallel=True, cache=True)
-def _gather(indices, num_on, num_off, base, weight_t, out):
-    """out[t, b, :] = base[b] + sum of on rows - sum of off rows of (t, b) (see ``SpikeEvents``).
-
-    indices [T, B, C] and the counts [T, B] may be strided views (a batch slice): no copy is made.
-    """
-    batch_size, capacity = num_on.shape[1], indices.shape[2]
-    one = out.dtype.type(1)
-    for row in numba.prange(num_on.shape[0] * batch_size):
-        t, b = row // batch_size, row % batch_size
-        total = out[t, b]
-        total[:] = base[b]
-        events = indices[t, b]
-        add_rows(total, weight_t, events, 0, num_on[t, b], one)
-        add_rows(total, weight_t, events, capacity - num_off[t, b], capacity, -one)
-
-
 @numba.njit(inline="always")
 def scatter_rows(target, events, start, stop, values, sign):
     """target[events[k]] += sign * values for start <= k < stop (events distinct), sign = +1 or -1."""
@@ -211,66 +185,3 @@ def scatter_rows(target, events, start, stop, values, sign):
         row = target[events[k]]
         for j in range(values.shape[0]):
             row[j] += sign * values[j]
-
-
-@numba.njit(parallel=True, cache=True)
-def _scatter(indices, num_on, num_off, defaults, num_defaults, grad, grad_over_time, num_parts, partial):
-    """partial[p, i, :] = what part p adds to dW.T[i]: + grad[t, b] for on events, - for off events,
-    and + grad_over_time[b] (= sum over t of grad[t, b]) once per default input of sample b."""
-    batch_size, capacity = num_on.shape[1], indices.shape[2]
-    rows = num_on.shape[0] * batch_size
-    per_part = (rows + num_parts - 1) // num_parts
-    one = grad.dtype.type(1)
-    for part in numba.prange(num_parts):
-        acc = partial[part]
-        acc[:] = 0
-        for row in range(part * per_part, min(rows, (part + 1) * per_part)):
-            t, b = row // batch_size, row % batch_size
-            scatter_rows(acc, indices[t, b], 0, num_on[t, b], grad[t, b], one)
-            scatter_rows(acc, indices[t, b], capacity - num_off[t, b], capacity, grad[t, b], -one)
-        for b in range(part, batch_size, num_parts):
-            scatter_rows(acc, defaults[b], 0, num_defaults[b], grad_over_time[b], one)
-
-
-class _EventLinear(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, weight: Tensor, bias: Tensor, events: SpikeEvents):  # type: ignore[override]
-        num_steps, batch_size, _ = events.shape
-        weight_t = weight.detach().t().contiguous().numpy()
-        base = torch.empty(batch_size, weight.shape[0], dtype=weight.dtype)
-        _defaults_current(events.defaults.numpy(), events.num_defaults.numpy(), weight_t,
-                          bias.detach().contiguous().numpy(), base.numpy())
-        out = torch.empty(num_steps, batch_size, weight.shape[0], dtype=weight.dtype)
-        _gather(events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), base.numpy(), weight_t,
-                out.numpy())
-        ctx.events = events  # integer tensors only; nothing here needs autograd's saved-tensor checks
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        events: SpikeEvents = ctx.events
-        grad = grad_out.contiguous()
-        num_outputs = grad.shape[-1]
-        grad_over_time = grad.sum(0)  # [B, N_out]: what each default input receives
-        # One private accumulator per thread, summed after: no two threads write the same row.
-        num_parts = numba.get_num_threads()
-        partial = torch.empty(num_parts, events.num_inputs, num_outputs, dtype=grad.dtype)
-        _scatter(events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), events.defaults.numpy(),
-                 events.num_defaults.numpy(), grad.numpy(), grad_over_time.numpy(), num_parts, partial.numpy())
-        grad_weight = partial.sum(0).t().contiguous()
-        return grad_weight, grad_over_time.sum(0), None
-
-
-def event_linear(events: SpikeEvents, weight: Tensor, bias: Tensor) -> Tensor:
-    """``events.to_dense() @ weight.T + bias`` without forming the dense tensor.
-
-    Args:
-        events: input spikes standing for [T, B, N_in].
-        weight: [N_out, N_in], float32 or float64, on the CPU.
-        bias: [N_out].
-    Returns:
-        synaptic current [T, B, N_out]; differentiable in ``weight`` and ``bias``.
-    """
-    if events.num_inputs != weight.shape[1]:
-        raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
-    return _EventLinear.apply(weight, bias, events)

@@ -1,9 +1,10 @@
-"""The fast engine: time folded into the batch, event-driven input products, a fused LIF scan.
+"""The fast engine: time folded into the batch, event-driven input layers, a fused LIF scan.
 
 Profile of the reference at T=100, batch 128 (see benchmarks/bench_engines.py): Poisson sampling,
 100 small products per layer and ~6 autograd nodes per step dominate; the unavoidable arithmetic
-is a small part. Here each layer is one product over all T*B rows (binary input events use a
-gather/scatter-add of weight rows instead), then one compiled scan over time.
+is a small part. Here a layer fed by spike events sums weight rows and runs its LIF in the same
+compiled pass (``event_layer``); any other layer is one product over all T*B rows, then one compiled
+scan over time (``lif_fused``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, initial_state
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events, event_linear
+from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events
 from spikekit.kernels.lif_fused import fused_lif_scan
 
 
@@ -19,12 +21,11 @@ def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, par
     """Same contract as ``reference_layer``: inputs [T, B, N_in] -> spikes [T, B, N_out]."""
     weight = linear.weight
     events = as_events(inputs)
-    if events is not None and weight.device.type == "cpu" and weight.dtype.is_floating_point:
-        current = event_linear(events, weight, linear.bias)
-    else:
-        if events is not None:
-            inputs = events.to_dense(weight.dtype).to(weight.device)
-        current = linear(inputs)  # [T, B, N_in] @ W.T: one GEMM over T*B rows
+    if events is not None and supports_event_layer(weight):
+        return event_lif_layer(events, weight, linear.bias, params)
+    if events is not None:
+        inputs = events.to_dense(weight.dtype).to(weight.device)
+    current = linear(inputs)  # [T, B, N_in] @ W.T: one GEMM over T*B rows
     state = initial_state(current.shape[1], linear.out_features, like=weight)
     spikes, _ = fused_lif_scan(current, state, params)
     return spikes

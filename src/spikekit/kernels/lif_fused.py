@@ -27,6 +27,32 @@ from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
 from spikekit.dynamics.surrogate import SURROGATES, derivative_row
 
 
+@numba.njit(inline="always")
+def charge_and_fire_row(current, membrane, tau, threshold, reset, pre, spikes):
+    """One step of ``dynamics.lif`` over a row of neurons, all 1-D views of one length: V_pre into
+    ``pre``, spikes (1. or 0.) into ``spikes``, ``membrane`` updated to V after the reset."""
+    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    for j in range(current.shape[0]):
+        v = membrane[j] + (current[j] - membrane[j]) / tau
+        pre[j] = v
+        fired = v - threshold >= zero
+        spikes[j] = one if fired else zero
+        membrane[j] = reset if fired else v
+
+
+@numba.njit(inline="always")
+def adjoint_row(grad_spikes, pre, slope, threshold, tau, grad_membrane, grad_current):
+    """One step (t) of the adjoint above over a row: ``slope`` = h[t]; ``grad_membrane`` holds g_V[t]
+    on entry and g_V[t-1] on exit; g_I[t] goes to ``grad_current``. 1-D views of one length."""
+    zero, one = pre.dtype.type(0), pre.dtype.type(1)
+    decay = one - one / tau
+    for j in range(pre.shape[0]):
+        carried = zero if pre[j] - threshold >= zero else grad_membrane[j]
+        g = grad_spikes[j] * slope[j] + carried
+        grad_current[j] = g / tau
+        grad_membrane[j] = g * decay
+
+
 def _column_chunks(num_columns: int) -> int:
     # Enough chunks for every thread, each long enough to vectorise the inner loop.
     return max(1, min(numba.get_num_threads() * 4, num_columns // 64))
@@ -43,20 +69,12 @@ def _forward(current, membrane, tau, threshold, reset, num_chunks, spikes, pre):
     """
     num_steps, num_columns = current.shape
     chunk = (num_columns + num_chunks - 1) // num_chunks
-    one = spikes.dtype.type(1)
-    zero = spikes.dtype.type(0)
     for c in numba.prange(num_chunks):
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
         v_chunk = membrane[start:stop].copy()
         for t in range(num_steps):
             pre_t = pre[t if pre.shape[0] == num_steps else 0, start:stop]
-            current_t, spikes_t = current[t, start:stop], spikes[t, start:stop]
-            for j in range(stop - start):
-                v = v_chunk[j] + (current_t[j] - v_chunk[j]) / tau
-                pre_t[j] = v
-                fired = v - threshold >= zero
-                spikes_t[j] = one if fired else zero
-                v_chunk[j] = reset if fired else v
+            charge_and_fire_row(current[t, start:stop], v_chunk, tau, threshold, reset, pre_t, spikes[t, start:stop])
         membrane[start:stop] = v_chunk
 
 
@@ -71,8 +89,6 @@ def _backward(grad_spikes, pre, threshold, tau, surrogate, slope, grad_membrane,
     """
     num_steps, num_columns = pre.shape
     chunk = (num_columns + num_chunks - 1) // num_chunks
-    zero = pre.dtype.type(0)
-    decay = pre.dtype.type(1) - pre.dtype.type(1) / tau
     for c in numba.prange(num_chunks):
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
         g_chunk = grad_membrane[start:stop].copy()
@@ -80,12 +96,7 @@ def _backward(grad_spikes, pre, threshold, tau, surrogate, slope, grad_membrane,
         for t in range(num_steps - 1, -1, -1):
             pre_t = pre[t, start:stop]
             derivative_row(surrogate, pre_t, threshold, slope, h)
-            grad_spikes_t, grad_current_t = grad_spikes[t, start:stop], grad_current[t, start:stop]
-            for j in range(stop - start):
-                carried = zero if pre_t[j] - threshold >= zero else g_chunk[j]
-                g = grad_spikes_t[j] * h[j] + carried
-                grad_current_t[j] = g / tau
-                g_chunk[j] = g * decay
+            adjoint_row(grad_spikes[t, start:stop], pre_t, h, threshold, tau, g_chunk, grad_current[t, start:stop])
         grad_membrane[start:stop] = g_chunk
 
 
