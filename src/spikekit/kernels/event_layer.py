@@ -8,8 +8,10 @@ over t goes, once per sample, to the sample's defaults and to the bias gradient.
 
 Why fused: run as two kernels, the [T, B, N] current and its gradient (1.6 MB each for a T=25 batch of
 128 samples and 128 neurons) were written by one pass and read back by the next, and each pass had its
-own launch and tensor glue. Fused, a T=25 training step of the 784-128-10 network measured 5-10% faster
-(6 interleaved processes of 300 steps each; 10-15% at T=100).
+own launch and tensor glue. Alone, the fused kernels are no faster than the two they replace; inside
+the training loop, where those tensors no longer fit in cache beside everything else, a step of the
+784-128-10 network measured 3.1-4.9 -> 2.8-3.0 ms at T=25 and 10.2-11.4 -> 9.4-10.7 ms at T=100
+(20th-percentile step time of 6 interleaved processes each).
 
 Samples go in groups of ``GROUP`` consecutive ones, stepped together through time: the rows of a group
 at one step are contiguous (4 KB for N=128), where one sample's rows lie [B, N] apart (64 KB). One
