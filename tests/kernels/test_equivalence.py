@@ -6,8 +6,8 @@ import torch
 from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
 from spikekit.kernels import ENGINES, event_lif_layer, events_from_dense
 from spikekit.kernels.lif_fused import fused_lif_scan
-from spikekit.kernels.reference import reference_layer
 from spikekit.nn import SNN
+from tests.kernels.layer_check import assert_event_layer_matches_reference
 
 CASES = [  # (T, B, sizes, params)
     (2, 3, (5, 3), LIFParams(threshold=0.1)),
@@ -76,20 +76,9 @@ def test_fused_scan_gradient_matches_finite_differences() -> None:
                                     LIFParams(tau=4.0, threshold=0.3, reset=-0.2, surrogate="triangle", slope=2.0)])
 def test_event_layer_equals_the_reference_layer(params: LIFParams) -> None:
     spikes = _spikes((9, 13, 33), 0.2, seed=4)  # 13 samples: one full group of 8 and a partial one
-    torch.manual_seed(3)
-    linear = torch.nn.Linear(33, 7).double()
-    with torch.no_grad():
-        linear.weight.mul_(4.0)
     events = events_from_dense(spikes)
     assert torch.equal(events.to_dense(torch.float64), spikes)
-    got = event_lif_layer(events, linear.weight, linear.bias, params)
-    ref = reference_layer(spikes, linear, params)
-    assert torch.equal(got, ref) and 0 < ref.mean() < 1
-    grad = torch.randn(ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    got_grads = torch.autograd.grad((got * grad).sum(), (linear.weight, linear.bias))
-    ref_grads = torch.autograd.grad((ref * grad).sum(), (linear.weight, linear.bias))
-    for r, g in zip(ref_grads, got_grads):
-        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+    assert_event_layer_matches_reference(events, spikes, 7, 4.0, params)
 
 
 def test_event_layer_refuses_a_width_mismatch_and_unsupported_weights() -> None:

@@ -4,9 +4,8 @@ import torch
 
 from spikekit.data.encoding import poisson_encode_events
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels import event_lif_layer
-from spikekit.kernels.reference import reference_layer
 from spikekit.nn import SNN
+from tests.kernels.layer_check import assert_event_layer_matches_reference
 
 
 def _intensity(batch: int) -> torch.Tensor:
@@ -44,19 +43,7 @@ def test_complement_coded_events_give_the_reference_layer_spikes_and_gradients()
     assert int(events.num_defaults.sum()) > 100 and int(events.num_off.sum()) > 0 and int(events.num_on.sum()) > 0
     dense = lazy.to_dense().double()
     assert events.num_spikes() == int(dense.sum())
-    torch.manual_seed(0)
-    linear = torch.nn.Linear(50, 7).double()
-    with torch.no_grad():
-        linear.weight.mul_(3.0)
-    params = LIFParams(threshold=0.5)
-    got = event_lif_layer(events, linear.weight, linear.bias, params)
-    expected = reference_layer(dense, linear, params)
-    assert torch.equal(got, expected) and 0 < expected.mean() < 1
-    grad = torch.randn(expected.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
-    got_grads = torch.autograd.grad((got * grad).sum(), (linear.weight, linear.bias))
-    expected_grads = torch.autograd.grad((expected * grad).sum(), (linear.weight, linear.bias))
-    for mine, theirs in zip(got_grads, expected_grads):
-        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+    assert_event_layer_matches_reference(events, dense, 7, 3.0, LIFParams(threshold=0.5))
 
 
 def test_fast_engine_on_complement_events_spikes_like_the_reference_on_dense() -> None:
