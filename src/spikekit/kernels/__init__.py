@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
 from spikekit.kernels.event_layer import event_lif_layer
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events, events_from_dense
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
 from spikekit.kernels.fast import fast_layer
 from spikekit.kernels.reference import reference_layer
 
@@ -33,5 +33,5 @@ def check_engine(name: str) -> str:
     return name
 
 
-__all__ = ["ENGINES", "Engine", "Inputs", "LazyEvents", "SpikeEvents", "as_events", "check_engine", "event_lif_layer",
-           "events_from_dense"]
+__all__ = ["ENGINES", "Engine", "Inputs", "LazyEvents", "SpikeEvents", "as_dense", "as_events", "check_engine",
+           "event_lif_layer", "events_from_dense"]

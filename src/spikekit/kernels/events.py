@@ -119,6 +119,13 @@ def as_events(inputs: object) -> SpikeEvents | None:
     return None
 
 
+def as_dense(inputs: Tensor | SpikeEvents | LazyEvents, like: Tensor) -> Tensor:
+    """``inputs`` as a dense spike tensor [T, B, N]: events become one in the dtype and on the device of
+    ``like`` (a layer's weight); a dense tensor is returned as it is."""
+    events = as_events(inputs)
+    return inputs if events is None else events.to_dense(like.dtype).to(like.device)
+
+
 def index_dtype(num_inputs: int) -> torch.dtype:
     """The narrowest signed integer type of event indices for ``num_inputs`` inputs."""
     return torch.int16 if num_inputs <= torch.iinfo(torch.int16).max else torch.int32

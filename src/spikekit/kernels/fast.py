@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, initial_state
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events
 from spikekit.kernels.lif_fused import fused_lif_scan
 
 
@@ -23,9 +23,7 @@ def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, par
     events = as_events(inputs)
     if events is not None and supports_event_layer(weight):
         return event_lif_layer(events, weight, linear.bias, params)
-    if events is not None:
-        inputs = events.to_dense(weight.dtype).to(weight.device)
-    current = linear(inputs)  # [T, B, N_in] @ W.T: one GEMM over T*B rows
+    current = linear(as_dense(inputs, weight))  # [T, B, N_in] @ W.T: one GEMM over T*B rows
     state = initial_state(current.shape[1], linear.out_features, like=weight)
     spikes, _ = fused_lif_scan(current, state, params)
     return spikes

@@ -6,14 +6,12 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, initial_state, lif_step
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events
+from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense
 
 
 def reference_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
     """Run ``linear`` then LIF, step by step; inputs [T, B, N_in] -> spikes [T, B, N_out]."""
-    events = as_events(inputs)
-    if events is not None:
-        inputs = events.to_dense(linear.weight.dtype).to(linear.weight.device)
+    inputs = as_dense(inputs, linear.weight)
     state = initial_state(inputs.shape[1], linear.out_features, like=linear.weight)
     spikes = []
     for inputs_t in inputs:  # inputs_t: [B, N_in]

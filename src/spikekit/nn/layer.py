@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state, lif_step
-from spikekit.kernels import ENGINES, Inputs, as_events, check_engine
+from spikekit.kernels import ENGINES, Inputs, as_dense, check_engine
 
 
 class LayerTrace(NamedTuple):
@@ -39,9 +39,7 @@ class SNNLayer(nn.Module):
     @torch.no_grad()
     def trace(self, inputs: Inputs) -> LayerTrace:
         """Spikes and membranes over time (reference math), for plots; no gradient."""
-        events = as_events(inputs)
-        if events is not None:
-            inputs = events.to_dense(self.linear.weight.dtype)
+        inputs = as_dense(inputs, self.linear.weight)
         state = initial_state(inputs.shape[1], self.linear.out_features, like=self.linear.weight)
         spikes, membranes = [], []
         for inputs_t in inputs:
