@@ -91,3 +91,18 @@ def test_event_layer_refuses_a_width_mismatch_and_unsupported_weights() -> None:
 
 def test_engines_table_lists_both() -> None:
     assert set(ENGINES) == {"reference", "fast"}
+
+
+@pytest.mark.parametrize("num_steps", [1, 2, 3])
+def test_event_layer_inference_equals_training_forward_for_short_runs(num_steps: int) -> None:
+    # Inference keeps V_pre in one scratch row per thread, [threads, 1, N]; when T equalled the thread
+    # count, the kernel once took that for [T, B, N] and wrote out of bounds (a crash or corruption).
+    torch.manual_seed(0)
+    network = SNN((50, 300, 10), LIFParams(threshold=0.5), engine="fast")
+    events = events_from_dense(_spikes((num_steps, 64, 50), 0.3, seed=6, dtype=torch.float32))
+    training = network.layer_spikes(events)
+    with torch.no_grad():
+        inference = network.layer_spikes(events)
+    for got, expected in zip(inference, training):
+        assert torch.equal(got, expected.detach())
+    assert training[0].sum() > 0

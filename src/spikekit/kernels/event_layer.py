@@ -53,15 +53,16 @@ def _transpose_rows(source, start, stop, target):
 
 @numba.njit(parallel=True, cache=True)
 def _forward(indices, num_on, num_off, defaults, num_defaults, weight, bias, tau, threshold, reset, num_parts,
-             weight_t, spikes, pre):
+             keep_pre, weight_t, spikes, pre):
     """Events as ``SpikeEvents`` (arrays); weight: W [N, N_in]; weight_t: [N_in, N] scratch for W^T (its
-    rows are what the events add); out: spikes [T, B, N] and V_pre [T, B, N] (or [num_parts, 1, N]
-    per-thread scratch when backward will not need it)."""
+    rows are what the events add); out: spikes [T, B, N] and V_pre: [T, B, N] if keep_pre, else
+    [num_parts, 1, N] per-thread scratch (when backward will not need it). keep_pre is an argument, not
+    read off pre's shape: [num_parts, 1, N] is [T, 1, N] when T = num_parts, and indexing it by (t, b)
+    wrote out of bounds."""
     num_steps, batch_size, capacity = indices.shape
     width = weight.shape[0]
     dtype = spikes.dtype
     zero, one = dtype.type(0), dtype.type(1)
-    keep_pre = pre.shape[0] == num_steps
     # W^T here rather than as a torch transpose before the call: the two threads each write half of
     # it, and the copy stays in their caches for the gather below.
     per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
@@ -168,7 +169,7 @@ class _EventLIF(torch.autograd.Function):
         pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
         dtype = weight.numpy().dtype.type
         _forward(*_event_arrays(events), weight.numpy(), bias.detach().contiguous().numpy(), dtype(params.tau),
-                 dtype(params.threshold), dtype(params.reset), num_parts, weight_t.numpy(), spikes.numpy(),
+                 dtype(params.threshold), dtype(params.reset), num_parts, keep_pre, weight_t.numpy(), spikes.numpy(),
                  pre.numpy())
         ctx.save_for_backward(pre)
         ctx.events, ctx.params = events, params  # events: integer tensors only, no autograd checks needed
