@@ -71,3 +71,17 @@ def test_every_pixel_active_and_the_extremes() -> None:
     for row in (0, 2):  # 400 steps: a rate's standard error is <= 0.025, so 0.1 is 4 of them
         assert (rates[row] - intensity[row]).abs().max() < 0.1
         assert abs(rates[row].mean() - intensity[row].mean()) < 0.01
+
+
+def test_inputs_wider_than_int16_indices() -> None:
+    # Past 32767 inputs the event indices are int32 (events.index_dtype), and so is the sampler's
+    # selection of them; spikes stay Bernoulli at each pixel's rate.
+    intensity = torch.zeros(2, 40_000)
+    intensity[0, -600:] = 0.25  # indices past the int16 range
+    intensity[1, -300:] = 0.75
+    events = poisson_encode_events(intensity, 40, torch.Generator().manual_seed(3)).events()
+    assert events.indices.dtype == torch.int32
+    spikes = events.to_dense()
+    assert spikes[:, :, :-600].sum() == 0
+    rates = spikes[:, :, -600:].mean((0, 2))  # 40 x 600 draws each: standard error <= 0.003
+    assert abs(rates[0] - 0.25) < 0.015 and abs(rates[1] - 0.375) < 0.015
