@@ -25,6 +25,7 @@ from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.kernels import ENGINES
 from spikekit.kernels.allocator import keep_freed_memory
+from spikekit.train.distributed import set_threads
 from spikekit.train.loop import build_model, build_optimizer, encode_batch
 
 
@@ -105,7 +106,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed batches per row (median reported)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # torch's and numba's pools
     keep_freed_memory()  # as the CLI does; process-wide, so both engines run with it
     data = load_mnist()
     train_x, train_y = data.train.intensity(slice(0, 128)), data.train.labels[:128]

@@ -21,7 +21,7 @@ from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import MNIST, Split
 from spikekit.io.checkpoint import load_checkpoint
 from spikekit.kernels import as_events
-from spikekit.train.distributed import Shard, leave
+from spikekit.train.distributed import Shard, leave, share_cores
 from spikekit.train.loop import EpochProgress, batch_order, build_model, encode_batch, num_batches, train_epoch
 
 WORLD = 2
@@ -42,7 +42,7 @@ def _digest(model: torch.nn.Module) -> str:
 def _worker(rank: int, port: int, engine: str, split: Split, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    torch.set_num_threads(1)
+    share_cores(WORLD)  # as the CLI does under torchrun
     torch.save(_train_rank(rank, engine, split), Path(out) / f"rank{rank}.pt")
     dist.barrier()  # as the CLI: no rank leaves while the other still works
     leave()  # the DDP wrapper went with _train_rank's frame

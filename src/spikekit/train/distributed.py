@@ -69,18 +69,28 @@ def shard_from_environment(device: str) -> Shard:
         dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
     if device == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    _share_cores(int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))))
+    share_cores(int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))))
     return Shard(dist.get_rank(), dist.get_world_size())
 
 
-def _share_cores(local_processes: int) -> None:
-    # N processes on one machine each get cores/N threads (torch and numba), not all cores each:
-    # oversubscribed threads spin against each other and run slower than one thread each.
+def share_cores(local_processes: int) -> None:
+    """Give each of ``local_processes`` processes on this machine cores/N threads (``set_threads``):
+    oversubscribed threads spin against each other and run slower than one thread each."""
+    set_threads(max(1, (os.cpu_count() or 1) // local_processes))
+
+
+def set_threads(threads: int) -> None:
+    """Run torch's and numba's parallel work on ``threads`` threads each.
+
+    numba first: starting its OpenMP pool (on first use) resets the OpenMP thread count that torch
+    reads too, so a torch setting made before it is silently lost. Two test ranks that had set torch
+    to 1 thread ran Adam on 2, and about one run in four their weights came out different from
+    identical gradients (reproduced; not seen in 14 runs with the pools set in this order).
+    """
     import numba
 
-    threads = max(1, (os.cpu_count() or 1) // local_processes)
-    torch.set_num_threads(threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(threads)
 
 
 def leave() -> None:
