@@ -4,11 +4,11 @@
 
 Runs the same step as ``bench_engines.py`` (encode + forward + loss + backward + Adam, batch 128,
 784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, the fused
-input layer's forward and backward, the other layers' LIF scans, the hidden-to-output products (an
-``nn.Linear`` forward and its three backward products, timed through a stand-in that runs the same
-torch calls), loss, zero_grad and Adam. Parts are timed in place, so each includes the cache misses it
-suffers inside the loop (a kernel alone is often 1.5-2x faster). Prints ms per step for each part; the
-rest of a step is Python and autograd glue.
+input layer's forward and backward, the readout layer's (its product, LIF scan and spike count, and
+backward its adjoint and three products), the LIF scans of any other layers, loss, zero_grad and Adam.
+Parts are timed in place, so each includes the cache misses it suffers inside the loop (a kernel alone
+is often 1.5-2x faster). Prints ms per step for each part; the rest of a step is Python and autograd
+glue.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ import collections
 import time
 from collections.abc import Callable
 
-import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
-from spikekit.kernels import event_layer, events, lif_fused
+from spikekit.kernels import event_layer, events, lif_fused, readout
 from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.train import loop
 
@@ -40,39 +38,14 @@ def _timed(function: Callable, label: str) -> Callable:
     return wrapper
 
 
-class _TimedLinear(torch.autograd.Function):
-    """``F.linear`` with each product timed; the same torch calls autograd makes for it."""
-
-    @staticmethod
-    def forward(ctx, inputs: Tensor, weight: Tensor, bias: Tensor) -> Tensor:  # type: ignore[override]
-        start = time.perf_counter()
-        flat = inputs.reshape(-1, inputs.shape[-1])
-        out = torch.addmm(bias, flat, weight.t()).reshape(*inputs.shape[:-1], weight.shape[0])
-        TOTALS["linear forward (addmm)"] += time.perf_counter() - start
-        ctx.save_for_backward(flat, weight)
-        ctx.shape = inputs.shape
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        flat, weight = ctx.saved_tensors
-        start = time.perf_counter()
-        grad = grad.reshape(-1, grad.shape[-1])
-        grad_inputs = (grad @ weight).reshape(ctx.shape)
-        grad_weight = grad.t() @ flat
-        grad_bias = grad.sum(0)
-        TOTALS["linear backward (3 products)"] += time.perf_counter() - start
-        return grad_inputs, grad_weight, grad_bias
-
-
 def _instrument() -> None:
     loop.keyed_generator = _timed(loop.keyed_generator, "encode: key")
     loop.ENCODERS["events"] = _timed(loop.ENCODERS["events"], "encode: Poisson setup")
     events.LazyEvents.events = _timed(events.LazyEvents.events, "encode: Poisson draw")
-    for cls, name in ((event_layer._EventLIF, "input layer"), (lif_fused._FusedLIF, "other LIF scans")):
+    for cls, name in ((event_layer._EventLIF, "input layer"), (readout._Readout, "readout layer"),
+                      (lif_fused._FusedLIF, "other LIF scans")):
         cls.forward = staticmethod(_timed(cls.forward, f"{name} forward"))
         cls.backward = staticmethod(_timed(cls.backward, f"{name} backward"))
-    torch.nn.Linear.forward = lambda self, inputs: _TimedLinear.apply(inputs, self.weight, self.bias)
 
 
 def main() -> None:

@@ -22,28 +22,55 @@ def _spikes(shape, density: float, seed: int, dtype=torch.float64) -> torch.Tens
     return (torch.rand(shape, generator=generator) < density).to(dtype)
 
 
-@pytest.mark.parametrize(("num_steps", "batch", "sizes", "params"), CASES)
-@pytest.mark.parametrize("as_events", [False, True])
-def test_fast_network_equals_reference(num_steps, batch, sizes, params, as_events) -> None:
+def _networks(sizes, params) -> tuple[SNN, SNN]:
+    """The same float64 network under both engines, with weights that make it fire plenty (so reset
+    paths are exercised)."""
     torch.manual_seed(0)
     reference = SNN(sizes, params, engine="reference").double()
     with torch.no_grad():
         for layer in reference.layers:
-            layer.linear.weight.mul_(4.0)  # fire plenty, so reset paths are exercised
+            layer.linear.weight.mul_(4.0)
     fast = SNN(sizes, params, engine="fast").double()
     fast.load_state_dict(reference.state_dict())
+    return reference, fast
+
+
+def _assert_same_gradients(reference: SNN, ref_output, fast: SNN, fast_output) -> None:
+    weights = torch.randn(ref_output.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    ref_grads = torch.autograd.grad((ref_output * weights).sum(), list(reference.parameters()))
+    fast_grads = torch.autograd.grad((fast_output * weights).sum(), list(fast.parameters()))
+    for ref, got in zip(ref_grads, fast_grads):
+        torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
+    assert any(g.abs().sum() > 0 for g in ref_grads)
+
+
+@pytest.mark.parametrize(("num_steps", "batch", "sizes", "params"), CASES)
+@pytest.mark.parametrize("as_events", [False, True])
+def test_fast_network_equals_reference(num_steps, batch, sizes, params, as_events) -> None:
+    reference, fast = _networks(sizes, params)
     inputs = _spikes((num_steps, batch, sizes[0]), 0.3, seed=1)
     ref_layers = reference.layer_spikes(inputs)
     fast_layers = fast.layer_spikes(events_from_dense(inputs) if as_events else inputs)
     for ref, got in zip(ref_layers, fast_layers):
         assert torch.equal(ref, got)
     assert 0 < ref_layers[0].mean() < 1
-    weights = torch.randn(ref_layers[-1].shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    ref_grads = torch.autograd.grad((ref_layers[-1] * weights).sum(), list(reference.parameters()))
-    fast_grads = torch.autograd.grad((fast_layers[-1] * weights).sum(), list(fast.parameters()))
-    for ref, got in zip(ref_grads, fast_grads):
-        torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
-    assert any(g.abs().sum() > 0 for g in ref_grads)
+    _assert_same_gradients(reference, ref_layers[-1], fast, fast_layers[-1])
+
+
+@pytest.mark.parametrize(("num_steps", "batch", "sizes", "params"), CASES)
+@pytest.mark.parametrize("as_events", [False, True])
+def test_fast_counts_equal_reference(num_steps, batch, sizes, params, as_events) -> None:
+    # The network's output as training uses it: the fast engine's last layer counts its spikes as it
+    # goes (kernels/readout.py) instead of returning them; counts and gradients must not change.
+    reference, fast = _networks(sizes, params)
+    inputs = _spikes((num_steps, batch, sizes[0]), 0.3, seed=1)
+    fast_inputs = events_from_dense(inputs) if as_events else inputs
+    expected = reference(inputs)
+    got = fast(fast_inputs)
+    assert torch.equal(got, expected) and expected.sum() > 0
+    _assert_same_gradients(reference, expected, fast, got)
+    with torch.no_grad():
+        assert torch.equal(fast(fast_inputs), expected)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

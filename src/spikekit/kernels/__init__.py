@@ -6,6 +6,9 @@ Every engine has the signature ``(inputs, linear, params) -> spikes``:
     params: ``LIFParams``;
     spikes: [T, B, N_out] in {0., 1.}, membrane starting at rest.
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
+
+``COUNT_ENGINES`` holds the same engines for a whole stack when only the output is wanted,
+``(inputs, layers) -> counts``: the last layer's spikes summed over time (``reference_counts``).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from torch import Tensor, nn
 from spikekit.dynamics.lif import LIFParams
 from spikekit.kernels.event_layer import event_lif_layer
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
-from spikekit.kernels.fast import fast_layer
-from spikekit.kernels.reference import reference_layer
+from spikekit.kernels.fast import fast_counts, fast_layer
+from spikekit.kernels.reference import Layers, reference_counts, reference_layer
 
 Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, LIFParams], Tensor]
 
+CountEngine = Callable[[Inputs, Layers], Tensor]
+
 ENGINES: dict[str, Engine] = {"reference": reference_layer, "fast": fast_layer}
+COUNT_ENGINES: dict[str, CountEngine] = {"reference": reference_counts, "fast": fast_counts}
 
 
 def check_engine(name: str) -> str:
@@ -33,5 +39,5 @@ def check_engine(name: str) -> str:
     return name
 
 
-__all__ = ["ENGINES", "Engine", "Inputs", "LazyEvents", "SpikeEvents", "as_dense", "as_events", "check_engine",
-           "event_lif_layer", "events_from_dense"]
+__all__ = ["COUNT_ENGINES", "ENGINES", "CountEngine", "Engine", "Inputs", "Layers", "LazyEvents", "SpikeEvents",
+           "as_dense", "as_events", "check_engine", "event_lif_layer", "events_from_dense"]

@@ -4,7 +4,8 @@ Profile of the reference at T=100, batch 128 (see benchmarks/bench_engines.py): 
 100 small products per layer and ~6 autograd nodes per step dominate; the unavoidable arithmetic
 is a small part. Here a layer fed by spike events sums weight rows and runs its LIF in the same
 compiled pass (``event_layer``); any other layer is one product over all T*B rows, then one compiled
-scan over time (``lif_fused``).
+scan over time (``lif_fused``). When only the output counts are wanted, the last layer adds its
+spikes up as it goes (``readout``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from spikekit.dynamics.lif import LIFParams, initial_state
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events
 from spikekit.kernels.lif_fused import fused_lif_scan
+from spikekit.kernels.readout import readout_counts, supports_readout
+from spikekit.kernels.reference import Layers, layerwise_counts
 
 
 def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
@@ -27,3 +30,16 @@ def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, par
     state = initial_state(current.shape[1], linear.out_features, like=weight)
     spikes, _ = fused_lif_scan(current, state, params)
     return spikes
+
+
+def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
+    """Same contract as ``reference_counts``: input spikes [T, B, N_in] -> output spike counts [B, N_out].
+
+    Every layer but the last runs as ``fast_layer``; the last, fed dense spikes, as ``readout_counts``.
+    """
+    *hidden, (linear, params) = layers
+    for hidden_linear, hidden_params in hidden:
+        inputs = fast_layer(inputs, hidden_linear, hidden_params)
+    if supports_readout(inputs, linear):
+        return readout_counts(inputs, linear, params)
+    return layerwise_counts(fast_layer, inputs, [(linear, params)])

@@ -53,41 +53,50 @@ def adjoint_row(grad_spikes, pre, slope, threshold, tau, grad_membrane, grad_cur
         grad_membrane[j] = g * decay
 
 
-def _column_chunks(num_columns: int) -> int:
+def column_chunks(num_columns: int) -> int:
     # Enough chunks for every thread, each long enough to vectorise the inner loop.
     return max(1, min(numba.get_num_threads() * 4, num_columns // 64))
 
 
 @numba.njit(parallel=True, cache=True)
-def _forward(current, membrane, tau, threshold, reset, num_chunks, spikes, pre):
-    """current, spikes: [T, M]; pre: [T, M], or [1, M] scratch when backward will not need it;
-    membrane: [M], updated in place to V[T-1].
+def scan_kernel(current, membrane, tau, threshold, reset, num_chunks, modes, spikes, pre, counts):
+    """current: [T, M]; membrane: [M], updated in place to V[T-1]; modes: (keep_spikes, keep_pre) as
+    booleans. Out: spikes [T, M] if keep_spikes (else unused); V_pre [T, M] if keep_pre (else unused:
+    inference and counts need none); counts [M] += the spikes summed over the T steps.
 
     Each thread keeps its chunk of membranes in a private copy and works on 1-D row views: LLVM
     then sees no possible aliasing between the arrays and vectorises the j loop (measured 3-6x
-    faster than indexing the 2-D arrays directly).
+    faster than indexing the 2-D arrays directly). Rows not kept go to a private scratch row.
     """
     num_steps, num_columns = current.shape
+    keep_spikes, keep_pre = modes
     chunk = (num_columns + num_chunks - 1) // num_chunks
     for c in numba.prange(num_chunks):
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
         v_chunk = membrane[start:stop].copy()
+        spikes_scratch, pre_scratch = np.empty_like(v_chunk), np.empty_like(v_chunk)
+        total = counts[start:stop]
         for t in range(num_steps):
-            pre_t = pre[t if pre.shape[0] == num_steps else 0, start:stop]
-            charge_and_fire_row(current[t, start:stop], v_chunk, tau, threshold, reset, pre_t, spikes[t, start:stop])
+            spikes_t = spikes[t, start:stop] if keep_spikes else spikes_scratch
+            pre_t = pre[t, start:stop] if keep_pre else pre_scratch
+            charge_and_fire_row(current[t, start:stop], v_chunk, tau, threshold, reset, pre_t, spikes_t)
+            for j in range(total.shape[0]):
+                total[j] += spikes_t[j]
         membrane[start:stop] = v_chunk
 
 
 @numba.njit(parallel=True, cache=True)
-def _backward(grad_spikes, pre, threshold, tau, surrogate, slope, grad_membrane, num_chunks, grad_current):
-    """grad_spikes, pre, grad_current: [T, M]; grad_membrane: [M], in place to g_V[-1];
-    surrogate: ``Surrogate.code``; slope: its sharpness.
+def adjoint_kernel(grad_spikes, pre, threshold, tau, surrogate, slope, grad_membrane, num_chunks, grad_current):
+    """pre, grad_current: [T, M]; grad_spikes: [T, M], or [1, M]: the same at every step (the
+    gradient of spike counts); grad_membrane: [M], in place to g_V[-1]; surrogate: ``Surrogate.code``;
+    slope: its sharpness.
 
-    Same layout as ``_forward`` (private chunk copy, 1-D row views) for the same reason. h[t] goes
+    Same layout as ``scan_kernel`` (private chunk copy, 1-D row views) for the same reason. h[t] goes
     through a chunk-long scratch row that stays in L1: computing it here instead of as torch ops
     over a [T, M] temporary was measured 197 -> 65 us for a T=25 batch of the 128-neuron layer.
     """
     num_steps, num_columns = pre.shape
+    per_step = grad_spikes.shape[0] == num_steps  # else one row for every step (T = 1: the same either way)
     chunk = (num_columns + num_chunks - 1) // num_chunks
     for c in numba.prange(num_chunks):
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
@@ -96,7 +105,8 @@ def _backward(grad_spikes, pre, threshold, tau, surrogate, slope, grad_membrane,
         for t in range(num_steps - 1, -1, -1):
             pre_t = pre[t, start:stop]
             derivative_row(surrogate, pre_t, threshold, slope, h)
-            adjoint_row(grad_spikes[t, start:stop], pre_t, h, threshold, tau, g_chunk, grad_current[t, start:stop])
+            adjoint_row(grad_spikes[t if per_step else 0, start:stop], pre_t, h, threshold, tau, g_chunk,
+                        grad_current[t, start:stop])
         grad_membrane[start:stop] = g_chunk
 
 
@@ -107,11 +117,12 @@ class _FusedLIF(torch.autograd.Function):
         flat = current.detach().contiguous().reshape(num_steps, -1)
         final = membrane.detach().reshape(-1).clone()
         spikes = torch.empty_like(flat)
-        # Inference needs no V_pre: a one-row scratch saves writing (and page-faulting) a [T, M] tensor.
-        pre = torch.empty_like(flat) if keep_pre else torch.empty_like(flat[:1])
+        # Inference needs no V_pre: the kernel's scratch row saves writing (and page-faulting) [T, M].
+        pre = torch.empty_like(flat) if keep_pre else flat.new_empty(1, 0)
         dtype = flat.numpy().dtype.type
-        _forward(flat.numpy(), final.numpy(), dtype(params.tau), dtype(params.threshold),
-                 dtype(params.reset), _column_chunks(flat.shape[1]), spikes.numpy(), pre.numpy())
+        scan_kernel(flat.numpy(), final.numpy(), dtype(params.tau), dtype(params.threshold), dtype(params.reset),
+                    column_chunks(flat.shape[1]), (True, keep_pre), spikes.numpy(), pre.numpy(),
+                    flat.new_empty(0).numpy())
         ctx.save_for_backward(pre)
         ctx.params, ctx.shape = params, current.shape
         return spikes.reshape(current.shape), final.reshape(membrane.shape)
@@ -124,9 +135,9 @@ class _FusedLIF(torch.autograd.Function):
         grad_membrane = grad_final.reshape(-1).clone()
         grad_current = torch.empty_like(pre)
         dtype = pre.numpy().dtype.type
-        _backward(grad_spikes.numpy(), pre.numpy(), dtype(params.threshold), dtype(params.tau),
-                  SURROGATES[params.surrogate].code, dtype(params.slope), grad_membrane.numpy(),
-                  _column_chunks(pre.shape[1]), grad_current.numpy())
+        adjoint_kernel(grad_spikes.numpy(), pre.numpy(), dtype(params.threshold), dtype(params.tau),
+                       SURROGATES[params.surrogate].code, dtype(params.slope), grad_membrane.numpy(),
+                       column_chunks(pre.shape[1]), grad_current.numpy())
         return grad_current.reshape(ctx.shape), grad_membrane.reshape(grad_final.shape), None, None
 
 

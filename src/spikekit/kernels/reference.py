@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -18,3 +20,20 @@ def reference_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear
         spikes_t, state = lif_step(linear(inputs_t), state, params)
         spikes.append(spikes_t)
     return torch.stack(spikes)
+
+
+Layers = Sequence[tuple[nn.Linear, LIFParams]]  # a feed-forward stack: each layer's synapses and LIF constants
+
+
+def layerwise_counts(engine: Callable[[Tensor | SpikeEvents | LazyEvents, nn.Linear, LIFParams], Tensor],
+                     inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
+    """Output spike counts [B, N_out] of ``layers`` run one after another by a layer ``engine`` from
+    input spikes [T, B, N_in]: the last layer's spikes summed over the T steps."""
+    for linear, params in layers:
+        inputs = engine(inputs, linear, params)
+    return inputs.sum(0)
+
+
+def reference_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
+    """The reference engine's spike counts: ``layerwise_counts`` of ``reference_layer``."""
+    return layerwise_counts(reference_layer, inputs, layers)

@@ -1,14 +1,16 @@
-"""Vectorised selection for the Poisson sampler: keep the pixels whose uniform draw passes a test.
+"""Vectorised selection for the Poisson sampler: keep the entries that pass a test, 16 at a time.
 
 Writing a row's spike events means keeping, out of ~150 active pixels, the ~21 whose 16-bit uniform
 ``u`` passes the pixel's level ``L`` (``u < L``: the pixel spikes; ``u >= L``: a default pixel stays
-silent). A scalar loop visits every pixel (branch-free, always write and advance on a hit) and was
-most of the sampler's time. ``select_lanes`` tests 16 pixels at once and stores the kept ones with
-LLVM's ``masked.compressstore`` (one AVX-512 ``vpcompressw``/``vpcompressd`` where the CPU has it;
-LLVM expands it into plain code where it has not, with the same result): measured 69 -> 21 ns per
-148-pixel row against a scalar loop.
+silent); the sampler's setup likewise keeps an image's pixels by level. A scalar loop visits every
+entry (branch-free: always write, advance on a hit) and was most of the sampler's time. These test
+16 entries at once and store the kept ones with LLVM's ``masked.compressstore`` (one AVX-512
+``vpcompressw``/``vpcompressd`` where the CPU has it; LLVM expands it into plain code where it has
+not, with the same result): measured 69 -> 21 ns per 148-pixel row against a scalar loop.
 
-numba has no vector types, so this is an ``intrinsic`` that emits the LLVM IR itself.
+numba has no vector types, so these are ``intrinsic``s that emit the LLVM IR themselves. Both read 16
+entries from ``start`` whatever ``count`` is (the caller pads its arrays with LANES - 1 entries), mask
+the lanes at or past ``count``, write only the kept entries, and return how many they kept.
 """
 
 from __future__ import annotations
@@ -17,57 +19,104 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-LANES = 16  # pixels tested per call; arrays read by ``select_lanes`` need LANES - 1 entries of padding
+LANES = 16  # entries tested per call
+
+_I32 = ir.IntType(32)
+_I32_VECTOR = ir.VectorType(_I32, LANES)
+_MASK = ir.VectorType(ir.IntType(1), LANES)
+
+
+class _Arrays:
+    """Element pointers and 16-lane loads of an intrinsic's array arguments."""
+
+    def __init__(self, context, builder, signature, args) -> None:
+        self.context, self.builder, self.signature, self.args = context, builder, signature, args
+
+    def pointer(self, position: int, offset):
+        array = self.context.make_array(self.signature.args[position])(self.context, self.builder, self.args[position])
+        return self.builder.gep(array.data, [offset])
+
+    def load(self, position: int, offset):
+        element = self.context.get_value_type(self.signature.args[position].dtype)
+        vector = ir.VectorType(element, LANES)
+        address = self.builder.bitcast(self.pointer(position, offset), vector.as_pointer())
+        return self.builder.load(address, typ=vector, align=element.width // 8)
+
+
+def _broadcast(builder, value):
+    undefined = ir.Constant(_I32_VECTOR, ir.Undefined)
+    first = builder.insert_element(undefined, builder.trunc(value, _I32), ir.Constant(_I32, 0))
+    return builder.shuffle_vector(first, undefined, ir.Constant(_I32_VECTOR, [0] * LANES))
+
+
+def _lanes_before(builder, count):
+    """The mask of lanes l < count."""
+    return builder.icmp_signed("<", ir.Constant(_I32_VECTOR, list(range(LANES))), _broadcast(builder, count))
+
+
+def _compress_store(builder, vector, pointer, mask) -> None:
+    element = vector.type.element
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [vector.type, element.as_pointer(), _MASK]),
+        f"llvm.masked.compressstore.v{LANES}i{element.width}")
+    builder.call(function, [vector, builder.bitcast(pointer, element.as_pointer()), mask])
+
+
+def _popcount(builder, mask):
+    bits = ir.IntType(LANES)
+    function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(bits, [bits]), f"llvm.ctpop.i{LANES}")
+    return builder.zext(builder.call(function, [builder.bitcast(mask, bits)]), ir.IntType(64))
 
 
 @intrinsic
 def select_lanes(typingctx, out, out_start, pixels, uniforms, levels, start, count, silent):
-    """Store, from ``out[out_start]`` on and in order, the ``pixels[start + l]`` for l < min(count, 16)
-    whose test holds: ``uniforms[start + l] >= levels[start + l]`` if ``silent`` else ``<``. Returns how
-    many were stored.
+    """Store from ``out[out_start]`` on, in order, the ``pixels[start + l]`` (l < min(count, 16)) whose
+    ``uniforms[start + l] >= levels[start + l]`` if ``silent`` else ``<``; return how many.
 
     Types: out and pixels 1-D arrays of one integer type (int16 or int32); uniforms uint16; levels
-    uint32; the others integers, silent a boolean. Reads pixels, uniforms and levels at
-    ``start:start + 16`` whatever ``count`` is: the caller pads them. Writes only the kept entries.
+    uint32; the others integers, silent a boolean.
     """
     sig = types.int64(out, out_start, pixels, uniforms, levels, start, count, silent)
 
     def codegen(context, builder, signature, args):
-        out_value, out_start_value, pixels_value, uniforms_value, levels_value, start_value, count_value = args[:7]
-        silent_value = args[7]
-        index_type = context.get_value_type(signature.args[2].dtype)
-        i1, i32 = ir.IntType(1), ir.IntType(32)
-        index_vector, i32_vector = ir.VectorType(index_type, LANES), ir.VectorType(i32, LANES)
-
-        def pointer(position: int, value, offset):
-            data = context.make_array(signature.args[position])(context, builder, value).data
-            return builder.gep(data, [offset])
-
-        def load(position: int, value, vector):
-            element = vector.element
-            address = builder.bitcast(pointer(position, value, start_value), vector.as_pointer())
-            return builder.load(address, typ=vector, align=element.width // 8)
-
-        uniforms_vector = builder.zext(load(3, uniforms_value, ir.VectorType(ir.IntType(16), LANES)), i32_vector)
-        levels_vector = load(4, levels_value, i32_vector)
+        arrays = _Arrays(context, builder, signature, args)
+        out_start_value, start_value, count_value, silent_value = args[1], args[5], args[6], args[7]
+        uniforms_vector = builder.zext(arrays.load(3, start_value), _I32_VECTOR)
+        levels_vector = arrays.load(4, start_value)
         silent_bit = builder.icmp_unsigned("!=", silent_value, ir.Constant(silent_value.type, 0))
         test = builder.select(silent_bit, builder.icmp_unsigned(">=", uniforms_vector, levels_vector),
                               builder.icmp_unsigned("<", uniforms_vector, levels_vector))
-        # Lanes at or past ``count`` read padding: mask them out.
-        undefined = ir.Constant(i32_vector, ir.Undefined)
-        limit = builder.insert_element(undefined, builder.trunc(count_value, i32), ir.Constant(i32, 0))
-        limit = builder.shuffle_vector(limit, undefined, ir.Constant(i32_vector, [0] * LANES))  # broadcast
-        mask = builder.and_(test, builder.icmp_signed("<", ir.Constant(i32_vector, list(range(LANES))), limit))
-        module = builder.module
-        suffix = f"v{LANES}i{index_type.width}"
-        compress = cgutils.get_or_insert_function(
-            module, ir.FunctionType(ir.VoidType(), [index_vector, index_type.as_pointer(), ir.VectorType(i1, LANES)]),
-            f"llvm.masked.compressstore.{suffix}")
-        target = builder.bitcast(pointer(0, out_value, out_start_value), index_type.as_pointer())
-        builder.call(compress, [load(2, pixels_value, index_vector), target, mask])
-        bits = builder.bitcast(mask, ir.IntType(LANES))
-        popcount = cgutils.get_or_insert_function(module, ir.FunctionType(ir.IntType(LANES), [ir.IntType(LANES)]),
-                                                  f"llvm.ctpop.i{LANES}")
-        return builder.zext(builder.call(popcount, [bits]), ir.IntType(64))
+        mask = builder.and_(test, _lanes_before(builder, count_value))
+        _compress_store(builder, arrays.load(2, start_value), arrays.pointer(0, out_start_value), mask)
+        return _popcount(builder, mask)
+
+    return sig, codegen
+
+
+@intrinsic
+def select_levels(typingctx, out_pixels, out_levels, out_start, levels, start, count, low, high):
+    """Store from ``out_start`` on, in order, the ``start + l`` (l < min(count, 16)) whose level
+    ``levels[start + l]`` lies in [low, high) into ``out_pixels`` and that level into ``out_levels``;
+    return how many.
+
+    Types: out_pixels a 1-D int16 or int32 array; out_levels and levels uint32; the others integers.
+    """
+    sig = types.int64(out_pixels, out_levels, out_start, levels, start, count, low, high)
+
+    def codegen(context, builder, signature, args):
+        arrays = _Arrays(context, builder, signature, args)
+        out_start_value, start_value, count_value, low_value, high_value = args[2], args[4], args[5], args[6], args[7]
+        levels_vector = arrays.load(3, start_value)
+        inside = builder.and_(builder.icmp_unsigned(">=", levels_vector, _broadcast(builder, low_value)),
+                              builder.icmp_unsigned("<", levels_vector, _broadcast(builder, high_value)))
+        mask = builder.and_(inside, _lanes_before(builder, count_value))
+        lane = ir.Constant(_I32_VECTOR, list(range(LANES)))
+        pixels = builder.add(_broadcast(builder, start_value), lane)
+        index_type = context.get_value_type(signature.args[0].dtype)
+        if index_type.width < 32:
+            pixels = builder.trunc(pixels, ir.VectorType(index_type, LANES))
+        _compress_store(builder, pixels, arrays.pointer(0, out_start_value), mask)
+        _compress_store(builder, levels_vector, arrays.pointer(1, out_start_value), mask)
+        return _popcount(builder, mask)
 
     return sig, codegen
