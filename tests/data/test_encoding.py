@@ -42,6 +42,7 @@ def test_steps_are_independent() -> None:
 @pytest.mark.parametrize("encoder", [poisson_encode, poisson_encode_events])
 @pytest.mark.parametrize(("intensity", "steps", "message"), [
     (torch.full((1, 3), 1.5), 5, r"\[0, 1\]"), (torch.full((1, 3), float("nan")), 5, "NaN"),
+    (torch.tensor([[0.2, -0.1, 0.5]]), 5, r"\[0, 1\]"),
     (torch.zeros(3), 5, r"\[B, P\]"), (torch.zeros(1, 3), 0, "num_steps must be an integer >= 1"),
 ])
 def test_bad_input_is_refused(encoder, intensity, steps, message) -> None:

@@ -1,4 +1,5 @@
-"""select_lanes (vectorised compress-store of the pixels that pass their test) against a scalar loop."""
+"""select_lanes and select_levels (vectorised compress-stores of the entries that pass a test) against
+scalar loops."""
 
 import numba
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikekit.kernels.select import LANES, select_lanes
+from spikekit.kernels.select import LANES, select_lanes, select_levels
 
 
 @numba.njit
@@ -39,3 +40,29 @@ def test_keeps_exactly_the_passing_pixels_in_order(index_dtype, count, silent, s
     assert kept == len(expected)
     assert np.array_equal(out[:kept], expected)
     assert (out[kept:] == -1).all()  # nothing written past the kept entries
+
+
+@numba.njit
+def _select_range(out_pixels, out_levels, levels, count, low, high):
+    kept = 0
+    for start in range(0, count, LANES):
+        kept += select_levels(out_pixels, out_levels, kept, levels, start, count - start, low, high)
+    return kept
+
+
+@pytest.mark.parametrize("index_dtype", [np.int16, np.int32])
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(0, 70), low=st.integers(0, 2**16 + 1), width=st.integers(0, 2**16 + 1),
+       seed=st.integers(0, 2**32 - 1))
+def test_select_levels_keeps_the_pixels_in_range_in_order(index_dtype, count, low, width, seed) -> None:
+    rng = np.random.default_rng(seed)
+    size = count + LANES
+    levels = rng.integers(0, 2**16 + 1, size).astype(np.uint32)
+    levels[rng.random(size) < 0.3] = low  # the bounds themselves: [low, high) keeps low, drops high
+    levels[rng.random(size) < 0.1] = low + width
+    out_pixels, out_levels = np.full(size, -1, index_dtype), np.full(size, 7, np.uint32)
+    kept = _select_range(out_pixels, out_levels, levels, count, low, low + width)
+    expected = np.flatnonzero((levels[:count] >= low) & (levels[:count] < low + width))
+    assert kept == len(expected)
+    assert np.array_equal(out_pixels[:kept], expected) and np.array_equal(out_levels[:kept], levels[expected])
+    assert (out_pixels[kept:] == -1).all() and (out_levels[kept:] == 7).all()

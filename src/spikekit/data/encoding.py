@@ -13,18 +13,21 @@ import torch
 from torch import Tensor
 
 from spikekit.kernels.events import LazyEvents
-from spikekit.kernels.poisson import poisson_events
+from spikekit.kernels.poisson import INTENSITY_RANGE_ERROR, poisson_events
 
 
-def _check(intensity: Tensor, num_steps: int) -> None:
+def _check_shape(intensity: Tensor, num_steps: int) -> None:
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
     if intensity.dim() != 2:
         raise ValueError(f"intensity must be [B, P], got shape {list(intensity.shape)}")
+
+
+def _check_range(intensity: Tensor) -> None:
     if intensity.numel():
         low, high = torch.aminmax(intensity)  # one pass (this check runs on every training batch)
         if not (low >= 0 and high <= 1):
-            raise ValueError("intensity must lie in [0, 1] (NaN is not allowed)")
+            raise ValueError(INTENSITY_RANGE_ERROR)
 
 
 def poisson_encode(intensity: Tensor, num_steps: int, generator: torch.Generator) -> Tensor:
@@ -37,7 +40,8 @@ def poisson_encode(intensity: Tensor, num_steps: int, generator: torch.Generator
     Returns:
         spikes [T, B, P] in {0., 1.}, dtype of ``intensity``.
     """
-    _check(intensity, num_steps)
+    _check_shape(intensity, num_steps)
+    _check_range(intensity)
     draws = torch.rand((num_steps, *intensity.shape), generator=generator, device=intensity.device,
                        dtype=intensity.dtype)
     return (draws < intensity).to(intensity.dtype)
@@ -46,9 +50,10 @@ def poisson_encode(intensity: Tensor, num_steps: int, generator: torch.Generator
 def poisson_encode_events(intensity: Tensor, num_steps: int, generator: torch.Generator) -> LazyEvents:
     """The same distribution as ``poisson_encode`` (to within 2**-17 in p), as ``LazyEvents``.
 
-    One 63-bit key is drawn from ``generator``; the events are a pure function of it.
+    One 63-bit key is drawn from ``generator``; the events are a pure function of it. The sampler checks
+    the range of the intensities itself, in the pass that reads them.
     """
-    _check(intensity, num_steps)
+    _check_shape(intensity, num_steps)
     key = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
     return poisson_events(intensity, num_steps, key)
 

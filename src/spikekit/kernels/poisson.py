@@ -19,12 +19,14 @@ import torch
 from torch import Tensor
 
 from spikekit.kernels.events import LazyEvents, SpikeEvents, index_dtype
-from spikekit.kernels.select import LANES, select_lanes
+from spikekit.kernels.select import LANES, select_lanes, select_levels
 
+INTENSITY_RANGE_ERROR = "intensity must lie in [0, 1] (NaN is not allowed)"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _HALF = np.uint32(32768)  # level of p = 1/2: pixels at or above it are defaults
+_ALWAYS = np.uint32(65537)  # past the largest level, 65536 (p = 1)
 
 
 @numba.njit(inline="always")
@@ -35,24 +37,29 @@ def _splitmix64(z):
 
 
 @numba.njit(parallel=True, cache=True)
-def _active_pixels(intensity, active, active_levels, num_active, num_defaults):
+def _active_pixels(intensity, active, active_levels, num_active, num_defaults, num_invalid):
     """active[b, :num_active[b]] = the pixels of image b with level round(intensity * 65536) > 0 (half to
     even as ``torch.round``; exact: the product by a power of two is exact in float32): first the
     defaults (level >= 1/2, ``num_defaults[b]`` of them), then the others, each group in pixel order,
-    with their levels in ``active_levels``. Images in parallel; branch-free compaction (always write,
-    advance on a hit)."""
+    with their levels in ``active_levels``. num_invalid[b]: how many intensities of image b lie outside
+    [0, 1] or are NaN (checked here, in the pass that reads them anyway; their levels are 0). Images in
+    parallel; pixels kept 16 at a time (``select.select_levels``)."""
+    num_pixels = intensity.shape[1]
     for b in numba.prange(intensity.shape[0]):
-        levels = np.empty(intensity.shape[1], np.uint32)
-        for pixel in range(intensity.shape[1]):
-            levels[pixel] = np.uint32(np.rint(intensity[b, pixel] * np.float32(65536)))
+        levels = np.empty(num_pixels + LANES, np.uint32)  # padded for select_levels' reads
+        invalid = 0
+        for pixel in range(num_pixels):
+            x = intensity[b, pixel]
+            valid = x >= 0 and x <= 1  # False for NaN
+            invalid += np.int64(not valid)
+            levels[pixel] = np.uint32(np.rint((x if valid else np.float32(0)) * np.float32(65536)))
+        num_invalid[b] = invalid
         n = 0
-        for pixel in range(levels.shape[0]):
-            active[b, n], active_levels[b, n] = pixel, levels[pixel]
-            n += np.int64(levels[pixel] >= _HALF)
+        for start in range(0, num_pixels, LANES):
+            n += select_levels(active[b], active_levels[b], n, levels, start, num_pixels - start, _HALF, _ALWAYS)
         num_defaults[b] = n
-        for pixel in range(levels.shape[0]):
-            active[b, n], active_levels[b, n] = pixel, levels[pixel]
-            n += np.int64(0 < levels[pixel] < _HALF)
+        for start in range(0, num_pixels, LANES):
+            n += select_levels(active[b], active_levels[b], n, levels, start, num_pixels - start, 1, _HALF)
         num_active[b] = n
 
 
@@ -98,7 +105,7 @@ def _sample(active_levels, active, num_active, num_defaults, key, num_steps, fir
 
 
 def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
-    """Sample Poisson spike events for intensities in [0, 1].
+    """Sample Poisson spike events for intensities in [0, 1] (``ValueError`` for any outside, or NaN).
 
     Args:
         intensity: spike probability per step, shape [B, P], float, values in [0, 1].
@@ -109,12 +116,13 @@ def poisson_events(intensity: Tensor, num_steps: int, key: int) -> LazyEvents:
     """
     intensity = intensity.detach().cpu().float().contiguous()
     batch_size, num_pixels = intensity.shape
-    # Padding: +1 for the compaction's last write, LANES - 1 for ``select_lanes``' reads past the end.
-    active = torch.empty(batch_size, num_pixels + LANES, dtype=index_dtype(num_pixels))
-    num_active, num_defaults = torch.empty(batch_size, dtype=torch.int32), torch.empty(batch_size, dtype=torch.int32)
+    active = torch.empty(batch_size, num_pixels + LANES, dtype=index_dtype(num_pixels))  # padded for select_lanes
+    num_active, num_defaults, num_invalid = (torch.empty(batch_size, dtype=torch.int32) for _ in range(3))
     active_levels = torch.empty(active.shape, dtype=torch.int32)
     _active_pixels(intensity.numpy(), active.numpy(), active_levels.numpy().view(np.uint32), num_active.numpy(),
-                   num_defaults.numpy())
+                   num_defaults.numpy(), num_invalid.numpy())
+    if num_invalid.any():
+        raise ValueError(INTENSITY_RANGE_ERROR)
     num_parts = numba.get_num_threads()
     capacity = max(1, int(num_active.max())) if batch_size else 1
 
