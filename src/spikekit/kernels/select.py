@@ -44,8 +44,13 @@ class _Arrays:
 
 
 def _broadcast(builder, value):
+    """``value`` (an integer, non-negative, below 2**31) in all 16 lanes of an i32 vector."""
+    if value.type.width > 32:
+        value = builder.trunc(value, _I32)
+    elif value.type.width < 32:
+        value = builder.zext(value, _I32)
     undefined = ir.Constant(_I32_VECTOR, ir.Undefined)
-    first = builder.insert_element(undefined, builder.trunc(value, _I32), ir.Constant(_I32, 0))
+    first = builder.insert_element(undefined, value, ir.Constant(_I32, 0))
     return builder.shuffle_vector(first, undefined, ir.Constant(_I32_VECTOR, [0] * LANES))
 
 
