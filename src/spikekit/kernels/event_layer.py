@@ -51,6 +51,19 @@ def _transpose_rows(source, start, stop, target):
                 target[i, o] = source[o, i]
 
 
+@numba.njit(inline="always")
+def _sum_transposed_rows(partial, start, stop, target):
+    """target[:, i] = sum over p (in order) of partial[p, i, :] for start <= i < stop, blocked as
+    ``_transpose_rows``."""
+    for block in range(start, stop, 16):
+        for o in range(partial.shape[2]):
+            for i in range(block, min(stop, block + 16)):
+                summed = partial[0, i, o]
+                for p in range(1, partial.shape[0]):
+                    summed += partial[p, i, o]
+                target[o, i] = summed
+
+
 @numba.njit(parallel=True, cache=True)
 def _forward(indices, num_on, num_off, defaults, num_defaults, weight, bias, tau, threshold, reset, num_parts,
              keep_pre, weight_t, spikes, pre):
@@ -135,13 +148,7 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
     num_inputs = partial.shape[1]
     per_row_part = (num_inputs + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
-        for block in range(part * per_row_part, min(num_inputs, (part + 1) * per_row_part), 16):
-            for o in range(width):
-                for i in range(block, min(num_inputs, block + 16, (part + 1) * per_row_part)):
-                    summed = partial[0, i, o]
-                    for p in range(1, num_parts):
-                        summed += partial[p, i, o]
-                    grad_weight[o, i] = summed
+        _sum_transposed_rows(partial, part * per_row_part, min(num_inputs, (part + 1) * per_row_part), grad_weight)
     for j in range(width):
         summed = partial_bias[0, j]
         for p in range(1, num_parts):

@@ -5,8 +5,8 @@ is a ``Linear`` node, a LIF scan node that writes its [T, B, K] spikes, and a su
 backward expands the counts' gradient back to [T, B, K], each with its own tensor glue; for the
 784-128-10 network that glue cost more than the arithmetic. Here the LIF kernel (``lif_fused``) adds
 each step's spikes into the counts instead of storing them, and its backward reads the counts'
-gradient as the spike gradient of every step. A T=25 training step measured 2.61-2.69 -> 2.45-2.50 ms
-(20th percentiles of 3 interleaved processes each). Same arithmetic as the separate pieces.
+gradient as the spike gradient of every step. A T=25 training step measured 2.52-2.78 -> 2.45-2.49 ms
+(20th percentiles of 6 interleaved processes each). Same arithmetic as the separate pieces.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class _Readout(torch.autograd.Function):
         pre = current.new_empty(num_steps, columns if keep_pre else 0)
         dtype = current.numpy().dtype.type
         scan_kernel(current.view(num_steps, columns).numpy(), current.new_zeros(columns).numpy(), dtype(params.tau),
-                 dtype(params.threshold), dtype(params.reset), column_chunks(columns), (False, keep_pre),
-                 current.new_empty(0, 0).numpy(), pre.numpy(), counts.numpy())
+                    dtype(params.threshold), dtype(params.reset), column_chunks(columns), (False, keep_pre),
+                    current.new_empty(0, 0).numpy(), pre.numpy(), counts.numpy())
         ctx.save_for_backward(flat, weight, pre)
         ctx.params, ctx.shape = params, inputs.shape
         return counts.view(batch_size, weight.shape[0])
@@ -44,8 +44,8 @@ class _Readout(torch.autograd.Function):
         grad_current = torch.empty_like(pre)
         dtype = pre.numpy().dtype.type
         adjoint_kernel(grad_counts.contiguous().view(1, -1).numpy(), pre.numpy(), dtype(params.threshold),
-                  dtype(params.tau), SURROGATES[params.surrogate].code, dtype(params.slope),
-                  pre.new_zeros(pre.shape[1]).numpy(), column_chunks(pre.shape[1]), grad_current.numpy())
+                       dtype(params.tau), SURROGATES[params.surrogate].code, dtype(params.slope),
+                       pre.new_zeros(pre.shape[1]).numpy(), column_chunks(pre.shape[1]), grad_current.numpy())
         grad_current = grad_current.view(flat.shape[0], weight.shape[0])  # [T*B, K]
         grad_inputs = (grad_current @ weight).view(ctx.shape) if ctx.needs_input_grad[0] else None
         return grad_inputs, grad_current.t() @ flat, grad_current.sum(0), None, None
