@@ -15,7 +15,7 @@ from typing import Any
 from spikekit.dynamics.lif import LIFParams, check_params
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
-from spikekit.nn.network import check_sizes
+from spikekit.nn.spec import output_shapes, parse_arch, resolve_arch
 
 DEVICES = ("cpu", "cuda")
 _LIF_DEFAULTS = LIFParams._field_defaults
@@ -23,30 +23,45 @@ _LIF_DEFAULTS = LIFParams._field_defaults
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: tuple[int, ...] = (128,)  # hidden layer widths; the seed uses one layer of 128
+    # Layer spec or preset name (spikekit.nn.spec); default: the seed's 784-128-10. Last layer's width = classes.
+    arch: str = "128-10"
     # LIF constants: defaults (and why) are LIFParams' own, in spikekit.dynamics.lif.
     tau: float = _LIF_DEFAULTS["tau"]  # membrane time constant in steps: V <- V + (I - V)/tau
     threshold: float = _LIF_DEFAULTS["threshold"]  # spike when V >= threshold
     reset: float = _LIF_DEFAULTS["reset"]  # V after a spike
     surrogate: str = _LIF_DEFAULTS["surrogate"]  # backward derivative, see spikekit.dynamics.surrogate
     slope: float = _LIF_DEFAULTS["slope"]  # surrogate sharpness
-    inputs: int = 784  # 28 x 28 pixels
-    outputs: int = 10  # digit classes
+    input_shape: tuple[int, ...] = (1, 28, 28)  # one MNIST image [C, H, W]; fully connected layers read it flat
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        if not self.hidden:
-            raise ConfigError("hidden must list at least one layer width, e.g. (128,)")
-        _guard(lambda: check_sizes(self.sizes))
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "arch", resolve_arch(self.arch))  # a preset's name becomes its spec
+        if not self.input_shape or any(not isinstance(n, int) or isinstance(n, bool) or n < 1
+                                       for n in self.input_shape):
+            raise ConfigError(f"input_shape must be positive integers, e.g. (1, 28, 28), got {self.input_shape}")
+        _guard(lambda: output_shapes(parse_arch(self.arch), self.input_shape))
         _guard(lambda: check_params(self.lif))
 
     @property
-    def sizes(self) -> tuple[int, ...]:
-        return (self.inputs, *self.hidden, self.outputs)
+    def outputs(self) -> int:
+        """Output neurons (classes): the width of the last layer."""
+        return parse_arch(self.arch)[-1].size
 
     @property
     def lif(self) -> LIFParams:
         return LIFParams(self.tau, self.threshold, self.reset, self.surrogate, self.slope)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Inverse of ``asdict``; also reads configs written before the layer grammar (``hidden``, ``inputs``,
+        ``outputs``: a fully connected stack, ``inputs=784`` being a 28 x 28 image)."""
+        data = dict(data)
+        if {"hidden", "inputs", "outputs"} & data.keys():
+            hidden, outputs = data.pop("hidden", [128]), data.pop("outputs", 10)
+            inputs = data.pop("inputs", 784)
+            data.setdefault("arch", "-".join(map(str, [*hidden, outputs])))
+            data.setdefault("input_shape", (1, 28, 28) if inputs == 784 else (inputs,))
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Inverse of ``to_dict``; ``ConfigError`` for unknown keys or out-of-range values."""
         try:
-            return cls(ModelConfig(**data.get("model", {})), TrainConfig(**data.get("train", {})), data.get("data_dir"))
+            return cls(ModelConfig.from_dict(data.get("model", {})), TrainConfig(**data.get("train", {})),
+                       data.get("data_dir"))
         except TypeError as error:
             raise ConfigError(f"invalid configuration: {error}") from None
 

@@ -50,14 +50,22 @@ class ComputeCost(NamedTuple):
     ann_energy_pj: float
 
 
-def compute_cost(input_rate: float, layer_rates: list[float], sizes: tuple[int, ...], num_steps: int) -> ComputeCost:
+def compute_cost(input_rate: float, layer_rates: list[float], sizes: tuple[int, ...], num_steps: int,
+                 macs: list[int] | None = None) -> ComputeCost:
     """Per-inference cost from measured rates (spikes per neuron per step) of the input and each layer.
 
-    Layer ``l`` receives ``rate_{l-1} x N_{l-1} x T`` spikes, each touching ``N_l`` synapses.
+    ``sizes`` are the inputs then the neurons of each spiking layer; ``macs`` the multiply-accumulates
+    of each layer run once as an ANN (default: ``N_in x N_out``, a fully connected stack). Layer ``l``
+    receives ``rate_{l-1} x N_{l-1} x T`` spikes, each touching ``macs_l / N_{l-1}`` synapses: ``N_l``
+    for a fully connected layer, ``C_out x K^2`` for a conv layer fed directly. After pooling this is the
+    mean over the presynaptic neurons (pooling merges or scales spikes), an estimate.
     """
+    if macs is None:
+        macs = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     in_rates = [input_rate, *layer_rates[:-1]]
-    synaptic = [rate * n_in * num_steps * n_out for rate, n_in, n_out in zip(in_rates, sizes[:-1], sizes[1:])]
+    synaptic = [rate * n_in * num_steps * (layer_macs / n_in)
+                for rate, n_in, layer_macs in zip(in_rates, sizes[:-1], macs)]
     updates = float(num_steps * sum(sizes[1:]))
-    macs = [float(n_in * n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    ann = [float(layer_macs) for layer_macs in macs]
     snn = sum(synaptic) * ENERGY_PJ["accumulate"] + updates * ENERGY_PJ["multiply_accumulate"]
-    return ComputeCost(synaptic, updates, macs, snn, sum(macs) * ENERGY_PJ["multiply_accumulate"])
+    return ComputeCost(synaptic, updates, ann, snn, sum(ann) * ENERGY_PJ["multiply_accumulate"])

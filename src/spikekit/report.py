@@ -52,7 +52,8 @@ def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split
     matrix = confusion_matrix(evaluation.counts, test.labels, model.sizes[-1])
     figures["confusion"] = plots.confusion_figure(matrix.numpy())
     figures["most_confidently_wrong"] = _wrong_figure(evaluation.counts, test)
-    cost = compute_cost(evaluation.input_rate, evaluation.firing_rate, model.sizes, config.train.num_steps)
+    cost = compute_cost(evaluation.input_rate, evaluation.firing_rate, model.sizes, config.train.num_steps,
+                        model.ann_macs())
     return Report(figures, _page(config, history, evaluation, cost, list(figures), len(test.labels)), evaluation,
                   cost)
 
@@ -65,7 +66,7 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     predicted = int(traces[-1].spikes[:, 0].sum(0).argmax())
     layers = [spikes[:, 0].numpy()] + [trace.spikes[:, 0].numpy() for trace in traces]
     title = f"test digit {index}: label {label}, predicted {predicted}"
-    raster = plots.raster_figure(layers, ["input (784 pixels)", *names], title)
+    raster = plots.raster_figure(layers, [f"input ({model.sizes[0]} pixels)", *names], title)
     hidden, output = traces[0], traces[-1]
     counts = hidden.spikes[:, 0].sum(0)
     active = counts.argsort(descending=True)[:int((counts > 0).sum())].tolist() or [0]
@@ -73,7 +74,7 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     ranked = output.spikes[:, 0].sum(0).argsort(descending=True)[:2].tolist()
     membrane = np.concatenate([hidden.membrane[:, 0, busiest].numpy(), output.membrane[:, 0, ranked].numpy()], 1)
     fired = np.concatenate([hidden.spikes[:, 0, busiest].numpy(), output.spikes[:, 0, ranked].numpy()], 1)
-    thresholds = [model.layers[0].params.threshold] * 3 + [model.layers[-1].params.threshold] * 2
+    thresholds = [model.spiking_layers[0].params.threshold] * 3 + [model.spiking_layers[-1].params.threshold] * 2
     rows = [f"hidden {n}" for n in busiest] + [f"output {n} (digit {n})" for n in ranked]
     traces_figure = plots.membrane_figure(membrane, fired, thresholds, rows)
     traces_figure.suptitle(title)
@@ -130,9 +131,10 @@ th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} figure {{ margin: 2em 0
 figcaption {{ color: #555; font-size: 0.9em; }} .note {{ color: #555; font-size: 0.9em; }}
 </style></head><body>
 <h1>spikekit report</h1>
-<p>Network {'-'.join(map(str, model.sizes))}, LIF tau = {model.tau} steps, threshold {model.threshold},
-reset {model.reset}, surrogate {html.escape(model.surrogate)} (slope {model.slope}), T = {train.num_steps}
-steps, batch {train.batch_size}, Adam lr {train.lr}, seed {train.seed}, engine {html.escape(train.engine)}.</p>
+<p>Network {'x'.join(map(str, model.input_shape))} &rarr; {html.escape(model.arch)}, LIF tau = {model.tau} steps,
+threshold {model.threshold}, reset {model.reset}, surrogate {html.escape(model.surrogate)} (slope {model.slope}),
+T = {train.num_steps} steps, batch {train.batch_size}, Adam lr {train.lr}, seed {train.seed},
+engine {html.escape(train.engine)}.</p>
 <p><b>Test accuracy {100 * evaluation.accuracy:.2f}%</b> on {num_test} test images.</p>
 <h2>Training</h2>
 <table><tr><th>epoch</th><th>train loss</th><th>train acc. (%)</th><th>test acc. (%)</th>

@@ -17,7 +17,7 @@ def test_train_eval_encode_on_small_data(tmp_path: Path, small_mnist_dir: Path, 
     out = capsys.readouterr().out
     assert "epoch 2/2" in out and "best test accuracy" in out
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["train"]["num_steps"] == 8 and config["model"]["hidden"] == [128]
+    assert config["train"]["num_steps"] == 8 and config["model"]["arch"] == "128-10"
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for key in ("train_loss", "train_accuracy", "test_accuracy", "firing_rate", "sparsity", "seconds"):

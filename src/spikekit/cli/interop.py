@@ -53,14 +53,14 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     model = from_nir(read_nir(args.nir_file), args.dt)
-    params = {layer.params for layer in model.layers}
+    params = {layer.params for layer in model.spiking_layers}
     if len(params) != 1:
         raise NIRError(f"{args.nir_file}: layers have different LIF constants {sorted(params)}; a spikekit "
                        "checkpoint holds one set (use spikekit.from_nir in Python for such graphs)")
     (lif,) = params
     try:
-        model_config = ModelConfig(hidden=model.sizes[1:-1], tau=lif.tau, threshold=lif.threshold, reset=lif.reset,
-                                   inputs=model.sizes[0], outputs=model.sizes[-1])
+        model_config = ModelConfig(arch=model.arch, tau=lif.tau, threshold=lif.threshold, reset=lif.reset,
+                                   input_shape=model.input_shape)
     except ConfigError as error:
         raise NIRError(f"{args.nir_file}: {error}") from None
     config = RunConfig(model_config, TrainConfig(num_steps=args.num_steps))
@@ -94,7 +94,7 @@ def run_predict(args: argparse.Namespace) -> int:
     num_steps = args.num_steps if args.num_steps is not None else config.train.num_steps
     train = dataclasses.replace(config.train, num_steps=num_steps, seed=args.seed)  # validates both
     if model.sizes[0] != 784:
-        raise ConfigError(f"{args.checkpoint} expects {model.sizes[0]} inputs, not a 28 x 28 image")
+        raise ConfigError(f"{args.checkpoint} expects inputs of shape {list(model.input_shape)}, not a 28 x 28 image")
     intensity = read_image(args.image, args.invert)[None]
     spikes = poisson_encode(intensity, train.num_steps, keyed_generator(train.seed, "predict"))
     with torch.no_grad():

@@ -24,6 +24,7 @@ from spikekit.errors import CheckpointError, ConfigError
 from spikekit.io.checkpoint import Checkpoint
 from spikekit.io.run_dir import RunDir
 from spikekit.kernels import ENGINES
+from spikekit.nn.spec import PRESETS
 from spikekit.train.distributed import Shard, leave, shard_from_environment
 from spikekit.train.loop import (
     EpochProgress,
@@ -40,11 +41,15 @@ from spikekit.train.state import TrainingState
 def register(commands: argparse._SubParsersAction) -> None:
     defaults_model, defaults_train = ModelConfig(), TrainConfig()
     parser = commands.add_parser("train", help="train the network on MNIST")
-    parser.add_argument("--epochs", type=int, default=defaults_train.epochs)
-    parser.add_argument("-T", "--num-steps", type=int, default=defaults_train.num_steps, help="time steps per image")
-    parser.add_argument("--hidden", type=int, nargs="+", default=list(defaults_model.hidden), help="hidden widths")
+    parser.add_argument("--epochs", type=int, help=f"default {defaults_train.epochs}, or the --arch preset's")
+    parser.add_argument("-T", "--num-steps", type=int,
+                        help=f"time steps per image (default {defaults_train.num_steps}, or the --arch preset's)")
+    parser.add_argument("--arch", metavar="SPEC", help=f"layers (default {defaults_model.arch}, the seed "
+                        f"network), e.g. 12c5-p2-32c5-p2-10; or a preset: {', '.join(PRESETS)} (spikekit.nn.spec)")
+    parser.add_argument("--hidden", type=int, nargs="+", help="hidden widths of a fully connected network "
+                        "(--hidden 128 is --arch 128-10)")
     parser.add_argument("--batch-size", type=int, default=defaults_train.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults_train.lr, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults_train.lr}, or the preset's)")
     parser.add_argument("--tau", type=float, default=defaults_model.tau, help="membrane time constant, in steps")
     parser.add_argument("--threshold", type=float, default=defaults_model.threshold)
     parser.add_argument("--reset", type=float, default=defaults_model.reset)
@@ -67,11 +72,24 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    model = ModelConfig(hidden=tuple(args.hidden), tau=args.tau, threshold=args.threshold, reset=args.reset,
+    """The run's config: ``--arch`` (a spec or a preset, whose T, epochs and lr fill the options not given)
+    or ``--hidden``, then the other options."""
+    if args.arch is not None and args.hidden is not None:
+        raise ConfigError("give the layers with --arch or with --hidden, not both")
+    arch = args.arch if args.arch is not None else ModelConfig.arch
+    if args.hidden is not None:
+        if any(width < 1 for width in args.hidden):
+            raise ConfigError(f"layer sizes must be positive integers, got --hidden {' '.join(map(str, args.hidden))}")
+        arch = "-".join(map(str, [*args.hidden, ModelConfig().outputs]))
+    preset = PRESETS.get(arch)
+    defaults = TrainConfig() if preset is None else preset
+    def chosen(value, name: str):
+        return getattr(defaults, name) if value is None else value
+    model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
                         surrogate=args.surrogate, slope=args.slope)
-    train = TrainConfig(epochs=args.epochs, num_steps=args.num_steps, batch_size=args.batch_size, lr=args.lr,
-                        seed=args.seed, engine=args.engine, device=args.device, limit_train=args.limit_train,
-                        limit_test=args.limit_test)
+    train = TrainConfig(epochs=chosen(args.epochs, "epochs"), num_steps=chosen(args.num_steps, "num_steps"),
+                        batch_size=args.batch_size, lr=chosen(args.lr, "lr"), seed=args.seed, engine=args.engine,
+                        device=args.device, limit_train=args.limit_train, limit_test=args.limit_test)
     return RunConfig(model, train, args.data_dir)
 
 

@@ -30,7 +30,7 @@ class LIFParams(NamedTuple):
 
 
 class LIFState(NamedTuple):
-    membrane: Tensor  # [B, N], dimensionless; spikes at params.threshold
+    membrane: Tensor  # [B, N] (or [B, C, H, W] in a conv layer), dimensionless; spikes at params.threshold
 
 
 def check_params(params: LIFParams) -> LIFParams:
@@ -51,9 +51,11 @@ def check_params(params: LIFParams) -> LIFParams:
     return params
 
 
-def initial_state(batch_size: int, num_neurons: int, like: Tensor) -> LIFState:
-    """Membrane at rest (0), shape [batch_size, num_neurons], on the device and dtype of ``like``."""
-    return LIFState(torch.zeros(batch_size, num_neurons, dtype=like.dtype, device=like.device))
+def initial_state(batch_size: int, neurons: int | tuple[int, ...], like: Tensor) -> LIFState:
+    """Membrane at rest (0), shape [batch_size, neurons] (or [batch_size, *neurons] for a shape such as a
+    conv layer's [C, H, W]), on the device and dtype of ``like``."""
+    shape = (neurons,) if isinstance(neurons, int) else tuple(neurons)
+    return LIFState(torch.zeros(batch_size, *shape, dtype=like.dtype, device=like.device))
 
 
 def charge(current: Tensor, state: LIFState, params: LIFParams) -> Tensor:

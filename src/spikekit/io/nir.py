@@ -9,6 +9,7 @@ rare (the cross-library tests compare every spike and find no difference). Both 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 
 from spikekit.dynamics.lif import LIFParams, check_params
 from spikekit.errors import SpikekitError
-from spikekit.nn.network import SNN
+from spikekit.nn import SNN, ConvLayer, Flatten, SNNLayer
 
 DEFAULT_DT = 1e-4  # seconds per time step; the value most NIR importers (snnTorch, Norse, Lava) assume
 
@@ -27,8 +28,8 @@ class NIRError(SpikekitError):
     """A NIR file or graph that spikekit cannot read or represent; the message names the node."""
 
 
-def lif_to_nir(params: LIFParams, num_neurons: int, dt: float = DEFAULT_DT) -> Any:
-    """The ``nir.LIF`` node equal to a spikekit LIF layer.
+def lif_to_nir(params: LIFParams, shape: int | tuple[int, ...], dt: float = DEFAULT_DT) -> Any:
+    """The ``nir.LIF`` node equal to a spikekit LIF layer of ``shape`` neurons ([N], or [C, H, W] after a conv).
 
     spikekit's step (``spikekit.dynamics.lif``) is ``V <- V + (I - V)/tau`` with ``tau`` in steps.
     NIR's neuron is ``tau_nir * dv/dt = (v_leak - v) + r * I``; one forward-Euler step of length ``dt`` is
@@ -40,7 +41,7 @@ def lif_to_nir(params: LIFParams, num_neurons: int, dt: float = DEFAULT_DT) -> A
     import nir
 
     def full(value: float) -> np.ndarray:
-        return np.full(num_neurons, value, dtype=np.float64)
+        return np.full(shape, value, dtype=np.float64)
     return nir.LIF(tau=full(params.tau * dt), r=full(1.0), v_leak=full(0.0), v_threshold=full(params.threshold),
                    v_reset=full(params.reset))
 
@@ -78,62 +79,154 @@ def lif_from_nir(node: Any, name: str, num_neurons: int, dt: float = DEFAULT_DT,
 
 
 def to_nir(model: SNN, dt: float = DEFAULT_DT) -> Any:
-    """The NIR graph of ``model``: ``input -> affine1 -> lif1 -> ... -> output``, float32 weights.
+    """The NIR graph of ``model``, a chain from ``input`` to ``output``, float32 weights: each fully
+    connected layer an ``Affine`` then ``LIF``, each conv layer a ``Conv2d`` (stride 1, 'same' padding)
+    then ``LIF`` over [C, H, W], average and sum pooling ``AvgPool2d``/``SumPool2d``, then ``Flatten``.
 
+    NIR has no max pooling: a model with a ``pK`` layer raises ``NIRError`` (use ``aK`` or ``sK``).
     The graph metadata records dt, the update rule, the spike condition and the reset rule.
     """
     import nir
 
     _check_dt(dt)
-    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([model.sizes[0]])})}
-    chain = ["input"]
-    for index, layer in enumerate(model.layers, start=1):
-        weight = layer.linear.weight.detach().cpu().numpy().astype(np.float32)
-        bias = layer.linear.bias.detach().cpu().numpy().astype(np.float32)
-        nodes[f"affine{index}"] = nir.Affine(weight=weight, bias=bias)
-        nodes[f"lif{index}"] = lif_to_nir(layer.params, weight.shape[0], dt)
-        chain += [f"affine{index}", f"lif{index}"]
+    # A fully connected first layer reads its input flat: so does the graph, as other tools expect.
+    shape = (model.sizes[0],) if isinstance(model.layers[0], SNNLayer) else model.input_shape
+    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
+    for index, (layer, output_shape) in enumerate(zip(model.layers, model.shapes), start=1):
+        nodes.update(_layer_nodes(layer, index, shape, output_shape, dt))
+        shape = output_shape
     nodes["output"] = nir.Output(output_type={"output": np.array([model.sizes[-1]])})
-    chain.append("output")
+    chain = list(nodes)
     metadata = {"source": "spikekit", "dt": dt, "update": "forward Euler, one step per dt",
                 "spike": "v >= v_threshold (spikekit); reset v <- v_reset in the same step"}
     return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=metadata)
 
 
+def _layer_nodes(layer: Any, index: int, input_shape: tuple[int, ...], shape: tuple[int, ...],
+                 dt: float) -> dict[str, Any]:
+    """The NIR nodes of one spikekit layer, named by kind and position (``conv1``, ``lif1``, ``pool2``...)."""
+    import nir
+
+    def array(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.detach().cpu().numpy().astype(np.float32)
+    if isinstance(layer, SNNLayer):
+        synapse = nir.Affine(weight=array(layer.linear.weight), bias=array(layer.linear.bias))
+        return {f"affine{index}": synapse, f"lif{index}": lif_to_nir(layer.params, shape, dt)}
+    if isinstance(layer, ConvLayer):
+        conv = layer.conv
+        synapse = nir.Conv2d(input_shape=tuple(input_shape[1:]), weight=array(conv.weight), stride=1,
+                             padding=conv.padding, dilation=1, groups=1, bias=array(conv.bias))
+        return {f"conv{index}": synapse, f"lif{index}": lif_to_nir(layer.params, shape, dt)}
+    if isinstance(layer, Flatten):
+        return {f"flatten{index}": nir.Flatten(input_type={"input": np.array(input_shape)}, start_dim=0)}
+    if layer.kind == "max":
+        raise NIRError(f"layer {index} is a max pooling, which NIR cannot represent; use average (aK) or sum (sK) "
+                       "pooling in a network meant for NIR")
+    pool = nir.AvgPool2d if layer.kind == "avg" else nir.SumPool2d
+    size = np.array([layer.kernel_size] * 2)
+    return {f"pool{index}": pool(kernel_size=size, stride=size, padding=np.array([0, 0]))}
+
+
 def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
     """An ``SNN`` computing what ``graph`` computes (``NIRError`` naming any node it cannot represent).
 
-    Accepts a chain ``Input -> (Affine | Linear) -> LIF -> ... -> Output``; ``r`` and ``v_leak`` of each LIF
-    are folded into the preceding weights and bias (``lif_from_nir``).
+    Accepts a chain from ``Input`` to ``Output`` of ``(Affine | Linear) -> LIF``, ``Conv2d -> LIF``
+    (stride 1, 'same' padding, odd square kernel), ``AvgPool2d``/``SumPool2d`` (square window, stride =
+    window, no padding) and ``Flatten``. ``r`` and ``v_leak`` of each LIF are folded into the preceding
+    weights and bias (``lif_from_nir``); after a conv they must be the same within each channel.
     """
     import nir
 
     _check_dt(dt)
-    layers = []
     names = _chain(graph)
-    for synapse_name, neuron_name in zip(names[::2], names[1::2]):
-        synapse, neuron = graph.nodes[synapse_name], graph.nodes[neuron_name]
-        if not isinstance(synapse, (nir.Affine, nir.Linear)) or not isinstance(neuron, nir.LIF):
-            bad = neuron_name if isinstance(synapse, (nir.Affine, nir.Linear)) else synapse_name
-            raise NIRError(f"node {bad!r} is a {type(graph.nodes[bad]).__name__}; spikekit reads chains of "
-                           "Affine/Linear followed by LIF")
-        weight = np.asarray(synapse.weight, np.float64)
-        if weight.ndim != 2:
-            raise NIRError(f"node {synapse_name!r}: weight has shape {weight.shape}, expected [out, in]")
-        bias = np.asarray(getattr(synapse, "bias", np.zeros(weight.shape[0])), np.float64)
-        params, r, v_leak = lif_from_nir(neuron, neuron_name, weight.shape[0], dt)
-        layers.append((weight * r[:, None], bias * r + v_leak, params))
-    if not layers:
+    input_node = graph.nodes[_input_name(graph)]
+    input_shape = tuple(int(n) for n in np.asarray(input_node.input_type["input"]).reshape(-1))
+    tokens, synapses, shape, position = [], [], input_shape, 0
+    while position < len(names):
+        name, node = names[position], graph.nodes[names[position]]
+        if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
+            lif_name = names[position + 1] if position + 1 < len(names) else None
+            if lif_name is None:
+                raise NIRError(f"node {name!r} ({type(node).__name__}) is not followed by a LIF before the output")
+            if not isinstance(graph.nodes[lif_name], nir.LIF):
+                raise NIRError(f"node {lif_name!r} is a {type(graph.nodes[lif_name]).__name__}; spikekit layers are "
+                               "a synapse followed by LIF neurons")
+            token, weight, bias, params, shape = _synapse(node, name, graph.nodes[lif_name], lif_name, shape, dt)
+            tokens.append(token)
+            synapses.append((weight, bias, params))
+            position += 2
+            continue
+        if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+            size = _pool_size(node, name)
+            tokens.append(("a" if isinstance(node, nir.AvgPool2d) else "s") + str(size))
+            shape = (shape[0], shape[1] // size, shape[2] // size) if len(shape) == 3 else shape
+        elif isinstance(node, nir.Flatten):
+            shape = (math.prod(shape),)
+        else:
+            raise NIRError(f"node {name!r} is a {type(node).__name__}; spikekit reads chains of Affine/Linear or "
+                           "Conv2d followed by LIF, AvgPool2d, SumPool2d and Flatten")
+        position += 1
+    if not synapses:
         raise NIRError("the graph holds no Affine -> LIF layer")
-    sizes = [layers[0][0].shape[1]] + [weight.shape[0] for weight, _, _ in layers]
-    model = SNN(sizes, [params for _, _, params in layers], engine)
+    try:
+        model = SNN("-".join(tokens), [params for _, _, params in synapses], engine, input_shape)
+    except ValueError as error:
+        raise NIRError(f"the graph's layers do not form a spikekit network: {error}") from None
     with torch.no_grad():
-        for layer, (weight, bias, _) in zip(model.layers, layers):
-            if layer.linear.weight.shape != weight.shape:
-                raise NIRError(f"layer shapes do not chain: {layer.linear.weight.shape} vs {weight.shape}")
-            layer.linear.weight.copy_(torch.from_numpy(weight))
-            layer.linear.bias.copy_(torch.from_numpy(bias))
+        for layer, (weight, bias, _) in zip(model.spiking_layers, synapses):
+            target = layer.linear if isinstance(layer, SNNLayer) else layer.conv
+            if tuple(target.weight.shape) != weight.shape:
+                raise NIRError(f"layer shapes do not chain: {tuple(target.weight.shape)} vs {weight.shape}")
+            target.weight.copy_(torch.from_numpy(weight))
+            target.bias.copy_(torch.from_numpy(bias))
     return model
+
+
+def _synapse(node: Any, name: str, lif: Any, lif_name: str, shape: tuple[int, ...], dt: float):
+    """(token, weight, bias, params, output shape) of a synapse node and its LIF, r and v_leak folded in."""
+    import nir
+
+    weight = np.asarray(node.weight, np.float64)
+    if isinstance(node, nir.Conv2d):
+        channels, kernel = weight.shape[0], weight.shape[-1]
+        _check_conv(node, name, weight)
+        if len(shape) != 3:
+            raise NIRError(f"node {name!r}: a Conv2d needs image input [C, H, W], gets {list(shape)}")
+        out_shape = (channels, shape[1], shape[2])
+        params, r, v_leak = lif_from_nir(lif, lif_name, math.prod(out_shape), dt)
+        r, v_leak = _per_channel(r, channels, lif_name, "r"), _per_channel(v_leak, channels, lif_name, "v_leak")
+        bias = np.asarray(node.bias, np.float64).reshape(-1) if node.bias is not None else np.zeros(channels)
+        return f"{channels}c{kernel}", weight * r[:, None, None, None], bias * r + v_leak, params, out_shape
+    if weight.ndim != 2:
+        raise NIRError(f"node {name!r}: weight has shape {weight.shape}, expected [out, in]")
+    bias = np.asarray(getattr(node, "bias", np.zeros(weight.shape[0])), np.float64)
+    params, r, v_leak = lif_from_nir(lif, lif_name, weight.shape[0], dt)
+    return str(weight.shape[0]), weight * r[:, None], bias * r + v_leak, params, (weight.shape[0],)
+
+
+def _check_conv(node: Any, name: str, weight: np.ndarray) -> None:
+    kernel = weight.shape[-1]
+    padding = node.padding if isinstance(node.padding, str) else tuple(np.broadcast_to(node.padding, 2))
+    if (weight.ndim != 4 or weight.shape[2] != kernel or kernel % 2 == 0 or padding not in ("same", (kernel // 2,) * 2)
+            or node.groups != 1 or tuple(np.broadcast_to(node.stride, 2)) != (1, 1)
+            or tuple(np.broadcast_to(node.dilation, 2)) != (1, 1)):
+        raise NIRError(f"node {name!r}: spikekit conv layers have an odd square kernel, stride 1, 'same' padding, "
+                       "no dilation and no groups")
+
+
+def _per_channel(values: np.ndarray, channels: int, name: str, field: str) -> np.ndarray:
+    per_channel = values.reshape(channels, -1)
+    if not (per_channel == per_channel[:, :1]).all():
+        raise NIRError(f"node {name!r}: {field} differs within a channel; spikekit folds it into the conv weights")
+    return per_channel[:, 0]
+
+
+def _pool_size(node: Any, name: str) -> int:
+    kernel, stride = np.broadcast_to(node.kernel_size, 2), np.broadcast_to(node.stride, 2)
+    padding = np.broadcast_to(node.padding if node.padding is not None else 0, 2)
+    if kernel[0] != kernel[1] or tuple(stride) != tuple(kernel) or padding.any() or kernel[0] < 2:
+        raise NIRError(f"node {name!r}: spikekit pools square windows >= 2 with stride = window and no padding")
+    return int(kernel[0])
 
 
 def write_nir(path: str | os.PathLike, graph: Any) -> None:
@@ -165,10 +258,7 @@ def _chain(graph: Any) -> list[str]:
     successors: dict[str, list[str]] = {}
     for source, target in graph.edges:
         successors.setdefault(source, []).append(target)
-    inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    if len(inputs) != 1:
-        raise NIRError(f"the graph has {len(inputs)} Input nodes; spikekit reads feed-forward chains with one")
-    chain, name = [], inputs[0]
+    chain, name = [], _input_name(graph)
     while True:
         following = successors.get(name, [])
         if len(following) != 1:
@@ -181,10 +271,16 @@ def _chain(graph: Any) -> list[str]:
         if name in chain:
             raise NIRError(f"node {name!r} is on a recurrent loop; spikekit reads feed-forward chains")
         chain.append(name)
-    if len(chain) % 2:
-        raise NIRError(f"node {chain[-1]!r} ({type(graph.nodes[chain[-1]]).__name__}) is not followed by a LIF "
-                       "before the output")
     return chain
+
+
+def _input_name(graph: Any) -> str:
+    import nir
+
+    inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise NIRError(f"the graph has {len(inputs)} Input nodes; spikekit reads feed-forward chains with one")
+    return inputs[0]
 
 
 def _check_dt(dt: float) -> None:

@@ -7,6 +7,8 @@ Every engine has the signature ``(inputs, linear, params) -> spikes``:
     spikes: [T, B, N_out] in {0., 1.}, membrane starting at rest.
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
 
+``CONV_ENGINES`` holds the same two engines for a conv layer (``spikekit.kernels.conv``).
+
 ``COUNT_ENGINES`` holds the same engines for a whole stack when only the output is wanted,
 ``(inputs, layers) -> counts``: the last layer's spikes summed over time (``reference_counts``).
 """
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
+from spikekit.kernels.conv import CONV_ENGINES
 from spikekit.kernels.event_layer import event_lif_layer
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
 from spikekit.kernels.fast import fast_counts, fast_layer
@@ -39,5 +42,5 @@ def check_engine(name: str) -> str:
     return name
 
 
-__all__ = ["COUNT_ENGINES", "ENGINES", "CountEngine", "Engine", "Inputs", "Layers", "LazyEvents", "SpikeEvents",
-           "as_dense", "as_events", "check_engine", "event_lif_layer", "events_from_dense"]
+__all__ = ["CONV_ENGINES", "COUNT_ENGINES", "ENGINES", "CountEngine", "Engine", "Inputs", "Layers", "LazyEvents",
+           "SpikeEvents", "as_dense", "as_events", "check_engine", "event_lif_layer", "events_from_dense"]

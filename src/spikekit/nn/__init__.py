@@ -1,6 +1,11 @@
-"""Thin modules over ``spikekit.dynamics`` and ``spikekit.kernels``."""
+"""Thin modules over ``spikekit.dynamics`` and ``spikekit.kernels``: one layer kind per file, one network."""
 
+from spikekit.nn.conv import ConvLayer
+from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
-from spikekit.nn.network import SNN, check_sizes
+from spikekit.nn.network import SNN, SPIKING, check_sizes
+from spikekit.nn.pool import Pool2d
+from spikekit.nn.spec import PRESETS, LayerSpec, parse_arch, resolve_arch
 
-__all__ = ["SNN", "LayerTrace", "SNNLayer", "check_sizes"]
+__all__ = ["PRESETS", "SNN", "SPIKING", "ConvLayer", "Flatten", "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer",
+           "check_sizes", "parse_arch", "resolve_arch"]

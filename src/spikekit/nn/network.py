@@ -1,18 +1,24 @@
-"""SNN: a feed-forward stack of ``SNNLayer``s whose output is the spike count over time."""
+"""SNN: any feed-forward stack of spiking layers (``spikekit.nn.spec``); its output is the spike count over time."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from itertools import pairwise
 
 import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, check_engine
+from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, as_dense, check_engine
+from spikekit.nn.conv import ConvLayer
+from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
+from spikekit.nn.pool import Pool2d
+from spikekit.nn.spec import LayerSpec, output_shapes, parse_arch
 
 INFERENCE_CHUNK = 128  # samples per chunk of a no-grad forward (fast engine)
+SPIKING = (SNNLayer, ConvLayer)  # the layers with LIF neurons (and so with LIFParams)
+_POOL_KINDS = {"maxpool": "max", "avgpool": "avg", "sumpool": "sum"}
 
 
 def _batch_slice(inputs: Inputs, start: int, stop: int) -> Inputs:
@@ -27,58 +33,139 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
+def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: LIFParams) -> nn.Module:
+    if spec.kind == "linear":  # a fully connected first layer reads images flattened
+        return SNNLayer(math.prod(input_shape), spec.size, params)
+    if spec.kind == "conv":
+        return ConvLayer(input_shape[0], spec.size, spec.kernel, params)
+    if spec.kind == "flatten":
+        return Flatten()
+    return Pool2d(_POOL_KINDS[spec.kind], spec.kernel)
+
+
 class SNN(nn.Module):
-    """Feed-forward spiking network, e.g. 784-128-10 for MNIST.
+    """Feed-forward spiking network: e.g. 784-128-10 for MNIST, or the conv SNN ``12c5-p2-32c5-p2-10``.
 
     Args:
-        sizes: widths [N_in, hidden..., N_out].
-        params: LIF constants shared by every layer, or a sequence of them, one per layer.
+        arch: a spec string (``spikekit.nn.spec``: ``"12c5-p2-32c5-p2-10"``), or the widths of a fully
+            connected stack [N_in, hidden..., N_out] (then the input is flat, [N_in]).
+        params: LIF constants shared by every spiking layer, or a sequence of them, one per spiking layer.
         engine: key of ``spikekit.kernels.ENGINES``; changes speed, never results (up to float rounding).
+        input_shape: shape of one input sample, [C, H, W] for images or [N]; required with a spec string.
+            Inputs may come flat, [T, B, prod(input_shape)], and are reshaped for a conv first layer.
 
     Example:
         >>> import torch
         >>> net = SNN((4, 3, 2), engine="reference")
         >>> net(torch.ones(5, 1, 4)).shape  # input spikes [T=5, B=1, 4] -> counts [B, 2]
         torch.Size([1, 2])
+        >>> SNN("2c3-p2-10", input_shape=(1, 8, 8)).sizes  # inputs, then the neurons of each LIF layer
+        (64, 128, 10)
     """
 
-    def __init__(self, sizes: Sequence[int] = (784, 128, 10), params: LIFParams | Sequence[LIFParams] = LIFParams(),
-                 engine: str = "fast"):
+    def __init__(self, arch: str | Sequence[int] = (784, 128, 10),
+                 params: LIFParams | Sequence[LIFParams] = LIFParams(), engine: str = "fast",
+                 input_shape: Sequence[int] | None = None):
         super().__init__()
-        self.sizes = check_sizes(sizes)
-        per_layer = [params] * (len(self.sizes) - 1) if isinstance(params, LIFParams) else list(params)
-        if len(per_layer) != len(self.sizes) - 1:
-            raise ValueError(f"{len(self.sizes) - 1} layers need as many LIFParams, got {len(per_layer)}")
-        self.layers = nn.ModuleList(SNNLayer(n_in, n_out, layer_params)
-                                    for (n_in, n_out), layer_params in zip(pairwise(self.sizes), per_layer))
+        if isinstance(arch, str):
+            if input_shape is None:
+                raise ValueError("an SNN built from a spec string needs input_shape, e.g. (1, 28, 28)")
+            specs, self.input_shape = parse_arch(arch), tuple(input_shape)
+        else:
+            sizes = check_sizes(arch)
+            self.input_shape = tuple(input_shape) if input_shape is not None else (sizes[0],)
+            if math.prod(self.input_shape) != sizes[0]:
+                raise ValueError(f"input_shape {list(self.input_shape)} does not hold {sizes[0]} inputs")
+            specs = parse_arch("-".join(map(str, sizes[1:])))
+        self.shapes = output_shapes(specs, self.input_shape)  # one sample's shape after each layer
+        num_spiking = sum(spec.kind in ("linear", "conv") for spec in specs)
+        per_layer = [params] * num_spiking if isinstance(params, LIFParams) else list(params)
+        if len(per_layer) != num_spiking:
+            raise ValueError(f"{num_spiking} spiking layers need as many LIFParams, got {len(per_layer)}")
+        layer_params, layers, shape = iter(per_layer), [], self.input_shape
+        for spec, output_shape in zip(specs, self.shapes):
+            spiking = spec.kind in ("linear", "conv")
+            layers.append(_make_layer(spec, shape, next(layer_params) if spiking else LIFParams()))
+            shape = output_shape
+        self.layers = nn.ModuleList(layers)
+        self.arch = "-".join(spec.token for spec in specs if spec.kind != "flatten")
         self.engine = check_engine(engine)
 
+    @property
+    def spiking_layers(self) -> list[nn.Module]:
+        """The layers with LIF neurons (``SNNLayer``, ``ConvLayer``), in order."""
+        return [layer for layer in self.layers if isinstance(layer, SPIKING)]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Inputs per sample, then the number of LIF neurons of each spiking layer (784, 128, 10)."""
+        spiking = [math.prod(shape) for layer, shape in zip(self.layers, self.shapes) if isinstance(layer, SPIKING)]
+        return (math.prod(self.input_shape), *spiking)
+
+    def ann_macs(self) -> list[int]:
+        """Multiply-accumulates of each spiking layer run once as an ANN: N_in x N_out (fully connected),
+        C_out x C_in x K^2 x H x W (conv). Used by ``spikekit.metrics.compute_cost``."""
+        macs = []
+        for layer, shape in zip(self.layers, self.shapes):
+            if isinstance(layer, SNNLayer):
+                macs.append(layer.linear.in_features * layer.linear.out_features)
+            elif isinstance(layer, ConvLayer):
+                macs.append(math.prod(layer.conv.weight.shape) * math.prod(shape[1:]))
+        return macs
+
+    def _shaped(self, inputs: Inputs) -> Inputs:
+        """Input spikes as the first layer takes them: events or [T, B, N] for a fully connected layer,
+        dense [T, B, C, H, W] for a conv or pooling layer. ``ValueError`` if a sample has the wrong size."""
+        num_inputs = math.prod(self.input_shape)
+        if math.prod(inputs.shape[2:]) != num_inputs:
+            raise ValueError(f"layer 1 ({self.arch.split('-')[0]}) takes input spikes [T, B, "
+                             f"{', '.join(map(str, self.input_shape))}] or [T, B, {num_inputs}], got shape "
+                             f"{list(inputs.shape)}")
+        if isinstance(self.layers[0], SNNLayer):
+            flat = not isinstance(inputs, Tensor) or inputs.dim() == 3  # events are always [T, B, N]
+            return inputs if flat else inputs.reshape(*inputs.shape[:2], num_inputs)
+        dense = as_dense(inputs, next(self.parameters()))
+        return dense.reshape(*dense.shape[:2], *self.input_shape)
+
     def layer_spikes(self, inputs: Inputs) -> list[Tensor]:
-        """Spikes of every layer, each [T, B, N_layer], from input spikes [T, B, N_in]."""
-        spikes = []
+        """Spikes of every spiking layer, each flattened to [T, B, N_layer], from input spikes."""
+        inputs, spikes = self._shaped(inputs), []
         for layer in self.layers:
             inputs = layer(inputs, self.engine)
-            spikes.append(inputs)
+            if isinstance(layer, SPIKING):
+                spikes.append(inputs.reshape(*inputs.shape[:2], -1))
         return spikes
 
     def forward(self, inputs: Inputs) -> Tensor:
         """Output spike counts [B, N_out] (float) over all T steps; used as logits by training."""
-        counts = COUNT_ENGINES[self.engine]
-        layers = [(layer.linear, layer.params) for layer in self.layers]
         if torch.is_grad_enabled() or self.engine == "reference":
-            return counts(inputs, layers)
+            return self._counts(inputs)
         # Inference: samples are independent, so run them through all layers a chunk at a time. The
         # per-chunk [T, chunk, N] intermediates stay in cache and in reused heap memory instead of
         # page-faulting fresh [T, B, N] tensors (measured 1.4x on T=100, batch 1000). Exact.
         batch_size = inputs.shape[1]
-        chunks = [counts(_batch_slice(inputs, start, start + INFERENCE_CHUNK), layers)
+        chunks = [self._counts(_batch_slice(inputs, start, start + INFERENCE_CHUNK))
                   for start in range(0, batch_size, INFERENCE_CHUNK)]
-        return torch.cat(chunks) if chunks else counts(inputs, layers)
+        return torch.cat(chunks) if chunks else self._counts(inputs)
+
+    def _counts(self, inputs: Inputs) -> Tensor:
+        # Every layer but the last runs through its engine; the last (fully connected) through the count
+        # engine, which in the fast engine adds its spikes up as it goes (kernels/readout.py).
+        *body, last = self.layers
+        inputs = self._shaped(inputs)
+        for layer in body:
+            inputs = layer(inputs, self.engine)
+        return COUNT_ENGINES[self.engine](inputs, [(last.linear, last.params)])
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
-        """Spikes and membranes of every layer over time (reference math, no gradient)."""
-        traces = []
-        for layer in self.layers:
-            traces.append(layer.trace(inputs))
-            inputs = traces[-1].spikes
+        """Spikes and membranes of every spiking layer over time, flattened to [T, B, N_layer]
+        (reference math, no gradient)."""
+        inputs, traces = self._shaped(inputs), []
+        for layer, shape in zip(self.layers, self.shapes):
+            if isinstance(layer, SPIKING):
+                traces.append(layer.trace(inputs))
+                inputs = traces[-1].spikes.reshape(*traces[-1].spikes.shape[:2], *shape)
+            else:
+                with torch.no_grad():
+                    inputs = layer(inputs, "reference")
         return traces

@@ -23,6 +23,7 @@ from spikekit.data.mnist import Split
 from spikekit.errors import SpikekitError
 from spikekit.kernels import as_events
 from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
+from spikekit.nn.build import build_network
 from spikekit.nn.network import SNN
 from spikekit.train.distributed import Shard
 from spikekit.train.rng import keyed_generator, keyed_seed
@@ -66,10 +67,8 @@ class Evaluation(NamedTuple):
 
 def build_model(config: RunConfig) -> SNN:
     """The network of ``config.model``, initialised from (seed, "init") without touching global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(keyed_seed(config.train.seed, "init"))
-        model = SNN(config.model.sizes, config.model.lif, config.train.engine)
-    return model.to(config.train.device)
+    return build_network(config.model, config.train.engine, keyed_seed(config.train.seed, "init")).to(
+        config.train.device)
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:

@@ -1,0 +1,50 @@
+"""ConvLayer: a 2-D convolution (synaptic current) followed by a layer of LIF neurons, one per output pixel."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state, lif_step
+from spikekit.kernels import CONV_ENGINES, check_engine
+from spikekit.nn.layer import LayerTrace
+
+
+class ConvLayer(nn.Module):
+    """``current = conv(x) + b`` (K x K kernel, stride 1, 'same' padding), then LIF
+    (``spikekit.dynamics.lif``) at every output position and time step. No state is kept between calls.
+
+    Args:
+        in_channels: C_in of the input spikes [T, B, C_in, H, W].
+        out_channels: C_out, LIF neurons per pixel.
+        kernel_size: K, odd (so 'same' padding K // 2 keeps H x W).
+        params: LIF constants shared by the layer's neurons.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, params: LIFParams = LIFParams()) -> None:
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.params = check_params(params)
+
+    def forward(self, inputs: Tensor, engine: str = "fast") -> Tensor:
+        """Input spikes [T, B, C_in, H, W] -> output spikes [T, B, C_out, H, W]."""
+        return CONV_ENGINES[check_engine(engine)](inputs, self.conv, self.params)
+
+    @torch.no_grad()
+    def trace(self, inputs: Tensor) -> LayerTrace:
+        """Spikes and membranes over time (reference math), each flattened to [T, B, C_out*H*W]."""
+        num_steps, batch_size, _, height, width = inputs.shape
+        state = initial_state(batch_size, (self.conv.out_channels, height, width), like=self.conv.weight)
+        spikes, membranes = [], []
+        for inputs_t in inputs:
+            current = self.conv(inputs_t)
+            membranes.append(charge(current, state, self.params).flatten(1))
+            spikes_t, state = lif_step(current, state, self.params)
+            spikes.append(spikes_t.flatten(1))
+        return LayerTrace(torch.stack(spikes), torch.stack(membranes))
+
+    def extra_repr(self) -> str:
+        p = self.params
+        return f"tau={p.tau}, threshold={p.threshold}, reset={p.reset}, surrogate={p.surrogate}"

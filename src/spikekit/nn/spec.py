@@ -1,0 +1,135 @@
+"""The architecture grammar: one string names a layer stack, for the CLI, the config and the run directory.
+
+A spec is dash-separated layers, left to right; the input shape comes from the data:
+
+    N       a fully connected LIF layer of N neurons                 e.g. ``128``
+    CcK     a conv LIF layer: C channels, K x K kernel (K odd), stride 1, 'same' padding   ``12c5``
+    pK      K x K max pooling, stride K (on spikes: a spike if any input of the window spiked)
+    aK      K x K average pooling, stride K (the window's mean: 0, 1/K^2, ..., 1 on spikes)
+    sK      K x K sum pooling, stride K (the window's spike count; NIR's SumPool2d)
+
+A ``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The
+last layer must be fully connected: its neurons' spike counts are the network's output (one per class).
+``128-10`` is the seed network; ``12c5-p2-32c5-p2-10`` a small conv SNN. ``PRESETS`` names whole recipes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, NamedTuple
+
+Kind = Literal["linear", "conv", "maxpool", "avgpool", "sumpool", "flatten"]
+POOL_KINDS: dict[str, Kind] = {"p": "maxpool", "a": "avgpool", "s": "sumpool"}
+SPATIAL: frozenset[Kind] = frozenset({"conv", "maxpool", "avgpool", "sumpool"})
+_TOKEN = re.compile(r"(?P<linear>\d+)|(?P<channels>\d+)c(?P<kernel>\d+)|(?P<pool>[pas])(?P<size>\d+)")
+_GRAMMAR = "N (fully connected), CcK (conv, K odd), pK (max pool), aK (average pool), sK (sum pool)"
+
+
+class LayerSpec(NamedTuple):
+    """One layer of a spec: ``size`` is neurons (linear) or channels (conv); ``kernel`` the conv kernel or
+    pooling window (0 for linear and flatten); ``token`` the text it was parsed from."""
+
+    kind: Kind
+    size: int = 0
+    kernel: int = 0
+    token: str = ""
+
+
+class Preset(NamedTuple):
+    """A named recipe: the spec and the training defaults chosen for it (README gives the measurements)."""
+
+    arch: str
+    num_steps: int
+    epochs: int
+    lr: float
+
+
+PRESETS: dict[str, Preset] = {
+    # Measured in the README (Accuracy of the conv preset): T=8 keeps an epoch near a minute on 2 cores.
+    "conv": Preset("12c5-p2-32c5-p2-10", num_steps=8, epochs=8, lr=2e-3),
+}
+
+
+def _parse_token(token: str) -> LayerSpec:
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise ValueError(f"bad layer {token!r} in the architecture; each layer is one of {_GRAMMAR}")
+    if match["linear"] is not None:
+        layer = LayerSpec("linear", int(match["linear"]), 0, token)
+    elif match["channels"] is not None:
+        layer = LayerSpec("conv", int(match["channels"]), int(match["kernel"]), token)
+        if layer.kernel % 2 == 0:
+            raise ValueError(f"layer {token!r}: the kernel size must be odd for 'same' padding, got {layer.kernel}")
+    else:
+        layer = LayerSpec(POOL_KINDS[match["pool"]], 0, int(match["size"]), token)
+        if layer.kernel < 2:
+            raise ValueError(f"layer {token!r}: a pooling window must be >= 2, got {layer.kernel}")
+    if layer.kind in ("linear", "conv") and layer.size < 1:
+        raise ValueError(f"layer {token!r}: a layer needs at least one neuron (channel)")
+    return layer
+
+
+def parse_arch(spec: str) -> tuple[LayerSpec, ...]:
+    """The layers of ``spec`` (see the module docstring), with the implied ``flatten`` inserted.
+
+    ``ValueError`` naming the offending token for anything the grammar does not allow.
+
+    Example:
+        >>> [layer.kind for layer in parse_arch("12c5-p2-10")]
+        ['conv', 'maxpool', 'flatten', 'linear']
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"the architecture must be a non-empty string such as '128-10', got {spec!r}")
+    layers: list[LayerSpec] = []
+    for token in spec.strip().split("-"):
+        if not token:
+            raise ValueError(f"empty layer in the architecture {spec!r} (two dashes in a row, or one at an end)")
+        layer = _parse_token(token)
+        previous = layers[-1].kind if layers else None
+        if layer.kind in SPATIAL and previous in ("linear", "flatten"):
+            raise ValueError(f"layer {token!r} cannot follow a fully connected layer; put conv and pooling "
+                             "layers first")
+        if layer.kind == "linear" and previous in SPATIAL:
+            layers.append(LayerSpec("flatten", token="(flatten)"))
+        layers.append(layer)
+    if layers[-1].kind != "linear":
+        raise ValueError(f"the last layer must be fully connected (the output neurons), got {layers[-1].token!r}")
+    return tuple(layers)
+
+
+def resolve_arch(spec: str) -> str:
+    """``spec`` itself, or the spec of the preset it names (``PRESETS``)."""
+    return PRESETS[spec].arch if spec in PRESETS else spec
+
+
+def output_shapes(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The shape of one sample after each layer, from the input's ([C, H, W] or [N]).
+
+    ``ValueError`` naming the layer when a conv or pooling layer gets a flat input or a pooling window
+    larger than the image.
+    """
+    shapes, shape = [], tuple(input_shape)
+    for layer in layers:
+        if layer.kind == "linear":
+            shape = (layer.size,)
+        elif layer.kind == "flatten":
+            shape = (_product(shape),)
+        elif len(shape) != 3:
+            raise ValueError(f"layer {layer.token!r} needs image input [channels, height, width], but it gets "
+                             f"shape {list(shape)}")
+        elif layer.kind == "conv":
+            shape = (layer.size, shape[1], shape[2])
+        elif min(shape[1:]) < layer.kernel:
+            raise ValueError(f"layer {layer.token!r}: a {layer.kernel}x{layer.kernel} window does not fit the "
+                             f"{shape[1]}x{shape[2]} image it gets")
+        else:
+            shape = (shape[0], shape[1] // layer.kernel, shape[2] // layer.kernel)
+        shapes.append(shape)
+    return shapes
+
+
+def _product(shape: tuple[int, ...]) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
