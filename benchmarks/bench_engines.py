@@ -1,11 +1,14 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
-    python benchmarks/bench_engines.py [--repeats 10] [--threads 2]
+    python benchmarks/bench_engines.py [--repeats 10] [--threads 2] [--section seed|conv|all]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
-inference = encoding + forward without gradients (batch 1000). The "gemm floor" row times only
-the five dense float32 products one training batch cannot avoid (2 forward, 1 input gradient,
-2 weight gradients), with time folded into the batch. Each row is timed back to back after its
+inference = encoding + forward without gradients. Two networks: the seed's 784-128-10 (inference
+batch 1000, T=25 and 100) and the conv SNN 12c5-p2-32c5-p2-10 (batch 128, T=25). The "floor" rows time
+only the products one training batch cannot avoid, as plain torch calls with time folded into the
+batch: for 784-128-10 the five dense float32 GEMMs (2 forward, 1 input gradient, 2 weight gradients);
+for the conv net the two convolutions and the readout product forward, and their weight and input
+gradients (none for the data), channels-last as the fast engine runs them. Each row is timed back to back after its
 own warm-up (see ``_median_ms`` for why not interleaved). Peak RSS is the process's high-water
 mark over 3 calls of that row alone (reset through /proc/self/clear_refs on Linux).
 """
@@ -21,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from spikekit.config import RunConfig, TrainConfig
+from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.kernels import ENGINES
 from spikekit.kernels.allocator import keep_freed_memory
@@ -66,8 +69,13 @@ def _peak_rss_of(step: Callable[[int], None], calls: int = 3) -> float:
     return _peak_rss_mb()
 
 
-def training_step(engine: str, num_steps: int, images: torch.Tensor, labels: torch.Tensor) -> Callable[[int], None]:
-    config = RunConfig(train=TrainConfig(engine=engine, num_steps=num_steps))
+def _config(arch: str, engine: str, num_steps: int) -> RunConfig:
+    return RunConfig(ModelConfig(arch=arch), TrainConfig(engine=engine, num_steps=num_steps))
+
+
+def training_step(arch: str, engine: str, num_steps: int, images: torch.Tensor,
+                  labels: torch.Tensor) -> Callable[[int], None]:
+    config = _config(arch, engine, num_steps)
     model = build_model(config)
     optimizer = build_optimizer(model, config.train)  # the optimiser spikekit train uses
 
@@ -80,8 +88,8 @@ def training_step(engine: str, num_steps: int, images: torch.Tensor, labels: tor
     return step
 
 
-def inference_step(engine: str, num_steps: int, images: torch.Tensor) -> Callable[[int], None]:
-    config = RunConfig(train=TrainConfig(engine=engine, num_steps=num_steps))
+def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor) -> Callable[[int], None]:
+    config = _config(arch, engine, num_steps)
     model = build_model(config)
 
     @torch.no_grad()
@@ -101,32 +109,59 @@ def gemm_floor(num_steps: int, batch: int) -> Callable[[int], None]:
     return step
 
 
+def conv_floor(num_steps: int, batch: int) -> Callable[[int], None]:
+    """12c5-p2-32c5-p2-10's products: convs and readout forward, then their gradients (autograd)."""
+    images, channels_last = num_steps * batch, torch.channels_last
+    x = (torch.rand(images, 1, 28, 28) < 0.13).float().contiguous(memory_format=channels_last)
+    pooled = (torch.rand(images, 12, 14, 14) < 0.05).float().contiguous(memory_format=channels_last)
+    flat = (torch.rand(images, 1568) < 0.05).float()
+    conv1 = torch.nn.Conv2d(1, 12, 5, padding=2).to(memory_format=channels_last)
+    conv2 = torch.nn.Conv2d(12, 32, 5, padding=2).to(memory_format=channels_last)
+    readout = torch.nn.Linear(1568, 10)
+
+    def step(index: int) -> None:
+        inputs = [pooled.requires_grad_(), flat.requires_grad_()]
+        outputs = [conv1(x), conv2(inputs[0]), readout(inputs[1])]
+        torch.autograd.backward(outputs, [torch.ones_like(output) for output in outputs])
+    return step
+
+
+SECTIONS = {  # arch -> (mode, T, batch) rows and the floor of its training rows
+    "seed": ("128-10", [("train", 25, 128), ("train", 100, 128), ("infer", 25, 1000), ("infer", 100, 1000)],
+             gemm_floor),
+    "conv": ("12c5-p2-32c5-p2-10", [("train", 25, 128), ("infer", 25, 128)], conv_floor),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed batches per row (median reported)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--section", choices=[*SECTIONS, "all"], default="all", help="which networks to time")
     args = parser.parse_args()
     set_threads(args.threads)  # torch's and numba's pools
     keep_freed_memory()  # as the CLI does; process-wide, so both engines run with it
     data = load_mnist()
-    train_x, train_y = data.train.intensity(slice(0, 128)), data.train.labels[:128]
-    test_x = data.test.intensity(slice(0, 1000))
     rows = []
-    for mode, batch in (("train", 128), ("infer", 1000)):
-        for num_steps in (25, 100):
-            cases = {engine: (training_step(engine, num_steps, train_x, train_y) if mode == "train"
-                              else inference_step(engine, num_steps, test_x)) for engine in ENGINES}
+    for section in SECTIONS if args.section == "all" else [args.section]:
+        arch, cases_of_section, floor = SECTIONS[section]
+        for mode, num_steps, batch in cases_of_section:
+            split = data.train if mode == "train" else data.test
+            images, labels = split.intensity(slice(0, batch)), split.labels[:batch]
+            cases = {engine: (training_step(arch, engine, num_steps, images, labels) if mode == "train"
+                              else inference_step(arch, engine, num_steps, images)) for engine in ENGINES}
             if mode == "train":
-                cases["gemm floor"] = gemm_floor(num_steps, batch)
+                cases["floor"] = floor(num_steps, batch)
             ms = {name: _median_ms(step, args.repeats) for name, step in cases.items()}
             for name, step in cases.items():
-                rows.append((name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], _peak_rss_of(step),
-                             ms["reference"] / ms[name]))
+                rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name],
+                             _peak_rss_of(step), ms["reference"] / ms[name]))
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up\n")
-    print("| engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
-        print(f"| {name} | {mode} | {num_steps} | {batch} | {rate:,.0f} | {ms:.1f} | {rss:.0f} | {ratio:.1f} |")
+    print("| network | engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for arch, name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
+        print(f"| {arch} | {name} | {mode} | {num_steps} | {batch} | {rate:,.0f} | {ms:.1f} | {rss:.0f} | "
+              f"{ratio:.1f} |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where a fast-engine training step spends its time, measured inside the training loop.
 
-    python benchmarks/profile_step.py [-T 25] [--steps 400]
+    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10]
 
 Runs the same step as ``bench_engines.py`` (encode + forward + loss + backward + Adam, batch 128,
 784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, the fused
@@ -8,7 +8,8 @@ input layer's forward and backward, the readout layer's (its product, LIF scan a
 backward its adjoint and three products), the LIF scans of any other layers, loss, zero_grad and Adam.
 Parts are timed in place, so each includes the cache misses it suffers inside the loop (a kernel alone
 is often 1.5-2x faster). Prints ms per step for each part; the rest of a step is Python and autograd
-glue.
+glue. With ``--arch`` naming a conv network (e.g. ``12c5-p2-32c5-p2-10``, whose convolutions run inside
+autograd), ``torch.profiler`` gives the split instead: self CPU time per step of the costliest operators.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 import torch.nn.functional as F
 
-from spikekit.config import RunConfig, TrainConfig
+from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.kernels import event_layer, events, lif_fused, readout
 from spikekit.kernels.allocator import keep_freed_memory
@@ -48,16 +49,34 @@ def _instrument() -> None:
         cls.backward = staticmethod(_timed(cls.backward, f"{name} backward"))
 
 
+def _profile_operators(step: Callable[[int], None], args: argparse.Namespace) -> None:
+    from torch.profiler import profile
+
+    start = time.perf_counter()
+    with profile() as profiler:
+        for index in range(args.steps):
+            step(index)
+    total_ms = 1000 * (time.perf_counter() - start) / args.steps
+    print(f"{args.arch}, T={args.num_steps}, batch 128, {args.steps} steps: {total_ms:.1f} ms per step "
+          "(under the profiler); self CPU time per step of the costliest operators:")
+    events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+    for event in events[:12]:
+        print(f"  {event.key[:50]:50s} {event.self_cpu_time_total / 1000 / args.steps:7.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-T", "--num-steps", type=int, default=25)
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--arch", default="128-10", help="network spec (spikekit.nn.spec)")
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI and the benchmark do
-    _instrument()
+    conv = "c" in args.arch
+    if not conv:
+        _instrument()
     data = load_mnist()
     images, labels = data.train.intensity(slice(0, 128)), data.train.labels[:128]
-    config = RunConfig(train=TrainConfig(engine="fast", num_steps=args.num_steps))
+    config = RunConfig(ModelConfig(arch=args.arch), TrainConfig(engine="fast", num_steps=args.num_steps))
     model = loop.build_model(config)
     optimizer = loop.build_optimizer(model, config.train)
     step_parts = {"loss": lambda counts: F.cross_entropy(counts, labels),
@@ -72,6 +91,9 @@ def main() -> None:
 
     for index in range(5):  # warm-up (and numba compilation on a first run)
         step(index)
+    if conv:
+        _profile_operators(step, args)
+        return
     TOTALS.clear()
     start = time.perf_counter()
     for index in range(args.steps):

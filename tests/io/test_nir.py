@@ -123,3 +123,70 @@ def test_unreadable_files_and_bad_dt(tmp_path: Path) -> None:
         read_nir(tmp_path / "junk.nir")
     with pytest.raises(NIRError, match="dt must be"):
         to_nir(SNN((4, 3)), dt=0.0)
+
+
+def _conv_model(arch: str, seed: int = 0) -> SNN:
+    torch.manual_seed(seed)
+    params = [LIFParams(threshold=0.6), LIFParams(tau=3.0), LIFParams(reset=-0.1)][-arch.count("c") - 1:]
+    model = SNN(arch, params, "reference", (2, 8, 8))
+    with torch.no_grad():  # strong enough that every layer spikes
+        model.spiking_layers[-1].linear.weight.mul_(4)
+        for layer in model.spiking_layers:
+            (layer.linear if hasattr(layer, "linear") else layer.conv).bias.add_(0.4)
+    return model
+
+
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+def test_conv_network_round_trip_through_a_file_is_bit_identical(tmp_path: Path, engine: str) -> None:
+    model = _conv_model("4c3-a2-6c3-s2-5")
+    write_nir(tmp_path / "conv.nir", to_nir(model))
+    graph = read_nir(tmp_path / "conv.nir")
+    following, name, kinds = dict(graph.edges), "input", ["Input"]
+    while name in following:
+        name = following[name]
+        kinds.append(type(graph.nodes[name]).__name__)
+    assert kinds == ["Input", "Conv2d", "LIF", "AvgPool2d", "Conv2d", "LIF", "SumPool2d", "Flatten", "Affine", "LIF",
+                     "Output"]
+    back = from_nir(graph, engine=engine)
+    assert back.arch == model.arch and back.input_shape == model.input_shape
+    for original, copy in zip(model.parameters(), back.parameters()):
+        assert torch.equal(original, copy)
+    assert [layer.params for layer in back.spiking_layers] == [layer.params for layer in model.spiking_layers]
+    spikes = _input_spikes(12, 6, 128)
+    model.engine = engine
+    for mine, theirs in zip(model.layer_spikes(spikes), back.layer_spikes(spikes)):
+        assert torch.equal(mine, theirs) and mine.sum() > 0
+
+
+def test_conv_lif_r_and_v_leak_fold_per_channel() -> None:
+    graph = to_nir(_conv_model("4c3-a2-5"))
+    lif = graph.nodes["lif1"]
+    lif.r = np.broadcast_to(np.array([1.0, 2.0, 0.5, 1.5])[:, None, None], (4, 8, 8)).copy()
+    lif.v_leak = np.broadcast_to(np.array([0.0, 0.1, -0.2, 0.3])[:, None, None], (4, 8, 8)).copy()
+    back = from_nir(graph)
+    original = _conv_model("4c3-a2-5")
+    r, v_leak = torch.tensor([1.0, 2.0, 0.5, 1.5]), torch.tensor([0.0, 0.1, -0.2, 0.3])
+    expected_weight = original.layers[0].conv.weight.double() * r.double()[:, None, None, None]
+    torch.testing.assert_close(back.layers[0].conv.weight.double(), expected_weight.float().double())
+    torch.testing.assert_close(back.layers[0].conv.bias, original.layers[0].conv.bias * r + v_leak)
+    lif.r = np.random.default_rng(0).uniform(0.5, 2, (4, 8, 8))
+    with pytest.raises(NIRError, match="'lif1': r differs within a channel"):
+        from_nir(graph)
+
+
+def test_max_pooling_cannot_go_to_nir() -> None:
+    with pytest.raises(NIRError, match="layer 2 is a max pooling, which NIR cannot represent"):
+        to_nir(_conv_model("4c3-p2-5"))
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    (nir.Conv2d((8, 8), np.ones((4, 2, 3, 3)), 2, 1, 1, 1, np.zeros(4)), "stride 1, 'same' padding"),
+    (nir.Conv2d((8, 8), np.ones((4, 2, 4, 4)), 1, 2, 1, 1, np.zeros(4)), "odd square kernel"),
+    (nir.AvgPool2d(np.array([2, 2]), np.array([1, 1]), np.array([0, 0])), "stride = window"),
+])
+def test_unsupported_conv_graphs_name_the_node(node, message: str) -> None:
+    nodes = {"input": nir.Input(input_type={"input": np.array([2, 8, 8])}), "n0": node,
+             "n1": _lif(4 * 8 * 8), "output": nir.Output(output_type={"output": np.array([3])})}
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(nodes, list(nodes)[1:])), type_check=False)
+    with pytest.raises(NIRError, match=f"'n0'.*{message}"):
+        from_nir(graph)

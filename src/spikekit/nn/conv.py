@@ -9,6 +9,11 @@ from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state
 from spikekit.kernels import CONV_ENGINES, check_engine
 from spikekit.nn.layer import LayerTrace
 
+# PyTorch's default conv init (uniform, +-1/sqrt(C_in K^2)) scaled up so that Poisson-coded inputs make the
+# neurons fire from the start. At gain 1 the 12c5-p2-32c5-p2-10 network is silent in every layer on MNIST
+# (firing 0.000 at T=8) and training stays at chance (loss 2.3026 after 47 batches); at 4 its layers fire
+# ~2%, 4% and 11% and it reaches 88% test accuracy after the same 47 batches (8 did no better: 87%).
+INIT_GAIN = 4.0
 
 class ConvLayer(nn.Module):
     """``current = conv(x) + b`` (K x K kernel, stride 1, 'same' padding), then LIF
@@ -18,6 +23,7 @@ class ConvLayer(nn.Module):
         in_channels: C_in of the input spikes [T, B, C_in, H, W].
         out_channels: C_out, LIF neurons per pixel.
         kernel_size: K, odd (so 'same' padding K // 2 keeps H x W).
+        Weights start as PyTorch's default times ``INIT_GAIN`` (see there why).
         params: LIF constants shared by the layer's neurons.
     """
 
@@ -26,6 +32,8 @@ class ConvLayer(nn.Module):
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        with torch.no_grad():
+            self.conv.weight.mul_(INIT_GAIN)
         self.params = check_params(params)
 
     def forward(self, inputs: Tensor, engine: str = "fast") -> Tensor:

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, as_dense, check_engine
+from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, as_dense, as_events, check_engine
+from spikekit.kernels.event_conv import ImageEvents
 from spikekit.nn.conv import ConvLayer
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
@@ -113,9 +114,10 @@ class SNN(nn.Module):
                 macs.append(math.prod(layer.conv.weight.shape) * math.prod(shape[1:]))
         return macs
 
-    def _shaped(self, inputs: Inputs) -> Inputs:
-        """Input spikes as the first layer takes them: events or [T, B, N] for a fully connected layer,
-        dense [T, B, C, H, W] for a conv or pooling layer. ``ValueError`` if a sample has the wrong size."""
+    def _shaped(self, inputs: Inputs, events: bool = True) -> Inputs | ImageEvents:
+        """Input spikes as the first layer takes them: events (if ``events``) or [T, B, N] for a fully
+        connected layer; ``ImageEvents`` (if ``events``) or dense [T, B, C, H, W] for a conv layer; dense
+        [T, B, C, H, W] for a pooling layer. ``ValueError`` if a sample has the wrong size."""
         num_inputs = math.prod(self.input_shape)
         if math.prod(inputs.shape[2:]) != num_inputs:
             raise ValueError(f"layer 1 ({self.arch.split('-')[0]}) takes input spikes [T, B, "
@@ -124,6 +126,8 @@ class SNN(nn.Module):
         if isinstance(self.layers[0], SNNLayer):
             flat = not isinstance(inputs, Tensor) or inputs.dim() == 3  # events are always [T, B, N]
             return inputs if flat else inputs.reshape(*inputs.shape[:2], num_inputs)
+        if events and isinstance(self.layers[0], ConvLayer) and as_events(inputs) is not None:
+            return ImageEvents(inputs, self.input_shape)
         dense = as_dense(inputs, next(self.parameters()))
         return dense.reshape(*dense.shape[:2], *self.input_shape)
 
@@ -160,7 +164,7 @@ class SNN(nn.Module):
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
         """Spikes and membranes of every spiking layer over time, flattened to [T, B, N_layer]
         (reference math, no gradient)."""
-        inputs, traces = self._shaped(inputs), []
+        inputs, traces = self._shaped(inputs, events=False), []
         for layer, shape in zip(self.layers, self.shapes):
             if isinstance(layer, SPIKING):
                 traces.append(layer.trace(inputs))
