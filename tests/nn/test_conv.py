@@ -57,7 +57,7 @@ def _networks(arch: str, input_shape, params: LIFParams) -> tuple[SNN, SNN]:
 
 
 @pytest.mark.parametrize(("arch", "input_shape"), [("4c3-p2-6c3-a2-5", (2, 8, 8)), ("3c5-s2-8-4", (1, 6, 6)),
-                                                    ("p2-3c3-6", (1, 6, 6))])
+                                                    ("p2-3c3-6", (1, 6, 6)), ("4c3-p2-6c3-p3-5", (1, 9, 11))])
 @pytest.mark.parametrize("as_events", [False, True])
 def test_fast_conv_network_equals_reference(arch: str, input_shape, as_events: bool) -> None:
     reference, fast = _networks(arch, input_shape, PARAMS[0])

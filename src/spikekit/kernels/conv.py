@@ -1,8 +1,9 @@
-"""Engines of a conv LIF layer (``spikekit.nn.conv.ConvLayer``): ``(inputs, conv, params) -> spikes``.
+"""Engines of a conv LIF layer (``spikekit.nn.conv.ConvLayer``): ``(inputs, conv, params, pool=1) -> spikes``.
 
     inputs: input spikes (or pooled spikes) [T, B, C_in, H, W], dense, or ``ImageEvents``;
     conv: the layer's ``nn.Conv2d`` (current = conv(x) + b, stride 1, 'same' padding);
-    spikes: [T, B, C_out, H, W] in {0., 1.}, membrane starting at rest.
+    pool: K > 1 max-pools the spikes over K x K windows (stride K), as ``spikekit.nn.pool.Pool2d``;
+    spikes: [T, B, C_out, H // pool, W // pool] in {0., 1.}, membrane starting at rest.
 
 ``reference_conv_layer`` is the step loop that SNN libraries run (one conv and one ``lif_step`` per
 step); ``fast_conv_layer`` folds time into the batch for one conv over all T*B images, as SpikingJelly's
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from spikekit.dynamics.lif import LIFParams, initial_state, lif_step
 from spikekit.kernels.event_conv import ImageEvents, event_conv_layer, supports_event_conv
 from spikekit.kernels.events import as_dense
+from spikekit.kernels.image_lif import pooled_lif_scan, supports_pooled_scan
 from spikekit.kernels.lif_fused import fused_lif_scan
 
 
@@ -34,37 +36,45 @@ def _dense(inputs: Tensor | ImageEvents, conv: nn.Conv2d) -> Tensor:
     return inputs
 
 
-def reference_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFParams) -> Tensor:
-    """Conv then LIF, step by step: inputs [T, B, C_in, H, W] -> spikes [T, B, C_out, H, W]."""
+def reference_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFParams, pool: int = 1) -> Tensor:
+    """Conv then LIF, step by step: inputs [T, B, C_in, H, W] -> spikes [T, B, C_out, H, W]; then, if
+    ``pool`` > 1, ``pool`` x ``pool`` max pooling (``spikekit.nn.pool``) to [T, B, C_out, H // pool, W // pool]."""
     inputs = _dense(inputs, conv)
     num_steps, batch_size, _, height, width = inputs.shape
     state = initial_state(batch_size, (conv.out_channels, height, width), like=conv.weight)
     spikes = []
     for inputs_t in inputs:  # inputs_t: [B, C_in, H, W]
         spikes_t, state = lif_step(conv(inputs_t), state, params)
-        spikes.append(spikes_t)
+        spikes.append(spikes_t if pool == 1 else F.max_pool2d(spikes_t, pool))
     return torch.stack(spikes)
 
 
-def fast_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFParams) -> Tensor:
-    """Same contract as ``reference_conv_layer``; one conv over [T*B, C_in, H, W], then the fused scan.
+def fast_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFParams, pool: int = 1) -> Tensor:
+    """Same contract as ``reference_conv_layer``; one conv over [T*B, C_in, H, W], then the fused scan,
+    with the max pooling fused into it when ``pool`` > 1 (``image_lif``).
 
     The conv runs channels-last (NHWC in memory): oneDNN's NHWC kernels measured ~2x faster than NCHW
-    for these shapes (12c5 on 28x28, 32c5 on 14x14, 1024 images: 45 -> 24 ms and 47 -> 18 ms forward),
-    and so is the max pooling that follows (20 -> 8 ms). The LIF scan is elementwise, so it runs on the
-    NHWC currents as they lie; the spikes come back as a [T, B, C, H, W] view of NHWC memory.
+    for these shapes (12c5 on 28x28, 32c5 on 14x14, 1024 images: 45 -> 24 ms and 47 -> 18 ms forward).
+    The LIF scan is elementwise, so it runs on the NHWC currents as they lie; the spikes come back as a
+    [T, B, C, H, W] view of NHWC memory. Events into a first layer go through ``event_conv`` instead.
     """
     if isinstance(inputs, ImageEvents) and supports_event_conv(conv.weight):
-        return event_conv_layer(inputs, conv.weight, conv.bias, params).permute(0, 1, 4, 2, 3)
+        return event_conv_layer(inputs, conv.weight, conv.bias, params, pool).permute(0, 1, 4, 2, 3)
     inputs = _dense(inputs, conv)
     num_steps, batch_size = inputs.shape[:2]
     images = inputs.reshape(num_steps * batch_size, *inputs.shape[2:]).contiguous(memory_format=torch.channels_last)
     weight = conv.weight.contiguous(memory_format=torch.channels_last)
     current = F.conv2d(images, weight, conv.bias, padding=conv.padding)  # [T*B, C_out, H, W], NHWC in memory
     current = current.permute(0, 2, 3, 1).reshape(num_steps, batch_size, *current.shape[2:], current.shape[1])
+    if pool > 1 and supports_pooled_scan(current):
+        return pooled_lif_scan(current, params, pool).permute(0, 1, 4, 2, 3)
     state = initial_state(batch_size, current.shape[2:], like=conv.weight)  # [B, H, W, C_out]
     spikes, _ = fused_lif_scan(current, state, params)
-    return spikes.permute(0, 1, 4, 2, 3)  # [T, B, C_out, H, W]
+    spikes = spikes.permute(0, 1, 4, 2, 3)  # [T, B, C_out, H, W]
+    if pool == 1:
+        return spikes
+    pooled = F.max_pool2d(spikes.reshape(num_steps * batch_size, *spikes.shape[2:]), pool)
+    return pooled.reshape(num_steps, batch_size, *pooled.shape[1:])
 
 
 CONV_ENGINES = {"reference": reference_conv_layer, "fast": fast_conv_layer}

@@ -28,6 +28,7 @@ from torch import Tensor
 from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.surrogate import SURROGATES, derivative_row
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events
+from spikekit.kernels.image_lif import parts, pool_row, unpool_row
 from spikekit.kernels.lif_fused import adjoint_row, charge_and_fire_row
 
 
@@ -85,12 +86,13 @@ def _windows(target, events, start, stop, sign, values, height, width):
 
 
 @numba.njit(parallel=True, cache=True)
-def _forward(indices, num_on, num_off, defaults, num_defaults, weight_t, bias, height, width, tau, threshold, reset,
-             num_parts, keep_pre, spikes, pre):
+def _forward(indices, num_on, num_off, defaults, num_defaults, weight_t, bias, height, width, pool, tau, threshold,
+             reset, num_parts, keep_pre, spikes, pre):
     """Events as ``SpikeEvents`` arrays; weight_t [C_in, K, K, C_out]; bias [C_out]. Out: spikes
-    [T, B, H*W*C_out] and V_pre [T, B, H*W*C_out] if keep_pre, else [num_parts, 1, H*W*C_out] scratch."""
+    [T, B, H*W*C_out], max-pooled over pool x pool windows to [T, B, (H//pool)*(W//pool)*C_out] if pool > 1
+    (``image_lif.pool_row``); V_pre [T, B, H*W*C_out] if keep_pre, else [num_parts, 1, H*W*C_out] scratch."""
     num_steps, batch_size, capacity = indices.shape
-    size, channels = spikes.shape[2], bias.shape[0]
+    size, channels = pre.shape[2], bias.shape[0]
     dtype = spikes.dtype
     zero, one = dtype.type(0), dtype.type(1)
     per_part = (batch_size + num_parts - 1) // num_parts
@@ -98,6 +100,7 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight_t, bias, h
         base = np.empty(size, dtype)
         membrane = np.empty(size, dtype)
         current = np.empty(size, dtype)
+        full = np.empty(size, dtype)  # the unpooled spikes of a step, when pooling
         for b in range(part * per_part, min(batch_size, (part + 1) * per_part)):
             for position in range(0, size, channels):
                 base[position:position + channels] = bias
@@ -109,14 +112,17 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight_t, bias, h
                 _patches(current, weight_t, events, 0, num_on[t, b], one, height, width)
                 _patches(current, weight_t, events, capacity - num_off[t, b], capacity, -one, height, width)
                 charge_and_fire_row(current, membrane, tau, threshold, reset, pre[t, b] if keep_pre else pre[part, 0],
-                                    spikes[t, b])
+                                    full if pool > 1 else spikes[t, b])
+                if pool > 1:
+                    pool_row(full, height, width, channels, pool, spikes[t, b])
 
 
 @numba.njit(parallel=True, cache=True)
-def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre, height, width, tau, threshold,
+def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre, height, width, pool, tau, threshold,
               surrogate, slope, partial, partial_bias):
-    """grad_spikes, pre: [T, B, H*W*C_out]; surrogate: ``Surrogate.code``. Out: one accumulator per thread
-    p of dW, partial [P, C_in, K, K, C_out], and of the bias gradient, partial_bias [P, C_out]."""
+    """pre: [T, B, H*W*C_out]; grad_spikes: the same, or [T, B, (H//pool)*(W//pool)*C_out] if pool > 1
+    (routed back by ``image_lif.unpool_row``); surrogate: ``Surrogate.code``. Out: one accumulator per
+    thread p of dW, partial [P, C_in, K, K, C_out], and of the bias gradient, partial_bias [P, C_out]."""
     num_steps, batch_size, capacity = indices.shape
     size, channels = pre.shape[2], partial.shape[4]
     num_parts = partial.shape[0]
@@ -131,12 +137,16 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
         over_time = np.empty(size, dtype)  # sum over t of g_I: what the defaults and the bias receive
         slope_row = np.empty(size, dtype)
         grad_current = np.empty(size, dtype)
+        grad_full = np.empty(size, dtype)  # the unpooled spike gradient of a step, when pooling
         for b in range(part * per_part, min(batch_size, (part + 1) * per_part)):
             grad_membrane[:] = zero
             over_time[:] = zero
             for t in range(num_steps - 1, -1, -1):
+                if pool > 1:
+                    unpool_row(grad_spikes[t, b], pre[t, b], threshold, height, width, channels, pool, grad_full)
                 derivative_row(surrogate, pre[t, b], threshold, slope, slope_row)
-                adjoint_row(grad_spikes[t, b], pre[t, b], slope_row, threshold, tau, grad_membrane, grad_current)
+                adjoint_row(grad_full if pool > 1 else grad_spikes[t, b], pre[t, b], slope_row, threshold, tau,
+                            grad_membrane, grad_current)
                 for j in range(size):
                     over_time[j] += grad_current[j]
                 events = indices[t, b]
@@ -148,47 +158,44 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
                     accumulator_bias[j] += over_time[position + j]
 
 
-def _parts(batch_size: int) -> int:
-    return max(1, min(numba.get_num_threads(), batch_size))
-
-
 class _EventConvLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, events: SpikeEvents, shape: tuple[int, int, int],  # type: ignore[override]
-                params: LIFParams, keep_pre: bool) -> Tensor:
+                params: LIFParams, pool: int, keep_pre: bool) -> Tensor:
         num_steps, batch_size, _ = events.shape
         _, height, width = shape
         channels = weight.shape[0]
-        num_parts = _parts(batch_size)
+        num_parts = parts(batch_size)
         weight_t = weight.detach().permute(1, 2, 3, 0).contiguous()  # [C_in, K, K, C_out]: a patch's rows
         size = height * width * channels
-        spikes = torch.empty(num_steps, batch_size, size, dtype=weight.dtype)
+        out_height, out_width = height // pool, width // pool
+        spikes = torch.empty(num_steps, batch_size, out_height * out_width * channels, dtype=weight.dtype)
         pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), size, dtype=weight.dtype)
         dtype = weight_t.numpy().dtype.type
         _forward(events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), events.defaults.numpy(),
-                 events.num_defaults.numpy(), weight_t.numpy(), bias.detach().contiguous().numpy(), height, width,
+                 events.num_defaults.numpy(), weight_t.numpy(), bias.detach().contiguous().numpy(), height, width, pool,
                  dtype(params.tau), dtype(params.threshold), dtype(params.reset), num_parts, keep_pre, spikes.numpy(),
                  pre.numpy())
         ctx.save_for_backward(pre)
-        ctx.events, ctx.params, ctx.image = events, params, (height, width, tuple(weight_t.shape))
-        return spikes.reshape(num_steps, batch_size, height, width, channels)
+        ctx.events, ctx.params, ctx.image = events, params, (height, width, pool, tuple(weight_t.shape))
+        return spikes.reshape(num_steps, batch_size, out_height, out_width, channels)
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor):  # type: ignore[override]
         (pre,) = ctx.saved_tensors
         events: SpikeEvents = ctx.events
         params: LIFParams = ctx.params
-        height, width, weight_t_shape = ctx.image
-        num_parts = _parts(pre.shape[1])
+        height, width, pool, weight_t_shape = ctx.image
+        num_parts = parts(pre.shape[1])
         # One private accumulator per thread, summed after (a few hundred floats): no two threads write one.
         partial = torch.empty(num_parts, *weight_t_shape, dtype=pre.dtype)
         partial_bias = torch.empty(num_parts, weight_t_shape[3], dtype=pre.dtype)
         dtype = pre.numpy().dtype.type
         _backward(events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), events.defaults.numpy(),
-                  events.num_defaults.numpy(), grad_spikes.contiguous().reshape(pre.shape).numpy(), pre.numpy(),
-                  height, width, dtype(params.tau), dtype(params.threshold), SURROGATES[params.surrogate].code,
-                  dtype(params.slope), partial.numpy(), partial_bias.numpy())
-        return partial.sum(0).permute(3, 0, 1, 2), partial_bias.sum(0), None, None, None, None
+                  events.num_defaults.numpy(), grad_spikes.contiguous().reshape(*pre.shape[:2], -1).numpy(),
+                  pre.numpy(), height, width, pool, dtype(params.tau), dtype(params.threshold),
+                  SURROGATES[params.surrogate].code, dtype(params.slope), partial.numpy(), partial_bias.numpy())
+        return partial.sum(0).permute(3, 0, 1, 2), partial_bias.sum(0), None, None, None, None, None
 
 
 def supports_event_conv(weight: Tensor) -> bool:
@@ -197,8 +204,9 @@ def supports_event_conv(weight: Tensor) -> bool:
             and weight.shape[2] == weight.shape[3] and weight.shape[2] % 2 == 1)
 
 
-def event_conv_layer(inputs: ImageEvents, weight: Tensor, bias: Tensor, params: LIFParams) -> Tensor:
-    """Spikes of a conv LIF layer (stride 1, 'same' padding, from rest) whose input spikes are events.
+def event_conv_layer(inputs: ImageEvents, weight: Tensor, bias: Tensor, params: LIFParams, pool: int = 1) -> Tensor:
+    """Spikes of a conv LIF layer (stride 1, 'same' padding, from rest) whose input spikes are events,
+    max-pooled over ``pool`` x ``pool`` windows in the same pass when ``pool`` > 1 (``image_lif``).
 
     Args:
         inputs: events of input images [T, B, C_in, H, W] (``ImageEvents``).
@@ -206,7 +214,8 @@ def event_conv_layer(inputs: ImageEvents, weight: Tensor, bias: Tensor, params: 
         bias: [C_out].
         params: the layer's LIF constants.
     Returns:
-        spikes [T, B, H, W, C_out] (NHWC) in {0., 1.}, differentiable in ``weight`` and ``bias``.
+        spikes [T, B, H // pool, W // pool, C_out] (NHWC) in {0., 1.}, differentiable in ``weight`` and
+        ``bias``.
     """
     events = as_events(inputs.events)
     channels, height, width = inputs.shape
@@ -214,4 +223,4 @@ def event_conv_layer(inputs: ImageEvents, weight: Tensor, bias: Tensor, params: 
         raise ValueError(f"events of {events.num_inputs} inputs as [{channels}, {height}, {width}] do not fit a conv "
                          f"of {weight.shape[1]} input channels")
     keep_pre = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad)
-    return _EventConvLIF.apply(weight, bias, events, tuple(inputs.shape), params, keep_pre)
+    return _EventConvLIF.apply(weight, bias, events, tuple(inputs.shape), params, pool, keep_pre)

@@ -36,9 +36,10 @@ class ConvLayer(nn.Module):
             self.conv.weight.mul_(INIT_GAIN)
         self.params = check_params(params)
 
-    def forward(self, inputs: Tensor, engine: str = "fast") -> Tensor:
-        """Input spikes [T, B, C_in, H, W] -> output spikes [T, B, C_out, H, W]."""
-        return CONV_ENGINES[check_engine(engine)](inputs, self.conv, self.params)
+    def forward(self, inputs: Tensor, engine: str = "fast", pool: int = 1) -> Tensor:
+        """Input spikes [T, B, C_in, H, W] (or ``ImageEvents``) -> output spikes [T, B, C_out, H, W]; with
+        ``pool`` > 1, max-pooled as ``Pool2d("max", pool)`` would (the fast engine fuses the two)."""
+        return CONV_ENGINES[check_engine(engine)](inputs, self.conv, self.params, pool)
 
     @torch.no_grad()
     def trace(self, inputs: Tensor) -> LayerTrace:

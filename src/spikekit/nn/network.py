@@ -155,10 +155,15 @@ class SNN(nn.Module):
     def _counts(self, inputs: Inputs) -> Tensor:
         # Every layer but the last runs through its engine; the last (fully connected) through the count
         # engine, which in the fast engine adds its spikes up as it goes (kernels/readout.py).
+        # A conv layer and the max pooling after it run as one call, which the fast engine fuses.
         *body, last = self.layers
-        inputs = self._shaped(inputs)
-        for layer in body:
-            inputs = layer(inputs, self.engine)
+        inputs, index = self._shaped(inputs), 0
+        while index < len(body):
+            layer, following = body[index], body[index + 1] if index + 1 < len(body) else None
+            if isinstance(layer, ConvLayer) and isinstance(following, Pool2d) and following.kind == "max":
+                inputs, index = layer(inputs, self.engine, following.kernel_size), index + 2
+            else:
+                inputs, index = layer(inputs, self.engine), index + 1
         return COUNT_ENGINES[self.engine](inputs, [(last.linear, last.params)])
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
