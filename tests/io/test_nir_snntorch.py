@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,6 +10,7 @@ from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.data.mnist import MNIST, Split
 from spikekit.io.nir import from_nir, read_nir, to_nir, write_nir
+from spikekit.nn import SNN
 from spikekit.train.loop import EpochProgress, build_model, train_epoch
 
 snn = pytest.importorskip("snntorch", reason="snnTorch is not installed (pip install -e '.[interop]')")
@@ -77,3 +79,23 @@ def test_spikekit_imports_what_snntorch_exports(tmp_path: Path, stored_spikes: t
     ours = model.layer_spikes(stored_spikes)[-1].detach()
     assert theirs.sum() > 100
     assert torch.equal(theirs, ours)
+
+
+def test_snntorch_importer_reads_spikekit_conv_and_pooling_nodes(stored_spikes: torch.Tensor) -> None:
+    """snnTorch 1.0 builds ``torch.nn.Flatten(start_dim, end_dim)`` from a NIR Flatten, counting a batch
+    dimension that NIR's shapes do not have, so a whole conv graph does not import there; its Conv2d,
+    LIF and AvgPool2d do: the graph up to the flatten, imported by snnTorch, gives the pooled spikes of
+    spikekit's second conv layer, every one at every step."""
+    import nir
+
+    torch.manual_seed(0)
+    model = SNN("6c5-a2-8c3-a2-10", input_shape=(1, 28, 28), engine="fast")
+    graph = to_nir(model)
+    chain = ["input", "conv1", "lif1", "pool2", "conv3", "lif3", "pool4"]
+    nodes = {name: graph.nodes[name] for name in chain}
+    nodes["output"] = nir.Output(output_type={"output": np.array([8, 7, 7])})
+    cut = nir.NIRGraph(nodes=nodes, edges=list(zip([*chain], [*chain[1:], "output"])), type_check=False)
+    images = stored_spikes.reshape(*stored_spikes.shape[:2], 1, 28, 28)
+    theirs = _run_snntorch(import_from_nir(cut), images)
+    ours = model.layers[3](model.layers[2](model.layers[1](model.layers[0](images))))
+    assert ours.sum() > 100 and torch.equal(theirs, ours.detach())
