@@ -9,14 +9,17 @@ only the products one training batch cannot avoid, as plain torch calls with tim
 batch: for 784-128-10 the five dense float32 GEMMs (2 forward, 1 input gradient, 2 weight gradients);
 for the conv net the two convolutions and the readout product forward, and their weight and input
 gradients (none for the data), channels-last as the fast engine runs them. Each row is timed back to back after its
-own warm-up (see ``_median_ms`` for why not interleaved). Peak RSS is the process's high-water
-mark over 3 calls of that row alone (reset through /proc/self/clear_refs on Linux).
+own warm-up (see ``_median_ms`` for why not interleaved). Peak RSS is the high-water mark of a fresh
+process that runs 3 calls of that row alone (data loaded, as in training), Linux only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,12 +33,6 @@ from spikekit.kernels import ENGINES
 from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import build_model, build_optimizer, encode_batch
-
-
-def _reset_peak_rss() -> None:
-    clear_refs = Path("/proc/self/clear_refs")
-    if clear_refs.exists():
-        clear_refs.write_text("5")
 
 
 def _peak_rss_mb() -> float:
@@ -62,11 +59,24 @@ def _median_ms(step: Callable[[int], None], repeats: int, warmup: int = 2) -> fl
     return 1000 * statistics.median(times)
 
 
-def _peak_rss_of(step: Callable[[int], None], calls: int = 3) -> float:
-    _reset_peak_rss()
-    for index in range(calls):
+def _peak_rss_in_fresh_process(row: tuple) -> float:
+    """Peak RSS (MB) of a fresh process that loads the data and runs 3 calls of one row's step.
+
+    Its own process, because freed memory stays mapped (``keep_freed_memory``) and the high-water mark
+    of one long process only grows: rows timed after a larger one would all read that one's peak."""
+    command = [sys.executable, __file__, "--peak-of", json.dumps(row)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(result.stdout.split()[-1])
+
+
+def _run_peak_of(row: list, threads: int) -> None:
+    arch, name, mode, num_steps, batch = row
+    set_threads(threads)
+    keep_freed_memory()
+    step = _cases(arch, mode, num_steps, batch, load_mnist())[name]
+    for index in range(3):
         step(index)
-    return _peak_rss_mb()
+    print(_peak_rss_mb())
 
 
 def _config(arch: str, engine: str, num_steps: int) -> RunConfig:
@@ -133,30 +143,41 @@ SECTIONS = {  # arch -> (mode, T, batch) rows and the floor of its training rows
 }
 
 
+def _cases(arch: str, mode: str, num_steps: int, batch: int, data) -> dict[str, Callable[[int], None]]:
+    split = data.train if mode == "train" else data.test
+    images, labels = split.intensity(slice(0, batch)), split.labels[:batch]
+    cases = {engine: (training_step(arch, engine, num_steps, images, labels) if mode == "train"
+                      else inference_step(arch, engine, num_steps, images)) for engine in ENGINES}
+    if mode == "train":
+        cases["floor"] = next(floor for _, (section_arch, _, floor) in SECTIONS.items()
+                              if section_arch == arch)(num_steps, batch)
+    return cases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed batches per row (median reported)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--section", choices=[*SECTIONS, "all"], default="all", help="which networks to time")
+    parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # internal: one row's peak RSS, in its own process
     args = parser.parse_args()
+    if args.peak_of:
+        return _run_peak_of(json.loads(args.peak_of), args.threads)
     set_threads(args.threads)  # torch's and numba's pools
     keep_freed_memory()  # as the CLI does; process-wide, so both engines run with it
     data = load_mnist()
     rows = []
     for section in SECTIONS if args.section == "all" else [args.section]:
-        arch, cases_of_section, floor = SECTIONS[section]
+        arch, cases_of_section, _ = SECTIONS[section]
         for mode, num_steps, batch in cases_of_section:
-            split = data.train if mode == "train" else data.test
-            images, labels = split.intensity(slice(0, batch)), split.labels[:batch]
-            cases = {engine: (training_step(arch, engine, num_steps, images, labels) if mode == "train"
-                              else inference_step(arch, engine, num_steps, images)) for engine in ENGINES}
-            if mode == "train":
-                cases["floor"] = floor(num_steps, batch)
+            cases = _cases(arch, mode, num_steps, batch, data)
             ms = {name: _median_ms(step, args.repeats) for name, step in cases.items()}
-            for name, step in cases.items():
-                rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name],
-                             _peak_rss_of(step), ms["reference"] / ms[name]))
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up\n")
+            for name in cases:
+                peak = _peak_rss_in_fresh_process((arch, name, mode, num_steps, batch))
+                rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], peak,
+                             ms["reference"] / ms[name]))
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up; "
+          "peak RSS of a fresh process running 3 batches of the row\n")
     print("| network | engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
     print("|---|---|---|---|---|---|---|---|---|")
     for arch, name, mode, num_steps, batch, rate, ms, rss, ratio in rows:

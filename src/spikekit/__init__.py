@@ -1,7 +1,8 @@
 """spikekit: spiking neural networks trained with surrogate gradients, fast on a CPU.
 
 Conventions, stated once for the whole package:
-- tensors are time-major: spikes and currents are ``[T, B, N]`` (steps, batch, neurons);
+- tensors are time-major: spikes and currents are ``[T, B, N]`` (steps, batch, neurons), or
+  ``[T, B, C, H, W]`` in conv layers (``spikekit.nn.spec`` names the layer stacks);
 - ``tau`` is in time steps: one LIF step is ``V <- V + (I - V)/tau`` (``spikekit.dynamics.lif``);
 - a neuron spikes when ``V >= threshold`` (default 1.0), then ``V <- reset`` (default 0.0);
 - spikes are ``{0., 1.}`` in the dtype of the computation;
@@ -18,13 +19,14 @@ from spikekit.errors import CheckpointError, ConfigError, DataError, SpikekitErr
 from spikekit.io.checkpoint import load_checkpoint, save_checkpoint
 from spikekit.io.nir import NIRError, from_nir, read_nir, to_nir, write_nir
 from spikekit.kernels import ENGINES, SpikeEvents
-from spikekit.nn import SNN, SNNLayer
+from spikekit.nn import SNN, ConvLayer, Flatten, Pool2d, SNNLayer, parse_arch
 from spikekit.train import EpochProgress, build_model, build_optimizer, evaluate, train_epoch
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ENGINES", "SNN", "CheckpointError", "ConfigError", "DataError", "EpochProgress", "LIFParams", "LIFState",
+    "ENGINES", "SNN", "CheckpointError", "ConfigError", "ConvLayer", "DataError", "EpochProgress", "Flatten",
+    "LIFParams", "LIFState", "Pool2d", "parse_arch",
     "NIRError", "from_nir", "read_nir", "to_nir", "write_nir",
     "ModelConfig", "RunConfig", "SNNLayer", "SpikeEvents", "SpikekitError", "TrainConfig", "build_model",
     "build_optimizer", "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist",

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.surrogate import surrogate_derivative
 from spikekit.kernels import CONV_ENGINES, events_from_dense
+from spikekit.kernels.event_conv import ImageEvents
 from spikekit.nn import SNN, ConvLayer
 
 PARAMS = [LIFParams(threshold=0.5), LIFParams(tau=3.0, threshold=0.7, reset=-0.1, surrogate="atan", slope=4.0)]
@@ -100,3 +102,32 @@ def test_wrong_input_shapes_name_the_layer() -> None:
         ConvLayer(1, 3, 4)
     with pytest.raises(ValueError, match="needs input_shape"):
         SNN("4c3-5")
+
+
+@pytest.mark.parametrize("path", ["reference", "fast", "events"])
+def test_conv_weight_gradient_matches_finite_differences_below_threshold(path: str) -> None:
+    """Below threshold nothing fires or resets, so V_pre is linear in W and central differences of the
+    traced membrane are exact; the surrogate gradient of sum(g * S) must be sum(g * f'(V_pre - threshold)
+    * dV_pre/dW) for every weight."""
+    params = LIFParams(threshold=50.0, slope=0.5)
+    torch.manual_seed(0)
+    layer = ConvLayer(1, 2, 3, params).double()
+    dense = _spikes((4, 2, 25))
+    inputs = ImageEvents(events_from_dense(dense), (1, 5, 5)) if path == "events" else dense.reshape(4, 2, 1, 5, 5)
+    weights = torch.randn(4, 2, 2, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    spikes = layer(inputs, "reference" if path == "reference" else "fast")
+    (got,) = torch.autograd.grad((spikes * weights).sum(), layer.conv.weight)
+    images = dense.reshape(4, 2, 1, 5, 5)
+    membrane = layer.trace(images).membrane.reshape(weights.shape)
+    slope = surrogate_derivative(membrane - params.threshold, params.surrogate, params.slope)
+    expected = torch.zeros_like(got)
+    for index in range(layer.conv.weight.numel()):
+        with torch.no_grad():
+            flat = layer.conv.weight.view(-1)
+            flat[index] += 1e-3
+            above = layer.trace(images).membrane.reshape(weights.shape)
+            flat[index] -= 2e-3
+            below = layer.trace(images).membrane.reshape(weights.shape)
+            flat[index] += 1e-3
+        expected.view(-1)[index] = (weights * slope * (above - below) / 2e-3).sum()
+    torch.testing.assert_close(got, expected, rtol=1e-8, atol=1e-10)

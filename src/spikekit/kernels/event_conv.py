@@ -138,12 +138,14 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
         slope_row = np.empty(size, dtype)
         grad_current = np.empty(size, dtype)
         grad_full = np.empty(size, dtype)  # the unpooled spike gradient of a step, when pooling
+        remaining = np.empty(channels, dtype)
         for b in range(part * per_part, min(batch_size, (part + 1) * per_part)):
             grad_membrane[:] = zero
             over_time[:] = zero
             for t in range(num_steps - 1, -1, -1):
                 if pool > 1:
-                    unpool_row(grad_spikes[t, b], pre[t, b], threshold, height, width, channels, pool, grad_full)
+                    unpool_row(grad_spikes[t, b], pre[t, b], threshold, height, width, channels, pool, remaining,
+                               grad_full)
                 derivative_row(surrogate, pre[t, b], threshold, slope, slope_row)
                 adjoint_row(grad_full if pool > 1 else grad_spikes[t, b], pre[t, b], slope_row, threshold, tau,
                             grad_membrane, grad_current)
@@ -195,7 +197,7 @@ class _EventConvLIF(torch.autograd.Function):
                   events.num_defaults.numpy(), grad_spikes.contiguous().reshape(*pre.shape[:2], -1).numpy(),
                   pre.numpy(), height, width, pool, dtype(params.tau), dtype(params.threshold),
                   SURROGATES[params.surrogate].code, dtype(params.slope), partial.numpy(), partial_bias.numpy())
-        return partial.sum(0).permute(3, 0, 1, 2), partial_bias.sum(0), None, None, None, None, None
+        return partial.sum(0).permute(3, 0, 1, 2).contiguous(), partial_bias.sum(0), None, None, None, None, None
 
 
 def supports_event_conv(weight: Tensor) -> bool:

@@ -44,25 +44,34 @@ def pool_row(spikes, height, width, channels, pool, pooled):
 
 
 @numba.njit(inline="always")
-def unpool_row(grad_pooled, pre, threshold, height, width, channels, pool, grad_spikes):
+def unpool_row(grad_pooled, pre, threshold, height, width, channels, pool, remaining, grad_spikes):
     """The adjoint of ``pool_row`` given the row's V_pre [H*W*C]: grad_spikes [H*W*C] is zero but at each
     window's chosen input (first with V_pre >= threshold in row-major order, else the first), which
-    receives the window's grad_pooled."""
+    receives the window's grad_pooled. ``remaining`` [C] is scratch.
+
+    Each window is walked in row-major order with, per channel, the gradient not yet given out: a spiking
+    input takes all of it (leaving exactly 0), and what is left after the walk goes to the first input.
+    Branch-free over the contiguous channels, so the loops vectorise (one scalar search per channel and
+    window was the slowest part of the backward)."""
     zero = grad_spikes.dtype.type(0)
-    grad_spikes[:] = zero
+    if height % pool or width % pool:  # remainder rows or columns: no window reaches them
+        grad_spikes[:] = zero
     out_width = width // pool
     for out_y in range(height // pool):
         for out_x in range(out_width):
             target = (out_y * out_width + out_x) * channels
             for j in range(channels):
-                chosen = (out_y * pool * width + out_x * pool) * channels + j
-                found = False
-                for dy in range(pool):
-                    for dx in range(pool):
-                        source = ((out_y * pool + dy) * width + out_x * pool + dx) * channels + j
-                        if not found and pre[source] - threshold >= zero:
-                            chosen, found = source, True
-                grad_spikes[chosen] = grad_pooled[target + j]
+                remaining[j] = grad_pooled[target + j]
+            for dy in range(pool):
+                for dx in range(pool):
+                    source = ((out_y * pool + dy) * width + out_x * pool + dx) * channels
+                    for j in range(channels):
+                        taken = remaining[j] if pre[source + j] - threshold >= zero else zero
+                        grad_spikes[source + j] = taken
+                        remaining[j] -= taken
+            first = (out_y * pool * width + out_x * pool) * channels
+            for j in range(channels):
+                grad_spikes[first + j] += remaining[j]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -96,10 +105,12 @@ def _backward(grad_pooled, pre, height, width, pool, tau, threshold, surrogate, 
         grad_membrane = np.empty(size, dtype)
         grad_spikes = np.empty(size, dtype)
         slope_row = np.empty(size, dtype)
+        remaining = np.empty(channels, dtype)
         for b in range(part * per_part, min(batch_size, (part + 1) * per_part)):
             grad_membrane[:] = dtype.type(0)
             for t in range(num_steps - 1, -1, -1):
-                unpool_row(grad_pooled[t, b], pre[t, b], threshold, height, width, channels, pool, grad_spikes)
+                unpool_row(grad_pooled[t, b], pre[t, b], threshold, height, width, channels, pool, remaining,
+                           grad_spikes)
                 derivative_row(surrogate, pre[t, b], threshold, slope, slope_row)
                 adjoint_row(grad_spikes, pre[t, b], slope_row, threshold, tau, grad_membrane, grad_current[t, b])
 

@@ -46,7 +46,7 @@ class Preset(NamedTuple):
 
 PRESETS: dict[str, Preset] = {
     # Measured in the README (Accuracy of the conv preset): T=8 keeps an epoch near a minute on 2 cores.
-    "conv": Preset("12c5-p2-32c5-p2-10", num_steps=8, epochs=6, lr=2e-3),
+    "conv": Preset("12c5-p2-32c5-p2-10", num_steps=8, epochs=8, lr=3e-3),
 }
 
 
