@@ -40,49 +40,26 @@ class ImageEvents(NamedTuple):
 
 
 @numba.njit(inline="always")
-def _patches(row, weight_t, events, start, stop, sign, height, width):
-    """row [H*W*C_out] (NHWC) += sign * the K x K patch of weight_t [C_in, K, K, C_out] of every input
-    index events[k], start <= k < stop (index = c*H*W + y*W + x)."""
-    kernel, channels = weight_t.shape[1], weight_t.shape[3]
+def _exchange(image, taps, events, start, stop, sign, height, width, to_image):
+    """For every input index events[k], start <= k < stop (index = c*H*W + y*W + x), and every tap
+    (ky, kx) of its K x K patch whose output lies in the image: with ``to_image`` (forward),
+    image[out] += sign * taps[c, ky, kx]; else (its adjoint, backward) taps[c, ky, kx] += sign *
+    image[out]. image: [H*W*C_out] (NHWC); taps: [C_in, K, K, C_out] (W, or dW, transposed)."""
+    kernel, channels = taps.shape[1], taps.shape[3]
     pad = kernel // 2
     for k in range(start, stop):
         index = events[k]
         c, pixel = index // (height * width), index % (height * width)
         y, x = pixel // width, pixel % width
-        for ky in range(kernel):
-            out_y = y - ky + pad
-            if out_y < 0 or out_y >= height:
-                continue
-            for kx in range(kernel):
-                out_x = x - kx + pad
-                if out_x < 0 or out_x >= width:
-                    continue
-                tap, base = weight_t[c, ky, kx], (out_y * width + out_x) * channels
-                for j in range(channels):
-                    row[base + j] += sign * tap[j]
-
-
-@numba.njit(inline="always")
-def _windows(target, events, start, stop, sign, values, height, width):
-    """The adjoint of ``_patches``: target [C_in, K, K, C_out] += sign * the values [H*W*C_out] (NHWC)
-    that each event's patch touched."""
-    kernel, channels = target.shape[1], target.shape[3]
-    pad = kernel // 2
-    for k in range(start, stop):
-        index = events[k]
-        c, pixel = index // (height * width), index % (height * width)
-        y, x = pixel // width, pixel % width
-        for ky in range(kernel):
-            out_y = y - ky + pad
-            if out_y < 0 or out_y >= height:
-                continue
-            for kx in range(kernel):
-                out_x = x - kx + pad
-                if out_x < 0 or out_x >= width:
-                    continue
-                tap, base = target[c, ky, kx], (out_y * width + out_x) * channels
-                for j in range(channels):
-                    tap[j] += sign * values[base + j]
+        for ky in range(max(0, y + pad - height + 1), min(kernel, y + pad + 1)):  # 0 <= y - ky + pad < H
+            for kx in range(max(0, x + pad - width + 1), min(kernel, x + pad + 1)):
+                tap, base = taps[c, ky, kx], ((y - ky + pad) * width + x - kx + pad) * channels
+                if to_image:
+                    for j in range(channels):
+                        image[base + j] += sign * tap[j]
+                else:
+                    for j in range(channels):
+                        tap[j] += sign * image[base + j]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -104,13 +81,13 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight_t, bias, h
         for b in range(part * per_part, min(batch_size, (part + 1) * per_part)):
             for position in range(0, size, channels):
                 base[position:position + channels] = bias
-            _patches(base, weight_t, defaults[b], 0, num_defaults[b], one, height, width)
+            _exchange(base, weight_t, defaults[b], 0, num_defaults[b], one, height, width, True)
             membrane[:] = zero
             for t in range(num_steps):
                 current[:] = base
                 events = indices[t, b]
-                _patches(current, weight_t, events, 0, num_on[t, b], one, height, width)
-                _patches(current, weight_t, events, capacity - num_off[t, b], capacity, -one, height, width)
+                _exchange(current, weight_t, events, 0, num_on[t, b], one, height, width, True)
+                _exchange(current, weight_t, events, capacity - num_off[t, b], capacity, -one, height, width, True)
                 charge_and_fire_row(current, membrane, tau, threshold, reset, pre[t, b] if keep_pre else pre[part, 0],
                                     full if pool > 1 else spikes[t, b])
                 if pool > 1:
@@ -152,9 +129,10 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
                 for j in range(size):
                     over_time[j] += grad_current[j]
                 events = indices[t, b]
-                _windows(accumulator, events, 0, num_on[t, b], one, grad_current, height, width)
-                _windows(accumulator, events, capacity - num_off[t, b], capacity, -one, grad_current, height, width)
-            _windows(accumulator, defaults[b], 0, num_defaults[b], one, over_time, height, width)
+                _exchange(grad_current, accumulator, events, 0, num_on[t, b], one, height, width, False)
+                _exchange(grad_current, accumulator, events, capacity - num_off[t, b], capacity, -one, height, width,
+                          False)
+            _exchange(over_time, accumulator, defaults[b], 0, num_defaults[b], one, height, width, False)
             for position in range(0, size, channels):
                 for j in range(channels):
                     accumulator_bias[j] += over_time[position + j]
