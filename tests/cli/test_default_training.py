@@ -1,4 +1,4 @@
-"""Slow: ``spikekit train`` with no arguments reaches the accuracy the README reports (>= 97.5%)."""
+"""Slow: ``spikekit train`` with no arguments, and with the conv preset, reach the accuracy the README reports."""
 
 import json
 from pathlib import Path
@@ -14,3 +14,13 @@ def test_defaults_reach_97_5_percent(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 16
     assert records[-1]["test_accuracy"] >= 0.975
+
+
+@pytest.mark.slow
+def test_conv_preset_reaches_99_percent(tmp_path: Path) -> None:
+    """``--arch conv`` (12c5-p2-32c5-p2-10, T=8, 8 epochs): 99.02% measured (README), below the conv
+    issue's 99.2% target; this guards what it reaches, ~9 minutes on 2 cores."""
+    assert main(["train", "--arch", "conv", "--out", str(tmp_path / "run")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 8
+    assert records[-1]["test_accuracy"] >= 0.99
