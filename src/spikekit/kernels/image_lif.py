@@ -11,7 +11,9 @@ re-derives which input of each window the pooling chose from the saved membrane 
 Pooling semantics are ``torch.nn.functional.max_pool2d``'s on spikes: the output is 1 where any input of
 the window spiked, and its gradient goes to one input, the first maximum in row-major order (the first
 spiking input, or the window's first input if none spiked); a remainder row or column is dropped.
-Measured on 12c5-p2-32c5-p2-10 (T=25, batch 128): see ``kernels/conv.py``.
+Measured on a 12c5-p2-32c5-p2-10 training step (T=8, batch 128, two alternating runs each): 117-133 ms
+with the scan and torch's max pooling apart, 110 ms fused; the event-driven first layer with its pooling
+fused, forward and backward alone: 58-89 -> 45-57 ms.
 """
 
 from __future__ import annotations

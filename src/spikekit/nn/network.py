@@ -15,7 +15,7 @@ from spikekit.nn.conv import ConvLayer
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.pool import Pool2d
-from spikekit.nn.spec import LayerSpec, output_shapes, parse_arch
+from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
 INFERENCE_CHUNK = 128  # samples per chunk of a no-grad forward (fast engine), at most
 CHUNK_BYTES = 16 * 2**20  # and at most this much per [T, chunk, N] spike tensor of the widest spiking layer
@@ -23,7 +23,8 @@ SPIKING = (SNNLayer, ConvLayer)  # the layers with LIF neurons (and so with LIFP
 _POOL_KINDS = {"maxpool": "max", "avgpool": "avg", "sumpool": "sum"}
 
 
-def _batch_slice(inputs: Inputs, start: int, stop: int) -> Inputs:
+def batch_slice(inputs: Inputs, start: int, stop: int) -> Inputs:
+    """Input spikes of samples ``start:stop`` (all steps), dense or events."""
     return inputs.batch_slice(start, stop) if isinstance(inputs, (SpikeEvents, LazyEvents)) else inputs[:, start:stop]
 
 
@@ -80,14 +81,13 @@ class SNN(nn.Module):
                 raise ValueError(f"input_shape {list(self.input_shape)} does not hold {sizes[0]} inputs")
             specs = parse_arch("-".join(map(str, sizes[1:])))
         self.shapes = output_shapes(specs, self.input_shape)  # one sample's shape after each layer
-        num_spiking = sum(spec.kind in ("linear", "conv") for spec in specs)
+        num_spiking = sum(spec.kind in SPIKING_KINDS for spec in specs)
         per_layer = [params] * num_spiking if isinstance(params, LIFParams) else list(params)
         if len(per_layer) != num_spiking:
             raise ValueError(f"{num_spiking} spiking layers need as many LIFParams, got {len(per_layer)}")
         layer_params, layers, shape = iter(per_layer), [], self.input_shape
         for spec, output_shape in zip(specs, self.shapes):
-            spiking = spec.kind in ("linear", "conv")
-            layers.append(_make_layer(spec, shape, next(layer_params) if spiking else LIFParams()))
+            layers.append(_make_layer(spec, shape, next(layer_params) if spec.kind in SPIKING_KINDS else LIFParams()))
             shape = output_shape
         self.layers = nn.ModuleList(layers)
         self.arch = "-".join(spec.token for spec in specs if spec.kind != "flatten")
@@ -148,14 +148,18 @@ class SNN(nn.Module):
         # Inference: samples are independent, so run them through all layers a chunk at a time. The
         # per-chunk [T, chunk, N] intermediates stay in cache and in reused heap memory instead of
         # page-faulting fresh [T, B, N] tensors (measured 1.4x on T=100, batch 1000). Exact.
-        # A conv layer's [T, chunk, C*H*W] tensors are ~70x the seed's [T, chunk, 128]: chunks then shrink to
-        # keep them near the seed's size (12c5-p2-32c5-p2-10, T=25: 17 samples; peak RSS of an inference
-        # batch of 128 measured 521 -> 419 MB, the reference 485-508 MB, at the same speed).
-        batch_size, num_steps = inputs.shape[1], inputs.shape[0]
-        widest = max(self.sizes[1:]) * num_steps * 4  # bytes per sample, float32
-        chunk = max(1, min(INFERENCE_CHUNK, CHUNK_BYTES // widest))
-        chunks = [self._counts(_batch_slice(inputs, start, start + chunk)) for start in range(0, batch_size, chunk)]
+        chunk = self.inference_chunk(inputs.shape[0])
+        chunks = [self._counts(batch_slice(inputs, start, start + chunk))
+                  for start in range(0, inputs.shape[1], chunk)]
         return torch.cat(chunks) if chunks else self._counts(inputs)
+
+    def inference_chunk(self, num_steps: int, limit: int = INFERENCE_CHUNK) -> int:
+        """Samples per chunk of a no-grad pass: ``limit``, fewer when the widest spiking layer's
+        [T, chunk, N] float32 spikes would pass ``CHUNK_BYTES``. A conv layer's are ~70x the seed's
+        [T, chunk, 128] (12c5-p2-32c5-p2-10, T=25: 17 samples; peak RSS of an inference batch of 128
+        measured 521 -> 419 MB, the reference 485-508 MB, at the same speed)."""
+        widest = max(self.sizes[1:]) * num_steps * 4
+        return max(1, min(limit, CHUNK_BYTES // widest))
 
     def _counts(self, inputs: Inputs) -> Tensor:
         # Every layer but the last runs through its engine; the last (fully connected) through the count

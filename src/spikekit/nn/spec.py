@@ -21,6 +21,7 @@ from typing import Literal, NamedTuple
 Kind = Literal["linear", "conv", "maxpool", "avgpool", "sumpool", "flatten"]
 POOL_KINDS: dict[str, Kind] = {"p": "maxpool", "a": "avgpool", "s": "sumpool"}
 SPATIAL: frozenset[Kind] = frozenset({"conv", "maxpool", "avgpool", "sumpool"})
+SPIKING_KINDS: frozenset[Kind] = frozenset({"linear", "conv"})  # the layers with LIF neurons
 _TOKEN = re.compile(r"(?P<linear>\d+)|(?P<channels>\d+)c(?P<kernel>\d+)|(?P<pool>[pas])(?P<size>\d+)")
 _GRAMMAR = "N (fully connected), CcK (conv, K odd), pK (max pool), aK (average pool), sK (sum pool)"
 
@@ -64,7 +65,7 @@ def _parse_token(token: str) -> LayerSpec:
         layer = LayerSpec(POOL_KINDS[match["pool"]], 0, int(match["size"]), token)
         if layer.kernel < 2:
             raise ValueError(f"layer {token!r}: a pooling window must be >= 2, got {layer.kernel}")
-    if layer.kind in ("linear", "conv") and layer.size < 1:
+    if layer.kind in SPIKING_KINDS and layer.size < 1:
         raise ValueError(f"layer {token!r}: a layer needs at least one neuron (channel)")
     return layer
 
