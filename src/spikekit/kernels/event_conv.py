@@ -14,6 +14,10 @@ t goes, once per sample, to the defaults' windows and to the bias gradient. The 
 Conv semantics are PyTorch's (cross-correlation, stride 1, padding K // 2): input pixel (py, px) of channel
 c adds W[:, c, ky, kx] to output (py - ky + K // 2, px - kx + K // 2) where that lies inside the image.
 Exact float arithmetic; only the summation order differs from a dense conv.
+
+Measured on 12c5-p2-32c5-p2-10 (T=25, batch 128, ``benchmarks/bench_engines.py``), against the dense
+channels-last conv with the fused scan it replaced for this layer: training step 660 -> 440 ms,
+inference 176 -> 110 ms.
 """
 
 from __future__ import annotations
