@@ -35,13 +35,15 @@ def _networks(sizes, params) -> tuple[SNN, SNN]:
     return reference, fast
 
 
-def _assert_same_gradients(reference: SNN, ref_output, fast: SNN, fast_output) -> None:
+def _assert_same_gradients(reference: SNN, ref_output, fast: SNN, fast_output) -> tuple[torch.Tensor, ...]:
+    """Both networks' parameter gradients of a random weighting of their outputs agree; returns the reference's."""
     weights = torch.randn(ref_output.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     ref_grads = torch.autograd.grad((ref_output * weights).sum(), list(reference.parameters()))
     fast_grads = torch.autograd.grad((fast_output * weights).sum(), list(fast.parameters()))
     for ref, got in zip(ref_grads, fast_grads):
         torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
     assert any(g.abs().sum() > 0 for g in ref_grads)
+    return ref_grads
 
 
 @pytest.mark.parametrize(("num_steps", "batch", "sizes", "params"), CASES)
