@@ -36,6 +36,23 @@ def test_training_curves_plot_the_history() -> None:
     assert _labelled(loss) and accuracy.get_ylabel() == "accuracy (%)"
 
 
+def test_validation_is_drawn_when_the_run_had_one() -> None:
+    history = [record | {"val_accuracy": 0.5 + 0.1 * record["epoch"]} for record in HISTORY]
+    _, accuracy = plots.training_curves(history).axes
+    assert [line.get_label() for line in accuracy.lines] == ["train", "validation", "test"]
+    assert list(accuracy.lines[1].get_ydata()) == pytest.approx([60, 70, 80])
+
+
+def test_seed_curves_overlay_one_line_per_seed() -> None:
+    shifted = [record | {"test_accuracy": record["test_accuracy"] - 0.01, "val_accuracy": 0.9} for record in HISTORY]
+    loss, accuracy = plots.seed_curves({7: HISTORY, 2: shifted}).axes
+    assert [line.get_label() for line in loss.lines] == ["seed 2", "seed 7"]
+    assert [line.get_label() for line in accuracy.lines] == ["seed 2 test", "seed 2 validation", "seed 7 test"]
+    assert list(accuracy.lines[2].get_ydata()) == [100 * r["test_accuracy"] for r in HISTORY]
+    assert loss.lines[0].get_color() == accuracy.lines[0].get_color() == accuracy.lines[1].get_color()
+    assert all(_labelled(axes) for axes in (loss, accuracy))
+
+
 def test_one_raster_per_layer_with_one_dot_per_spike() -> None:
     rng = np.random.default_rng(1)
     layers = [(rng.uniform(0, 1, (20, n)) < 0.2).astype(np.float32) for n in (784, 128, 10)]

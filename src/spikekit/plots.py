@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: figures are only ever saved by the CLI
 
 import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -48,23 +49,51 @@ def encoding_figure(intensity: np.ndarray, spikes: np.ndarray, label: int | None
 
 def training_curves(history: list[dict]) -> Figure:
     """Loss and accuracy per epoch from metrics.jsonl records (keys ``epoch``, ``train_loss``,
-    ``train_accuracy``, ``test_accuracy``): two panels, accuracies in percent."""
+    ``train_accuracy``, ``test_accuracy``, and ``val_accuracy`` if the run had one): two panels, accuracies
+    in percent."""
     epochs = [record["epoch"] for record in history]
-    figure = Figure(figsize=(11, 3.8), layout="constrained")
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    figure, loss_axes, accuracy_axes = _epoch_panels("training loss", "accuracy")
     loss_axes.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
-    loss_axes.set_xlabel("epoch")
-    loss_axes.set_ylabel("cross-entropy of spike counts (nats)")
-    loss_axes.set_title("training loss")
-    for key, name in (("train_accuracy", "train"), ("test_accuracy", "test")):
-        accuracy_axes.plot(epochs, [100 * r[key] for r in history], marker="o", label=name)
-    accuracy_axes.set_xlabel("epoch")
-    accuracy_axes.set_ylabel("accuracy (%)")
-    accuracy_axes.set_title("accuracy")
-    accuracy_axes.legend()
-    for axes in (loss_axes, accuracy_axes):
+    for key, name in (("train_accuracy", "train"), ("val_accuracy", "validation"), ("test_accuracy", "test")):
+        if history and key in history[0]:  # validation only in runs with --val
+            accuracy_axes.plot(epochs, [100 * r[key] for r in history], marker="o", label=name)
+    _finish_epoch_axes(loss_axes, accuracy_axes)
+    return figure
+
+
+def _epoch_panels(left: str, right: str, left_unit: str = "cross-entropy of spike counts (nats)",
+                  right_unit: str = "accuracy (%)") -> tuple[Figure, Axes, Axes]:
+    """A figure of two panels over epochs, titled ``left`` and ``right``, their y axes labelled."""
+    figure = Figure(figsize=(11, 3.8), layout="constrained")
+    left_axes, right_axes = figure.subplots(1, 2)
+    for axes, title, unit in ((left_axes, left, left_unit), (right_axes, right, right_unit)):
+        axes.set_title(title)
+        axes.set_ylabel(unit)
+    return figure, left_axes, right_axes
+
+
+def _finish_epoch_axes(*panels: Axes, fontsize: str | None = None) -> None:
+    for axes in panels:
+        axes.set_xlabel("epoch")
         axes.grid(alpha=0.3)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        axes.legend(fontsize=fontsize)
+
+
+def seed_curves(histories: dict[int, list[dict]]) -> Figure:
+    """Several seeds' runs overlaid: training loss and test accuracy (validation dashed, when there is one)
+    per epoch, one color per seed, from each run's metrics.jsonl records."""
+    figure, loss_axes, accuracy_axes = _epoch_panels("training loss", "accuracy per seed")
+    for index, (seed, history) in enumerate(sorted(histories.items())):
+        color = f"C{index % 10}"
+        epochs = [record["epoch"] for record in history]
+        loss_axes.plot(epochs, [r["train_loss"] for r in history], marker=".", color=color, label=f"seed {seed}")
+        accuracy_axes.plot(epochs, [100 * r["test_accuracy"] for r in history], marker=".", color=color,
+                           label=f"seed {seed} test")
+        if history and "val_accuracy" in history[0]:
+            accuracy_axes.plot(epochs, [100 * r["val_accuracy"] for r in history], linestyle="--", color=color,
+                               label=f"seed {seed} validation")
+    _finish_epoch_axes(loss_axes, accuracy_axes, fontsize="small")
     return figure
 
 
@@ -121,22 +150,15 @@ def sparsity_over_epochs(history: list[dict]) -> Figure:
     """Per-layer fraction of zero entries in the spike tensors (test set) and silent neurons, per epoch."""
     epochs = [record["epoch"] for record in history]
     num_layers = len(history[0]["firing_rate"]) if history else 0
-    figure = Figure(figsize=(11, 3.8), layout="constrained")
-    zero_axes, silent_axes = figure.subplots(1, 2)
+    figure, zero_axes, silent_axes = _epoch_panels("sparsity: entries with no spike", "silent neurons",
+                                                   "zero entries of spikes[T, B, N] (%)",
+                                                   "neurons silent on the whole test set (%)")
     for layer in range(num_layers):
         zero_axes.plot(epochs, [100 * r["sparsity"]["zero_fraction"][layer] for r in history], marker="o",
                        label=f"layer {layer + 1}")
         silent_axes.plot(epochs, [100 * r["sparsity"]["silent_fraction"][layer] for r in history], marker="o",
                          label=f"layer {layer + 1}")
-    zero_axes.set_ylabel("zero entries of spikes[T, B, N] (%)")
-    zero_axes.set_title("sparsity: entries with no spike")
-    silent_axes.set_ylabel("neurons silent on the whole test set (%)")
-    silent_axes.set_title("silent neurons")
-    for axes in (zero_axes, silent_axes):
-        axes.set_xlabel("epoch")
-        axes.grid(alpha=0.3)
-        axes.legend()
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _finish_epoch_axes(zero_axes, silent_axes)
     return figure
 
 

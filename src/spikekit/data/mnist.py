@@ -53,6 +53,18 @@ class Split(NamedTuple):
         """Pixel intensities in [0, 1] (byte / 255), float32 [n, 784], for the selected images."""
         return self.images[index].float() / 255.0
 
+    def hold_out(self, count: int) -> tuple[Split, Split]:
+        """(the first ``len - count`` images, the last ``count``): a validation split taken from training data.
+
+        The last images, not a random draw, so the split is the same for every seed and every tool (MNIST's
+        own 50k/10k train/validation division is ``hold_out(10_000)`` of the 60k).
+        """
+        if not 0 <= count < len(self.labels):
+            raise ValueError(f"cannot hold out {count} of {len(self.labels)} training images for validation; "
+                             f"choose 0 <= N < {len(self.labels)}")
+        keep = len(self.labels) - count
+        return Split(self.images[:keep], self.labels[:keep]), Split(self.images[keep:], self.labels[keep:])
+
 
 class MNIST(NamedTuple):
     train: Split  # 60,000 images

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -27,9 +28,40 @@ def write_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.P
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
+    fsync_directory(path.parent)  # make the rename itself durable
+
+
+def create_directory(path: str | os.PathLike, populate: Callable[[Path], None]) -> None:
+    """Make directory ``path`` whole or not at all: ``populate(staging)`` fills a temporary sibling, which is
+    then renamed to ``path``. An existing ``path`` (the caller has decided it may go) is moved aside first
+    and deleted after. Whatever instant the process dies at, ``path`` is absent, the old one, or the new one
+    complete; the temporaries a killed call left (``.<name>.*.creating``) are removed by the next call.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.creating"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating"))
     try:
-        os.fsync(directory)  # make the rename itself durable
+        populate(staging)
+        if path.is_dir():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating"))
+            os.replace(path, old / "old")
+            os.replace(staging, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(path: str | os.PathLike) -> None:
+    """Flush ``path``'s directory entries (names created or renamed in it) to disk."""
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
     finally:
         os.close(directory)
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from spikekit.errors import CheckpointError, ConfigError
-from spikekit.io.atomic import write_atomic
+from spikekit.io.atomic import create_directory, write_atomic
 from spikekit.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 CHECKPOINT_NAMES = ("last", "previous")  # searched in this order by ``latest``
@@ -50,14 +49,19 @@ class RunDir:
                               "or --force to overwrite it")
 
     @classmethod
-    def create(cls, path: str | os.PathLike, force: bool = False) -> RunDir:
-        """A new, empty run directory; refuses an existing non-empty one unless ``force`` (which empties it)."""
+    def create(cls, path: str | os.PathLike, config: dict[str, Any], force: bool = False) -> RunDir:
+        """A new run directory holding ``config`` (as config.json) and an empty ``checkpoints/``.
+
+        Refuses an existing non-empty directory unless ``force`` (which replaces it). Atomic
+        (``spikekit.io.atomic.create_directory``): a kill at any instant leaves no run directory without
+        its config.
+        """
         cls.check_new(path, force)
-        run = cls(path)
-        if run.path.is_dir():
-            shutil.rmtree(run.path)
-        run.checkpoints.mkdir(parents=True)
-        return run
+        def populate(staging: Path) -> None:
+            (staging / "checkpoints").mkdir()
+            cls(staging).write_config(config)
+        create_directory(path, populate)
+        return cls(path)
 
     @classmethod
     def existing(cls, path: str | os.PathLike) -> RunDir:
@@ -84,6 +88,15 @@ class RunDir:
         """Replace metrics.jsonl with ``history`` (rewritten whole, so a resumed run never repeats a line)."""
         _write_text_atomic(self.metrics_path, "".join(json.dumps(record) + "\n" for record in history))
 
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl ([] when there is none yet)."""
+        if not self.metrics_path.is_file():
+            return []
+        try:
+            return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{self.metrics_path}: unreadable ({error})") from None
+
     def save(self, checkpoint: Checkpoint, best: bool = False) -> None:
         """Make ``checkpoint`` the new ``last`` (rotating a loadable ``last`` to ``previous``); also ``best``."""
         last = self.checkpoint_path("last")
@@ -106,6 +119,54 @@ class RunDir:
         return None, skipped
 
 
+class SeedRuns:
+    """A multi-seed run (``spikekit train --seeds``): one recipe trained from several seeds.
+
+    Layout:
+        seeds.json      {"seeds": [...], "config": the RunConfig shared by all (its seed is the first's)}
+        seed-<n>/       a ``RunDir`` per seed, its config that of seeds.json with seed n
+        summary.json    ``spikekit.train.summary.seed_summary`` of the seeds finished so far
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.plan_path = self.path / "seeds.json"
+        self.summary_path = self.path / "summary.json"
+
+    @classmethod
+    def holds(cls, path: str | os.PathLike) -> bool:
+        """Whether ``path`` is a multi-seed run directory."""
+        return cls(path).plan_path.is_file()
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, seeds: list[int], config: dict[str, Any], force: bool = False) -> SeedRuns:
+        """A new multi-seed directory holding its plan (atomically, as ``RunDir.create``); no seed started."""
+        RunDir.check_new(path, force)
+        plan = json.dumps({"seeds": seeds, "config": config}, indent=2) + "\n"
+        create_directory(path, lambda staging: write_atomic(staging / "seeds.json", plan.encode()))
+        return cls(path)
+
+    def read_plan(self) -> tuple[list[int], dict[str, Any]]:
+        """(seeds, shared config dict); ``ConfigError`` if seeds.json is unreadable or malformed."""
+        try:
+            plan = json.loads(self.plan_path.read_text())
+            seeds, config = [int(seed) for seed in plan["seeds"]], dict(plan["config"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ConfigError(f"{self.plan_path}: unreadable ({error})") from None
+        return seeds, config
+
+    def run(self, seed: int) -> RunDir:
+        """The run directory of ``seed`` (which may not exist yet)."""
+        return RunDir(self.path / f"seed-{seed}")
+
+    def histories(self, seeds: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Each seed's metrics.jsonl records (empty for a seed not started or with no finished epoch)."""
+        return {seed: self.run(seed).read_metrics() for seed in seeds}
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_text_atomic(self.summary_path, json.dumps(summary, indent=2) + "\n")
+
+
 def _loads(path: Path) -> bool:
     try:
         load_checkpoint(path)
@@ -118,4 +179,4 @@ def _write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, text.encode())
 
 
-__all__ = ["RunDir"]
+__all__ = ["RunDir", "SeedRuns"]

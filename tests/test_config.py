@@ -1,0 +1,25 @@
+import pytest
+
+from spikekit.config import RunConfig, TrainConfig
+from spikekit.errors import ConfigError
+
+
+def test_a_config_round_trips_through_its_dict() -> None:
+    config = RunConfig(train=TrainConfig(val=100, shift=2, schedule="cosine", warmup=0.1, weight_decay=0.01))
+    assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_configs_from_before_the_schedule_choice_keep_cosine() -> None:
+    old = RunConfig().to_dict()
+    for key in ("schedule", "warmup", "shift", "val", "weight_decay", "label_smoothing"):
+        del old["train"][key]
+    config = RunConfig.from_dict(old)
+    assert config.train.schedule == "cosine" and config.train.shift == 0 and config.train.val == 0
+    assert TrainConfig().schedule == "wsd" and TrainConfig().shift == 1  # what new runs get
+
+
+@pytest.mark.parametrize("field, value", [("shift", -1), ("val", -5), ("weight_decay", 1.5),
+                                          ("label_smoothing", -0.1), ("schedule", "step"), ("warmup", 1.0)])
+def test_out_of_range_recipe_values_are_config_errors(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field if field != "schedule" else "schedule"):
+        TrainConfig(**{field: value})
