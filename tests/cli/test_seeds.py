@@ -1,6 +1,7 @@
 """spikekit train --seeds: per-seed run directories, summary.json with the right statistics, resume, report."""
 
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from spikekit.cli import main
+from spikekit.io.run_dir import RunDir
 from tests.cli.test_resume import _environment, _interrupt_at, _metrics
 
 TINY = ["--epochs", "2", "-T", "4", "--limit-train", "300", "--limit-test", "100", "--batch-size", "50"]
@@ -67,9 +69,38 @@ def test_a_stopped_multi_seed_run_resumes_to_the_same_result(tmp_path: Path, sma
     (["--seeds", "1", "1"], "distinct"),
     (["--seeds", "1", "--seed", "2"], "do not combine"),
     (["--seeds", "-1"], "distinct integers >= 0"),
+    (["--jobs", "2"], "give --seeds too"),
+    (["--seeds", "1", "2", "--jobs", "0"], "--jobs must be"),
 ])
 def test_bad_seed_options_are_one_line_errors(tmp_path: Path, extra: list[str], message: str, capsys) -> None:
     assert main(["train", *extra, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_parallel_seeds_equal_single_runs_with_their_thread_count(tmp_path: Path, small_mnist_dir: Path) -> None:
+    """--jobs 2: each seed in a child process of cores/2 threads, its metrics those of a plain run with that
+    many threads; SIGTERM to the parent checkpoints the children, and --resume finishes every seed."""
+    threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    single = tmp_path / "single"
+    env = _environment() | {"OMP_NUM_THREADS": threads, "NUMBA_NUM_THREADS": threads}
+    for seed in (1, 2):
+        command = [sys.executable, "-m", "spikekit", "train", "--data-dir", str(small_mnist_dir), *TINY, "--seed",
+                   str(seed), "--out", str(single / f"seed-{seed}")]
+        assert subprocess.run(command, env=env, capture_output=True, timeout=300).returncode == 0
+
+    run_dir = tmp_path / "jobs"
+    base = [sys.executable, "-m", "spikekit", "train", "--data-dir", str(small_mnist_dir), *TINY,
+            "--checkpoint-every", "1", "--seeds", "1", "2", "--jobs", "2", "--out", str(run_dir)]
+    code, err = _interrupt_at(base, run_dir / "seed-2", (0, 3), signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM and f"spikekit train --resume {run_dir} --jobs 2" in err
+    # stopped before finishing: at most the first epoch recorded
+    assert all(len(RunDir(run_dir / f"seed-{seed}").read_metrics()) < 2 for seed in (1, 2))
+    resume = [sys.executable, "-m", "spikekit", "train", "--resume", str(run_dir), "--jobs", "2"]
+    result = subprocess.run(resume, env=_environment(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for seed in (1, 2):
+        assert _metrics(run_dir / f"seed-{seed}") == _metrics(single / f"seed-{seed}")
+        assert "resuming" in (run_dir / f"seed-{seed}" / "train.log").read_text()
+    assert len(json.loads((run_dir / "summary.json").read_text())["seeds"]) == 2

@@ -78,7 +78,7 @@ def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_e
                        shard)
     if resume:
         session.restore()
-    with _StopOnSignals() as stop:
+    with StopOnSignals() as stop:
         session.stop = stop
         code = session.train()
     if code == 0 and report and shard.is_main:
@@ -90,10 +90,10 @@ def quiet(*args, **kwargs) -> None:
     """``print`` for ranks other than 0."""
 
 
-class _StopOnSignals:
+class StopOnSignals:
     """Turn SIGINT/SIGTERM into a request the loop honours at the next batch (after saving a checkpoint)."""
 
-    def __enter__(self) -> _StopOnSignals:
+    def __enter__(self) -> StopOnSignals:
         self.signal: int | None = None
         self._previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
         return self
@@ -127,7 +127,7 @@ class _Session:
         self.scheduler = build_scheduler(self.optimizer, config.train.epochs * self.batches_per_epoch,
                                          config.train.schedule, config.train.warmup)
         self.state = TrainingState(EpochProgress(0))
-        self.stop: _StopOnSignals | None = None
+        self.stop: StopOnSignals | None = None
         self._last_save = time.monotonic()
 
     def restore(self) -> None:

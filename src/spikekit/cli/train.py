@@ -56,6 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help=f"every random draw derives from it (default {defaults_train.seed})")
     parser.add_argument("--seeds", type=int, nargs="+", metavar="N", help="train once per seed, one after "
                         "another, into RUN_DIR/seed-<N>/; writes RUN_DIR/summary.json (mean and spread)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="J", help="with --seeds (or resuming such a "
+                        "run): train J seeds at a time in processes of cores/J threads (default 1: one after another)")
     parser.add_argument("--engine", default=defaults_train.engine, help=f"one of {', '.join(ENGINES)}")
     parser.add_argument("--device", default=defaults_train.device, help="cpu or cuda")
     parser.add_argument("--limit-train", type=int, metavar="N", help="use only the first N training images")
@@ -116,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds is not None and (args.seed is not None or args.resume):
         raise ConfigError("--seeds starts a multi-seed run; do not combine it with --seed or --resume (a "
                           "resumed multi-seed run keeps its own seeds)")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be an integer >= 1, got {args.jobs}")
     seeds = None
     if args.resume:
         if SeedRuns.holds(args.resume):
@@ -128,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         path = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         RunDir.check_new(path, args.force)
+    if args.jobs > 1 and seeds is None:
+        raise ConfigError("--jobs trains the seeds of a multi-seed run in parallel; give --seeds too")
     check_device(config.train.device)
     options = {"resume": bool(args.resume), "checkpoint_every": checkpoint_every_option(args.checkpoint_every),
                "shard": shard_from_environment(config.train.device), "force": args.force, "report": args.report}
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if seeds is None:
             code = train_run(config, path, **options)
         else:
-            code = train_seeds(config, seeds, path, **options)
+            code = train_seeds(config, seeds, path, **options, jobs=args.jobs)
         # No rank may tear the process group down while another still works (rank 0 evaluates the
         # last epoch alone).
         options["shard"].any(False)
