@@ -93,14 +93,14 @@ def test_parallel_seeds_equal_single_runs_with_their_thread_count(tmp_path: Path
     run_dir = tmp_path / "jobs"
     base = [sys.executable, "-m", "spikekit", "train", "--data-dir", str(small_mnist_dir), *TINY,
             "--checkpoint-every", "1", "--seeds", "1", "2", "--jobs", "2", "--out", str(run_dir)]
-    code, err = _interrupt_at(base, run_dir / "seed-2", (0, 3), signal.SIGTERM)
+    code, err = _interrupt_at(base, run_dir / "seed-2", (0, 1), signal.SIGTERM)
     assert code == 128 + signal.SIGTERM and f"spikekit train --resume {run_dir} --jobs 2" in err
-    # stopped before finishing: at most the first epoch recorded
-    assert all(len(RunDir(run_dir / f"seed-{seed}").read_metrics()) < 2 for seed in (1, 2))
+    # seed 2 was stopped mid-run (seed 1, running beside it, may have finished in the meantime)
+    assert len(RunDir(run_dir / "seed-2").read_metrics()) < 2
     resume = [sys.executable, "-m", "spikekit", "train", "--resume", str(run_dir), "--jobs", "2"]
     result = subprocess.run(resume, env=_environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for seed in (1, 2):
         assert _metrics(run_dir / f"seed-{seed}") == _metrics(single / f"seed-{seed}")
-        assert "resuming" in (run_dir / f"seed-{seed}" / "train.log").read_text()
+    assert "resuming" in (run_dir / "seed-2" / "train.log").read_text()
     assert len(json.loads((run_dir / "summary.json").read_text())["seeds"]) == 2

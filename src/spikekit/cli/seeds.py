@@ -107,7 +107,7 @@ def _train_in_processes(runs: SeedRuns, config: RunConfig, seeds: list[int], job
                 command = [sys.executable, "-m", "spikekit", "train", "--resume", str(runs.run(seed).path), *extra]
                 running[seed] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
                                                   start_new_session=True, preexec_fn=_die_with_parent), log)
-            time.sleep(0.2)
+            time.sleep(0.05)
             for seed, (process, log) in list(running.items()):
                 if process.poll() is None:
                     continue
