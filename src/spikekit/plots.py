@@ -47,6 +47,37 @@ def encoding_figure(intensity: np.ndarray, spikes: np.ndarray, label: int | None
     return figure
 
 
+def event_figure(frames: np.ndarray, label: int | None = None) -> Figure:
+    """An event recording as the network sees it: ``frames`` [T, P, H, W] binary spikes after binning
+    (P = 2 polarities: 1 ON, 0 OFF). Two panels: spikes per pixel over the T steps, ON in red and OFF in
+    blue (each channel scaled to its own maximum; the image behind it is exactly ``frames.sum(0)``), and a
+    raster of input index (polarity, row, column, flattened) against time step, colored by polarity."""
+    num_steps, polarities, height, width = frames.shape
+    counts = frames.sum(0)
+    rgb = np.zeros((height, width, 3))
+    for channel, color in ((1, 0), (0, 2)):  # ON -> red, OFF -> blue
+        if channel < polarities and counts[channel].max() > 0:
+            rgb[..., color] = counts[channel] / counts[channel].max()
+    figure = Figure(figsize=(11, 4), layout="constrained")
+    image_axes, raster_axes = figure.subplots(1, 2, width_ratios=[1, 1.8])
+    image_axes.imshow(rgb)
+    image_axes.set_title("spikes per pixel: ON red, OFF blue" + (f" (label {label})" if label is not None else ""))
+    image_axes.set_xlabel("pixel column")
+    image_axes.set_ylabel("pixel row")
+    steps, channels, rows, cols = np.nonzero(frames)
+    index = (channels * height + rows) * width + cols
+    for channel, color, name in ((1, "red", "ON"), (0, "blue", "OFF")):
+        chosen = channels == channel
+        raster_axes.scatter(steps[chosen], index[chosen], s=2, marker="|", color=color, label=name)
+    raster_axes.set_xlim(-0.5, num_steps - 0.5)
+    raster_axes.set_ylim(0, polarities * height * width)
+    raster_axes.set_title(f"raster: {len(steps)} input spikes in T={num_steps} bins")
+    raster_axes.set_xlabel("time bin")
+    raster_axes.set_ylabel("input index (polarity, row, column)")
+    raster_axes.legend(loc="upper right", fontsize="small")
+    return figure
+
+
 def training_curves(history: list[dict]) -> Figure:
     """Loss and accuracy per epoch from metrics.jsonl records (keys ``epoch``, ``train_loss``,
     ``train_accuracy``, ``test_accuracy``, and ``val_accuracy`` if the run had one): two panels, accuracies
@@ -182,13 +213,14 @@ def confusion_figure(matrix: np.ndarray) -> Figure:
 
 def wrong_digits_figure(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
                         confidence: np.ndarray) -> Figure:
-    """The given misclassified digits ([K, 784] intensities) titled with true/predicted label and the
-    softmax confidence of the prediction."""
+    """The given misclassified digits ([K, H*W] intensities in [0, 1], square images: 28 x 28 for MNIST)
+    titled with true/predicted label and the softmax confidence of the prediction."""
     count = max(1, len(images))
     figure = Figure(figsize=(1.7 * count, 2.3), layout="constrained")
     axes_list = np.atleast_1d(figure.subplots(1, count))
     for axes, image, label, guess, sure in zip(axes_list, images, labels, predicted, confidence):
-        axes.imshow(image.reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+        side = int(round(np.sqrt(image.size)))
+        axes.imshow(image.reshape(side, side), cmap="gray", vmin=0, vmax=1)
         axes.set_title(f"true {label}, said {guess}\n{100 * sure:.1f}% sure", fontsize=9)
         axes.set_axis_off()
     if not len(images):

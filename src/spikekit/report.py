@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from spikekit import plots
 from spikekit.config import RunConfig
 from spikekit.data.encoding import poisson_encode
+from spikekit.data.events import BinnedSplit
 from spikekit.data.mnist import Split
 from spikekit.metrics import ENERGY_PJ, ComputeCost, compute_cost, confusion_matrix
 from spikekit.nn.network import SNN
@@ -43,9 +44,13 @@ def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split
     if history:
         figures["training_curves"] = plots.training_curves(history)
         figures["sparsity_over_epochs"] = plots.sparsity_over_epochs(history)
-    intensity0 = test.intensity(slice(0, 1))
-    spikes0 = poisson_encode(intensity0, config.train.num_steps, keyed_generator(config.train.seed, "report", 0))
-    figures["encoding"] = plots.encoding_figure(intensity0[0].numpy(), spikes0[:, 0].numpy(), int(test.labels[0]))
+    if isinstance(test, BinnedSplit):
+        frames = test.dense(slice(0, 1))[:, 0].reshape(-1, *test.shape).numpy()
+        figures["encoding"] = plots.event_figure(frames, int(test.labels[0]))
+    else:
+        intensity0 = test.intensity(slice(0, 1))
+        spikes0 = poisson_encode(intensity0, config.train.num_steps, keyed_generator(config.train.seed, "report", 0))
+        figures["encoding"] = plots.encoding_figure(intensity0[0].numpy(), spikes0[:, 0].numpy(), int(test.labels[0]))
     for index in range(min(NUM_DIGITS, len(test.labels))):
         figures.update(_digit_figures(model, config, test, index, names))
     figures["firing_rates"] = plots.rate_histograms([r.numpy() for r in evaluation.neuron_rates], names)
@@ -59,8 +64,7 @@ def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split
 
 
 def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names: list[str]) -> dict[str, Figure]:
-    intensity = test.intensity(slice(index, index + 1))
-    spikes = poisson_encode(intensity, config.train.num_steps, keyed_generator(config.train.seed, "report", index))
+    spikes = _input_spikes(test, index, config)
     traces = model.trace(spikes)
     label = int(test.labels[index])
     predicted = int(traces[-1].spikes[:, 0].sum(0).argmax())
@@ -81,19 +85,38 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     return {f"raster_{index}": raster, f"membrane_{index}": traces_figure}
 
 
-def _wrong_figure(counts: torch.Tensor, test: Split) -> Figure:
+def _input_spikes(test: Split | BinnedSplit, index: int, config: RunConfig) -> torch.Tensor:
+    """Input spikes [T, 1, N] of test sample ``index``: its binned events, or a Poisson draw of its image."""
+    if isinstance(test, BinnedSplit):
+        return test.dense(slice(index, index + 1))
+    intensity = test.intensity(slice(index, index + 1))
+    return poisson_encode(intensity, config.train.num_steps, keyed_generator(config.train.seed, "report", index))
+
+
+def _pictures(test: Split | BinnedSplit, index: torch.Tensor) -> np.ndarray:
+    """[K, H*W] pictures in [0, 1] of test samples: the image, or an event recording's spikes per pixel
+    (both polarities, all steps) scaled to its maximum."""
+    if not isinstance(test, BinnedSplit):
+        return test.intensity(index).numpy()
+    counts = test.dense(index).sum(0).reshape(len(index), test.shape[0], -1).sum(1)
+    return (counts / counts.amax(1, keepdim=True).clamp(min=1)).numpy()
+
+
+def _wrong_figure(counts: torch.Tensor, test: Split | BinnedSplit) -> Figure:
     probabilities = torch.softmax(counts.double(), 1)
     confidence, predicted = probabilities.max(1)
     wrong = (predicted != test.labels).nonzero().flatten()
     chosen = wrong[confidence[wrong].argsort(descending=True)[:NUM_WRONG]]
-    return plots.wrong_digits_figure(test.intensity(chosen).numpy(), test.labels[chosen].numpy(),
+    return plots.wrong_digits_figure(_pictures(test, chosen), test.labels[chosen].numpy(),
                                      predicted[chosen].numpy(), confidence[chosen].numpy())
 
 
 CAPTIONS = {
     "training_curves": "Training loss and train/test accuracy per epoch.",
     "sparsity_over_epochs": "Per-layer sparsity on the test set after each epoch.",
-    "encoding": "Poisson rate coding of one test digit: intensity, spike count per pixel over T steps, raster.",
+    "encoding": "The input of one test sample: Poisson rate coding of a digit (intensity, spike count per pixel "
+                "over T steps, raster), or an event recording binned to T steps (spikes per pixel, ON red, OFF "
+                "blue, and raster).",
     "firing_rates": "Per-neuron firing rates on the whole test set, per layer.",
     "confusion": "Confusion matrix on the test set (rows: true digit, columns: prediction).",
     "most_confidently_wrong": "The misclassified test digits the network was most sure of (softmax of counts).",

@@ -6,12 +6,15 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
 
 from spikekit.config import TrainConfig
+from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import MNIST, Split, load_mnist
+from spikekit.data.nmnist import load_nmnist
 from spikekit.errors import ConfigError
 
 
@@ -20,12 +23,28 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-test", type=int, metavar="N", help="use only the first N test images")
 
 
-def load_data(data_dir: str | None, config: TrainConfig) -> MNIST:
-    """MNIST with ``config``'s limits applied."""
+def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist") -> MNIST | EventData:
+    """MNIST, or an event dataset binned to ``config.num_steps`` steps, with ``config``'s limits applied."""
+    if dataset == "nmnist":
+        if data_dir is None:
+            raise ConfigError("--dataset nmnist needs --data-dir DIR, the folder holding N-MNIST's Train/ and Test/ "
+                              "(nothing is downloaded here; with internet, tonic.datasets.NMNIST(save_to=...) "
+                              "fetches it)")
+        train, test = load_nmnist(data_dir)
+        def binned(split: EventSplit, limit: int | None) -> BinnedSplit:
+            split = split if limit is None else split.subset(limit)
+            return split.binned(config.num_steps, config.bin_mode, config.downsample)
+        return EventData(binned(train, config.limit_train), binned(test, config.limit_test), str(data_dir))
     data = load_mnist(data_dir)
     def cut(split: Split, limit: int | None) -> Split:
         return split if limit is None else Split(split.images[:limit], split.labels[:limit])
     return MNIST(cut(data.train, config.limit_train), cut(data.test, config.limit_test), data.source)
+
+
+class EventData(NamedTuple):
+    train: BinnedSplit
+    test: BinnedSplit
+    source: str
 
 
 def check_device(device: str) -> None:

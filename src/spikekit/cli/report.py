@@ -74,7 +74,7 @@ def write_report(run_path: Path, out: str | None = None, which: str = "best", da
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, limit_test=limit_test))
     history = [json.loads(line) for line in run.metrics_path.read_text().splitlines()] \
         if run.metrics_path.is_file() else []
-    data = load_data(data_dir or config.data_dir, config.train)
+    data = load_data(data_dir or config.data_dir, config.train, config.dataset)
     out_dir = Path(out) if out else run.path / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
     with image_progress(len(data.test.labels), "report: test set") as on_batch:

@@ -57,7 +57,7 @@ def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_e
     A new directory is created atomically (``force`` replaces an existing one); with ``resume`` the existing
     one continues from its newest valid checkpoint. ``report``: write RUN_DIR/report at the end.
     """
-    data = load_data(config.data_dir, config.train)
+    data = load_data(config.data_dir, config.train, config.dataset)
     try:
         train, val = data.train.hold_out(config.train.val)
     except ValueError as error:

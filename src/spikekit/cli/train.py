@@ -14,7 +14,9 @@ from pathlib import Path
 from spikekit.cli.common import add_data_options, check_device
 from spikekit.cli.seeds import train_seeds
 from spikekit.cli.session import checkpoint_every_option, train_run
-from spikekit.config import ModelConfig, RunConfig, TrainConfig
+from spikekit.config import DATASETS, ModelConfig, RunConfig, TrainConfig
+from spikekit.data.events import BIN_MODES
+from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.errors import ConfigError
 from spikekit.io.run_dir import RunDir, SeedRuns
@@ -26,7 +28,7 @@ from spikekit.train.distributed import leave, shard_from_environment
 
 def register(commands: argparse._SubParsersAction) -> None:
     defaults_model, defaults_train = ModelConfig(), TrainConfig()
-    parser = commands.add_parser("train", help="train the network on MNIST")
+    parser = commands.add_parser("train", help="train the network on MNIST or N-MNIST")
     parser.add_argument("--epochs", type=int, help=f"default {defaults_train.epochs}, or the --arch preset's")
     parser.add_argument("-T", "--num-steps", type=int,
                         help=f"time steps per image (default {defaults_train.num_steps}, or the --arch preset's)")
@@ -65,6 +67,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="hold out the last N training images as a validation set; the best checkpoint is "
                         "then the best on validation, not on test (default 0: none)")
     add_data_options(parser)
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="mnist (Poisson-coded images) or "
+                        "nmnist (event-camera recordings in --data-dir: Train/<label>/*.bin, Test/<label>/*.bin; "
+                        "-T is then the number of time bins)")
+    parser.add_argument("--bin-mode", choices=BIN_MODES, default=defaults_train.bin_mode, help="event data: "
+                        "T windows of equal time or equal event count per recording (spikekit.data.events)")
+    parser.add_argument("--downsample", type=int, default=defaults_train.downsample, metavar="S",
+                        help="event data: pool the sensor's pixels S x S (34 x 34 -> 17 x 17 for S=2)")
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid "
@@ -89,14 +98,21 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     defaults = TrainConfig() if preset is None else preset
     def chosen(value, name: str):
         return getattr(defaults, name) if value is None else value
+    events = args.dataset != "mnist"
+    if events and args.downsample < 1:
+        raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
+    side = -(-NMNIST_SENSOR[1] // args.downsample)
     model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
-                        surrogate=args.surrogate, slope=args.slope)
+                        surrogate=args.surrogate, slope=args.slope,
+                        input_shape=(NMNIST_SENSOR[0], side, side) if events else ModelConfig.input_shape)
+    shift = (0 if events else chosen(None, "shift")) if args.shift is None else args.shift
     train = TrainConfig(epochs=chosen(args.epochs, "epochs"), num_steps=chosen(args.num_steps, "num_steps"),
                         batch_size=args.batch_size, lr=chosen(args.lr, "lr"), seed=_seed(args), engine=args.engine,
                         device=args.device, limit_train=args.limit_train, limit_test=args.limit_test, val=args.val,
                         schedule=chosen(args.schedule, "schedule"), warmup=args.warmup, weight_decay=args.weight_decay,
-                        label_smoothing=args.label_smoothing, shift=chosen(args.shift, "shift"))
-    return RunConfig(model, train, args.data_dir)
+                        label_smoothing=args.label_smoothing, shift=shift, bin_mode=args.bin_mode,
+                        downsample=args.downsample)
+    return RunConfig(model, train, args.data_dir, args.dataset)
 
 
 def _seed(args: argparse.Namespace) -> int:

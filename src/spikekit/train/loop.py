@@ -20,9 +20,10 @@ from torch import Tensor
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.augment import random_shift
 from spikekit.data.encoding import ENCODERS
+from spikekit.data.events import BinnedSplit
 from spikekit.data.mnist import Split
 from spikekit.errors import SpikekitError
-from spikekit.kernels import as_events
+from spikekit.kernels import Inputs, as_events
 from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
 from spikekit.nn.build import build_network
 from spikekit.nn.network import SNN, batch_slice
@@ -96,6 +97,14 @@ def batch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(num_samples, generator=keyed_generator(seed, "shuffle", epoch))
 
 
+def binned_inputs(split: BinnedSplit, index: Tensor | slice, config: TrainConfig) -> Inputs:
+    """Binned event recordings ``index`` as the engine takes them: ``SpikeEvents`` for the fast engine on
+    the CPU (no dense tensor is made), dense [T, B, N] frames otherwise."""
+    if encoder_name(config) == "events":
+        return split.events(index)
+    return split.dense(index).to(config.device)
+
+
 def train_intensity(split: Split, index: Tensor, config: TrainConfig, input_shape: tuple[int, ...],
                     keys: tuple[int | str, ...]) -> Tensor:
     """Intensities [B, P] of the training images ``index``, on ``config.device``, each translated by up to
@@ -107,8 +116,8 @@ def train_intensity(split: Split, index: Tensor, config: TrainConfig, input_shap
     return random_shift(intensity, input_shape, config.shift, generator)
 
 
-def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split, config: TrainConfig,
-                progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None,
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split | BinnedSplit,
+                config: TrainConfig, progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None,
                 shard: Shard = Shard()) -> EpochProgress:
     """Train from batch ``progress.batch`` to the end of epoch ``progress.epoch``, updating ``progress``.
 
@@ -126,9 +135,13 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
         start = time.perf_counter()
         index = shard.rows(order[batch * config.batch_size:(batch + 1) * config.batch_size])
         global_size = min(config.batch_size, len(order) - batch * config.batch_size)
-        intensity = train_intensity(split, index, config, input_shape, shard.keys("shift", progress.epoch, batch))
         labels = split.labels[index].to(config.device)
-        counts = model(encode_batch(intensity, config, *shard.keys("train", progress.epoch, batch)))
+        if isinstance(split, BinnedSplit):
+            inputs = binned_inputs(split, index, config)
+        else:
+            intensity = train_intensity(split, index, config, input_shape, shard.keys("shift", progress.epoch, batch))
+            inputs = encode_batch(intensity, config, *shard.keys("train", progress.epoch, batch))
+        counts = model(inputs)
         if shard.world_size == 1:
             loss = F.cross_entropy(counts, labels, label_smoothing=config.label_smoothing)
         else:  # DDP averages gradients over ranks: scale so the average is that of the global mean loss
@@ -160,7 +173,7 @@ def num_batches(num_samples: int, batch_size: int, world_size: int = 1) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: SNN, split: Split, config: TrainConfig,
+def evaluate(model: SNN, split: Split | BinnedSplit, config: TrainConfig,
              on_batch: Callable[[int, int], None] | None = None, stream: str = "test") -> Evaluation:
     """Accuracy and per-layer spike statistics over ``split``; inputs drawn from fixed keyed streams
     (seed, ``stream``, batch), so every epoch's evaluation sees the same spikes.
@@ -174,8 +187,11 @@ def evaluate(model: SNN, split: Split, config: TrainConfig,
     counts = []
     size = config.eval_batch_size
     for batch, first in enumerate(range(0, len(split.labels), size)):
-        intensity = split.intensity(slice(first, first + size)).to(config.device)
-        inputs = encode_batch(intensity, config, stream, batch)
+        if isinstance(split, BinnedSplit):  # event data: the same binned spikes every time
+            inputs = binned_inputs(split, slice(first, first + size), config)
+        else:
+            intensity = split.intensity(slice(first, first + size)).to(config.device)
+            inputs = encode_batch(intensity, config, stream, batch)
         events = as_events(inputs)
         input_total += float(events.num_spikes() if events is not None else inputs.sum())
         # A conv net's layer-by-layer spikes of 1000 samples (~300 MB for 12c5 at T=8) go in chunks of the

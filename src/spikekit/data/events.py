@@ -1,0 +1,231 @@
+"""Event-camera recordings as training data: containers, checks, binning to time steps, tonic interop.
+
+An event is (x, y, p, t): pixel column and row, polarity (1 = brighter, 0 = darker) and time in
+microseconds. A recording is a structured array of events (``EVENT_DTYPE``; tonic's field names), sorted
+by time. ``EventSplit`` holds many recordings with their labels; ``EventSplit.binned(T, mode)`` turns each
+into T time steps once, and batches are then drawn as ``SpikeEvents`` (what the fast engine's event-driven
+first layer consumes, fully connected or conv) or as dense frames [T, B, P*H*W] (the reference engine).
+
+Binning (``--bins``/``-T`` and ``--bin-mode``):
+- ``time``: T windows of equal duration over each recording's span, first to last event: event k goes to
+  step floor((t_k - t_first) * T / (t_last - t_first + 1)).
+- ``count``: T windows of equal numbers of events: event k (0-based, time order) of n goes to floor(k * T / n).
+An input (polarity, y, x) spikes at step t if it had at least one event in window t (several events in a
+window are one spike: the network's inputs are binary, like Poisson-coded MNIST). ``downsample`` s maps
+pixel (y, x) to (y // s, x // s) on a ceil(H / s) x ceil(W / s) grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from spikekit.errors import DataError
+from spikekit.kernels.events import SpikeEvents, index_dtype
+
+EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("t", "<i8")])
+BIN_MODES = ("time", "count")
+
+
+def empty_events(count: int = 0) -> np.ndarray:
+    return np.zeros(count, dtype=EVENT_DTYPE)
+
+
+def check_recording(events: np.ndarray, sensor: tuple[int, int, int], where: str) -> None:
+    """``DataError`` naming ``where`` unless every event lies on the sensor (P, H, W) and times never go back."""
+    if not len(events):
+        return
+    polarities, height, width = sensor
+    for name, size in (("x", width), ("y", height), ("p", polarities)):
+        values = events[name]
+        bad = (values < 0) | (values >= size)
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise DataError(f"{where}: {int(bad.sum())} events with {name} outside 0..{size - 1} (first: event "
+                            f"{first}, {name} = {int(values[first])}); the sensor is {width} x {height} with "
+                            f"{polarities} polarities")
+    backwards = np.diff(events["t"]) < 0
+    if backwards.any():
+        first = int(np.argmax(backwards)) + 1
+        raise DataError(f"{where}: timestamps go backwards at {int(backwards.sum())} events (first: event {first}, "
+                        f"t = {int(events['t'][first])} after {int(events['t'][first - 1])} us)")
+
+
+class EventSplit(NamedTuple):
+    """Recordings and labels: the events of recording i are rows ``offsets[i]:offsets[i + 1]``."""
+
+    events: np.ndarray  # [E] EVENT_DTYPE, all recordings one after another
+    offsets: np.ndarray  # [S + 1] int64
+    labels: Tensor  # [S] int64
+    sensor: tuple[int, int, int]  # (polarities, height, width)
+
+    @classmethod
+    def from_recordings(cls, recordings: list[np.ndarray], labels: Iterable[int],
+                        sensor: tuple[int, int, int]) -> EventSplit:
+        offsets = np.zeros(len(recordings) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(r) for r in recordings])
+        events = np.concatenate(recordings) if recordings else empty_events()
+        return cls(events.astype(EVENT_DTYPE, copy=False), offsets, torch.as_tensor(np.asarray(list(labels)),
+                                                                                   dtype=torch.int64), sensor)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def recording(self, index: int) -> np.ndarray:
+        return self.events[self.offsets[index]:self.offsets[index + 1]]
+
+    def subset(self, count: int) -> EventSplit:
+        """The first ``count`` recordings."""
+        count = min(count, len(self))
+        return EventSplit(self.events[:self.offsets[count]], self.offsets[:count + 1], self.labels[:count],
+                          self.sensor)
+
+    def binned(self, num_bins: int, mode: str = "time", downsample: int = 1) -> BinnedSplit:
+        """Every recording as ``num_bins`` steps of binary input spikes (module docstring)."""
+        check_binning(num_bins, mode, downsample)
+        polarities, height, width = self.sensor
+        shape = (polarities, -(-height // downsample), -(-width // downsample))
+        columns = [np.ascontiguousarray(self.events[name]).astype(np.int64) for name in ("t", "x", "y", "p")]
+        counts = np.zeros((len(self), num_bins), dtype=np.int64)
+        arguments = (self.offsets, *columns, num_bins, mode == "count", *shape, downsample)
+        _count_pairs(*arguments, counts)
+        starts = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts.reshape(-1), out=starts[1:])
+        pairs = np.zeros(starts[-1], dtype=_numpy_index_dtype(int(np.prod(shape))))
+        _fill_pairs(*arguments, starts, pairs)
+        return BinnedSplit(pairs, starts, counts, self.labels, num_bins, shape)
+
+
+def _numpy_index_dtype(num_inputs: int) -> type:
+    return np.int16 if index_dtype(num_inputs) == torch.int16 else np.int32
+
+
+def check_binning(num_bins: int, mode: str, downsample: int) -> None:
+    if not isinstance(num_bins, int) or num_bins < 1:
+        raise ValueError(f"the number of time bins must be an integer >= 1, got {num_bins!r}")
+    if mode not in BIN_MODES:
+        raise ValueError(f"unknown bin mode {mode!r}; choose one of {', '.join(BIN_MODES)}")
+    if not isinstance(downsample, int) or downsample < 1:
+        raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+
+
+class BinnedSplit(NamedTuple):
+    """Recordings binned to ``num_steps`` steps: the inputs that spike in step t of recording s are
+    ``pairs[starts[s * T + t]:starts[s * T + t + 1]]`` (indices into the flattened (P, H, W) input)."""
+
+    pairs: np.ndarray  # int16 / int32 input indices
+    starts: np.ndarray  # [S * T + 1] int64
+    counts: np.ndarray  # [S, T] spikes per (recording, step)
+    labels: Tensor  # [S] int64
+    num_steps: int
+    shape: tuple[int, int, int]  # (P, H', W') of one step's input
+
+    def events(self, index: Tensor | slice) -> SpikeEvents:
+        """``SpikeEvents`` [T, B, P*H'*W'] of the recordings ``index`` (all as on events, no defaults)."""
+        rows = np.arange(len(self.labels))[index.numpy() if isinstance(index, Tensor) else index]
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        num_inputs = int(np.prod(self.shape))
+        capacity = max(1, int(self.counts[rows].max())) if len(rows) else 1
+        indices = np.zeros((self.num_steps, len(rows), capacity), dtype=self.pairs.dtype)
+        num_on = np.zeros((self.num_steps, len(rows)), dtype=np.int32)
+        _gather_pairs(self.pairs, self.starts, rows, self.num_steps, indices, num_on)
+        batch = len(rows)
+        return SpikeEvents(torch.from_numpy(indices), torch.from_numpy(num_on),
+                           torch.zeros(self.num_steps, batch, dtype=torch.int32),
+                           torch.zeros(batch, 1, dtype=torch.from_numpy(indices).dtype),
+                           torch.zeros(batch, dtype=torch.int32), num_inputs)
+
+    def hold_out(self, count: int) -> tuple[BinnedSplit, BinnedSplit]:
+        """(all but the last ``count`` recordings, the last ``count``), sharing ``pairs``."""
+        if not 0 <= count < len(self.labels):
+            raise ValueError(f"cannot hold out {count} of {len(self.labels)} training recordings for validation; "
+                             f"choose 0 <= N < {len(self.labels)}")
+        keep, steps = len(self.labels) - count, self.num_steps
+        return (self._replace(starts=self.starts[:keep * steps + 1], counts=self.counts[:keep],
+                              labels=self.labels[:keep]),
+                self._replace(starts=self.starts[keep * steps:], counts=self.counts[keep:], labels=self.labels[keep:]))
+
+    def dense(self, index: Tensor | slice) -> Tensor:
+        """Dense binary frames [T, B, P*H'*W'] float32 of the recordings ``index``."""
+        return self.events(index).to_dense()
+
+
+@numba.njit(cache=True)
+def _mark(t, x, y, p, start, stop, num_bins, by_count, height, width, downsample, mark):
+    """mark[step, input] = 1 for every event start <= k < stop of one recording (module docstring)."""
+    n = stop - start
+    if n == 0:
+        return
+    first, span = t[start], t[stop - 1] - t[start] + 1
+    for k in range(start, stop):
+        step = (k - start) * num_bins // n if by_count else (t[k] - first) * num_bins // span
+        mark[step, (p[k] * height + y[k] // downsample) * width + x[k] // downsample] = 1
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_pairs(offsets, t, x, y, p, num_bins, by_count, polarities, height, width, downsample, counts):
+    for s in numba.prange(len(offsets) - 1):
+        mark = np.zeros((num_bins, polarities * height * width), dtype=np.uint8)
+        _mark(t, x, y, p, offsets[s], offsets[s + 1], num_bins, by_count, height, width, downsample, mark)
+        for step in range(num_bins):
+            counts[s, step] = mark[step].sum()
+
+
+@numba.njit(parallel=True, cache=True)
+def _fill_pairs(offsets, t, x, y, p, num_bins, by_count, polarities, height, width, downsample, starts, pairs):
+    for s in numba.prange(len(offsets) - 1):
+        mark = np.zeros((num_bins, polarities * height * width), dtype=np.uint8)
+        _mark(t, x, y, p, offsets[s], offsets[s + 1], num_bins, by_count, height, width, downsample, mark)
+        for step in range(num_bins):
+            k = starts[s * num_bins + step]
+            for i in range(mark.shape[1]):
+                if mark[step, i]:
+                    pairs[k] = i
+                    k += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def _gather_pairs(pairs, starts, rows, num_steps, indices, num_on):
+    for b in numba.prange(len(rows)):
+        for step in range(num_steps):
+            start, stop = starts[rows[b] * num_steps + step], starts[rows[b] * num_steps + step + 1]
+            num_on[step, b] = stop - start
+            for k in range(start, stop):
+                indices[step, b, k - start] = pairs[k]
+
+
+def from_tonic(dataset, sensor_size: tuple[int, int, int] | None = None) -> EventSplit:
+    """An ``EventSplit`` of a tonic dataset (or any sequence of ``(events, label)`` whose events are structured
+    arrays with fields x, y, p, t, as tonic's are), read once, in order.
+
+    ``sensor_size`` is tonic's (width, height, polarities), by default ``dataset.sensor_size``. Polarities
+    are made 0/1 (p > 0 is ON), events sorted by time where a recording's are not, and checked as N-MNIST's.
+    Downloads are tonic's own business (``tonic.datasets.NMNIST(save_to=...)`` with internet).
+    """
+    sensor_size = sensor_size if sensor_size is not None else getattr(dataset, "sensor_size", None)
+    if sensor_size is None:
+        raise ValueError("give sensor_size=(width, height, polarities): the dataset has no sensor_size")
+    width, height, polarities = (int(n) for n in sensor_size)
+    sensor = (max(2, polarities), height, width)
+    recordings, labels = [], []
+    for number in range(len(dataset)):
+        events, label = dataset[number]
+        missing = {"x", "y", "p", "t"} - set(events.dtype.names or ())
+        if missing:
+            raise DataError(f"recording {number}: events lack the fields {', '.join(sorted(missing))} "
+                            "(a structured array with x, y, p, t is expected)")
+        recording = empty_events(len(events))
+        for name in ("x", "y", "t"):
+            recording[name] = events[name]
+        recording["p"] = np.asarray(events["p"]) > 0
+        if len(recording) and (np.diff(recording["t"]) < 0).any():
+            recording = recording[np.argsort(recording["t"], kind="stable")]
+        check_recording(recording, sensor, f"recording {number}")
+        recordings.append(recording)
+        labels.append(int(label))
+    return EventSplit.from_recordings(recordings, labels, sensor)

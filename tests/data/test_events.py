@@ -1,0 +1,117 @@
+"""Binning event recordings to time steps, against a plain loop; tonic interop on tonic-style arrays."""
+
+import numpy as np
+import pytest
+import torch
+
+from spikekit.data.events import EventSplit, empty_events, from_tonic
+from spikekit.data.nmnist import SENSOR
+from spikekit.errors import DataError
+
+
+def _random_recordings(count: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    recordings = []
+    for number in range(count):
+        n = 0 if number == 3 else int(rng.integers(1, 400))  # one empty recording
+        events = empty_events(n)
+        events["x"], events["y"] = rng.integers(0, 34, n), rng.integers(0, 34, n)
+        events["p"], events["t"] = rng.integers(0, 2, n), np.sort(rng.integers(0, 300_000, n))
+        recordings.append(events)
+    return recordings
+
+
+def _loop_bins(events: np.ndarray, steps: int, mode: str, downsample: int) -> np.ndarray:
+    side = -(-34 // downsample)
+    frames = np.zeros((steps, 2 * side * side), dtype=np.float32)
+    n = len(events)
+    for k, (x, y, p, t) in enumerate(events[["x", "y", "p", "t"]].tolist()):
+        if mode == "count":
+            step = k * steps // n
+        else:
+            step = (t - int(events["t"][0])) * steps // (int(events["t"][-1]) - int(events["t"][0]) + 1)
+        frames[step, (p * side + y // downsample) * side + x // downsample] = 1
+    return frames
+
+
+@pytest.mark.parametrize("mode", ["time", "count"])
+@pytest.mark.parametrize("steps, downsample", [(1, 1), (7, 1), (25, 2), (5, 3)])
+def test_binning_matches_a_plain_loop(mode: str, steps: int, downsample: int) -> None:
+    recordings = _random_recordings(12)
+    split = EventSplit.from_recordings(recordings, range(12), SENSOR)
+    binned = split.binned(steps, mode, downsample)
+    index = torch.tensor([5, 3, 0, 11])
+    dense = binned.dense(index).numpy()
+    for column, number in enumerate(index.tolist()):
+        assert np.array_equal(dense[:, column], _loop_bins(recordings[number], steps, mode, downsample))
+    events = binned.events(index)
+    assert events.shape == (steps, 4, dense.shape[2]) and events.num_spikes() == dense.sum()
+
+
+def test_count_windows_hold_equal_numbers_of_events() -> None:
+    events = empty_events(100)
+    events["x"] = np.arange(100) % 34  # 100 events, all distinct inputs
+    events["y"] = np.arange(100) // 34
+    events["t"] = np.arange(100) ** 2  # bunched early in time
+    binned = EventSplit.from_recordings([events], [0], SENSOR).binned(4, "count")
+    assert binned.counts[0].tolist() == [25, 25, 25, 25]
+    assert EventSplit.from_recordings([events], [0], SENSOR).binned(4, "time").counts[0, 0] > 25
+
+
+def test_hold_out_keeps_each_recordings_spikes() -> None:
+    recordings = _random_recordings(8, seed=1)
+    binned = EventSplit.from_recordings(recordings, range(8), SENSOR).binned(5)
+    head, tail = binned.hold_out(3)
+    assert head.labels.tolist() == [0, 1, 2, 3, 4] and tail.labels.tolist() == [5, 6, 7]
+    assert torch.equal(tail.dense(slice(0, 3)), binned.dense(slice(5, 8)))
+    assert torch.equal(head.dense(slice(0, 5)), binned.dense(slice(0, 5)))
+    with pytest.raises(ValueError, match="hold out"):
+        binned.hold_out(8)
+
+
+class _TonicStyle:
+    """What a tonic dataset looks like to spikekit: a sequence of (structured events, label), sensor_size
+    (width, height, polarities); polarity here in {-1, 1}, as some tonic datasets give it."""
+
+    sensor_size = (34, 34, 2)
+
+    def __init__(self, recordings: list[np.ndarray]) -> None:
+        self.items = []
+        for number, events in enumerate(recordings):
+            tonic_events = np.zeros(len(events), dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+            for name in ("x", "y", "t"):
+                tonic_events[name] = events[name]
+            tonic_events["p"] = np.where(events["p"] > 0, 1, -1)
+            self.items.append((tonic_events, number % 10))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        return self.items[index]
+
+
+def test_from_tonic_bins_as_our_own_reader() -> None:
+    recordings = _random_recordings(6, seed=2)
+    ours = EventSplit.from_recordings(recordings, [n % 10 for n in range(6)], SENSOR).binned(9)
+    wrapped = from_tonic(_TonicStyle(recordings)).binned(9)
+    assert torch.equal(wrapped.labels, ours.labels)
+    assert torch.equal(wrapped.dense(slice(0, 6)), ours.dense(slice(0, 6)))
+
+
+def test_from_tonic_checks_what_it_reads() -> None:
+    bad = _TonicStyle(_random_recordings(2))
+    bad.items[1][0]["x"][0] = 40
+    with pytest.raises(DataError, match="recording 1: 1 events with x outside 0..33"):
+        from_tonic(bad)
+    with pytest.raises(DataError, match="lack the fields p"):
+        from_tonic([(np.zeros(2, dtype=[("x", "i8"), ("y", "i8"), ("t", "i8")]), 0)], sensor_size=(34, 34, 2))
+
+
+def test_from_tonic_on_a_real_tonic_array() -> None:
+    tonic = pytest.importorskip("tonic", reason="tonic is not installed (pip install tonic)")
+    events = tonic.io.make_structured_array(np.array([1, 5, 33]), np.array([2, 0, 33]), np.array([10, 20, 30]),
+                                            np.array([1, 0, 1]))
+    split = from_tonic([(events, 4)], sensor_size=(34, 34, 2))
+    assert split.recording(0)["x"].tolist() == [1, 5, 33] and split.labels.tolist() == [4]
+    assert split.binned(3).counts[0].tolist() == [1, 1, 1]
