@@ -1,10 +1,14 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
-    python benchmarks/bench_engines.py [--repeats 10] [--threads 2] [--section seed|conv|all]
+    python benchmarks/bench_engines.py [--repeats 10] [--threads 2] [--section seed|conv|events|all]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
-inference = encoding + forward without gradients. Two networks: the seed's 784-128-10 (inference
-batch 1000, T=25 and 100) and the conv SNN 12c5-p2-32c5-p2-10 (batch 128, T=25). The "floor" rows time
+inference = encoding + forward without gradients. Three networks: the seed's 784-128-10 (inference
+batch 1000, T=25 and 100), the conv SNN 12c5-p2-32c5-p2-10 (batch 128, T=25), and 2312-128-10 on event
+data of N-MNIST's shape (34 x 34 x 2, T=25 time bins, batch 128; the "encoding" is then taking the batch's
+binned spikes: events for the fast engine, dense frames for the reference). The event recordings are
+synthetic (``spikekit.data.nmnist.saccade_events`` of MNIST digits: N-MNIST's size and density, a few
+thousand events each), since the real set cannot be downloaded here. The "floor" rows time
 only the products one training batch cannot avoid, as plain torch calls with time folded into the
 batch: for 784-128-10 the five dense float32 GEMMs (2 forward, 1 input gradient, 2 weight gradients);
 for the conv net the two convolutions and the readout product forward, and their weight and input
@@ -24,15 +28,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
+from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import load_mnist
+from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
+from spikekit.data.nmnist import saccade_events
 from spikekit.kernels import ENGINES
 from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.train.distributed import set_threads
-from spikekit.train.loop import build_model, build_optimizer, encode_batch
+from spikekit.train.loop import binned_inputs, build_model, build_optimizer, encode_batch
 
 
 def _peak_rss_mb() -> float:
@@ -70,27 +78,34 @@ def _peak_rss_in_fresh_process(row: tuple) -> float:
 
 
 def _run_peak_of(row: list, threads: int) -> None:
-    arch, name, mode, num_steps, batch = row
+    section, name, mode, num_steps, batch = row
     set_threads(threads)
     keep_freed_memory()
-    step = _cases(arch, mode, num_steps, batch, load_mnist())[name]
+    step = _cases(section, mode, num_steps, batch, load_mnist())[name]
     for index in range(3):
         step(index)
     print(_peak_rss_mb())
 
 
-def _config(arch: str, engine: str, num_steps: int) -> RunConfig:
-    return RunConfig(ModelConfig(arch=arch), TrainConfig(engine=engine, num_steps=num_steps))
+def _config(arch: str, engine: str, num_steps: int, input_shape: tuple[int, ...] = (1, 28, 28)) -> RunConfig:
+    return RunConfig(ModelConfig(arch=arch, input_shape=input_shape), TrainConfig(engine=engine, num_steps=num_steps))
 
 
-def training_step(arch: str, engine: str, num_steps: int, images: torch.Tensor,
-                  labels: torch.Tensor) -> Callable[[int], None]:
-    config = _config(arch, engine, num_steps)
+def _inputs(images: torch.Tensor | BinnedSplit, config: RunConfig, index: int):
+    """One batch's input spikes as training draws them: Poisson-coded images, or binned event recordings."""
+    if isinstance(images, BinnedSplit):
+        return binned_inputs(images, slice(0, len(images.labels)), config.train)
+    return encode_batch(images, config.train, "bench", index)
+
+
+def training_step(arch: str, engine: str, num_steps: int, images: torch.Tensor | BinnedSplit,
+                  labels: torch.Tensor, input_shape: tuple[int, ...] = (1, 28, 28)) -> Callable[[int], None]:
+    config = _config(arch, engine, num_steps, input_shape)
     model = build_model(config)
     optimizer = build_optimizer(model, config.train)  # the optimiser spikekit train uses
 
     def step(index: int) -> None:
-        counts = model(encode_batch(images, config.train, "bench", index))
+        counts = model(_inputs(images, config, index))
         loss = F.cross_entropy(counts, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -98,19 +113,20 @@ def training_step(arch: str, engine: str, num_steps: int, images: torch.Tensor,
     return step
 
 
-def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor) -> Callable[[int], None]:
-    config = _config(arch, engine, num_steps)
+def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor | BinnedSplit,
+                   input_shape: tuple[int, ...] = (1, 28, 28)) -> Callable[[int], None]:
+    config = _config(arch, engine, num_steps, input_shape)
     model = build_model(config)
 
     @torch.no_grad()
     def step(index: int) -> None:
-        model(encode_batch(images, config.train, "bench", index))
+        model(_inputs(images, config, index))
     return step
 
 
-def gemm_floor(num_steps: int, batch: int) -> Callable[[int], None]:
+def gemm_floor(num_steps: int, batch: int, inputs: int = 784) -> Callable[[int], None]:
     rows = num_steps * batch
-    x, w1 = (torch.rand(rows, 784) < 0.13).float(), torch.randn(784, 128)
+    x, w1 = (torch.rand(rows, inputs) < 0.13).float(), torch.randn(inputs, 128)
     h, w2 = (torch.rand(rows, 128) < 0.2).float(), torch.randn(128, 10)
     g2, g1 = torch.randn(rows, 10), torch.randn(rows, 128)
 
@@ -136,21 +152,32 @@ def conv_floor(num_steps: int, batch: int) -> Callable[[int], None]:
     return step
 
 
-SECTIONS = {  # arch -> (mode, T, batch) rows and the floor of its training rows
+SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its training rows, input shape
     "seed": ("128-10", [("train", 25, 128), ("train", 100, 128), ("infer", 25, 1000), ("infer", 100, 1000)],
-             gemm_floor),
-    "conv": ("12c5-p2-32c5-p2-10", [("train", 25, 128), ("infer", 25, 128)], conv_floor),
+             gemm_floor, (1, 28, 28)),
+    "conv": ("12c5-p2-32c5-p2-10", [("train", 25, 128), ("infer", 25, 128)], conv_floor, (1, 28, 28)),
+    "events": ("128-10", [("train", 25, 128), ("infer", 25, 128)],
+               lambda num_steps, batch: gemm_floor(num_steps, batch, 2 * 34 * 34), NMNIST_SENSOR),
 }
 
 
-def _cases(arch: str, mode: str, num_steps: int, batch: int, data) -> dict[str, Callable[[int], None]]:
+def _event_batch(images: torch.Tensor, labels: torch.Tensor, num_steps: int) -> BinnedSplit:
+    """Synthetic N-MNIST recordings of ``images`` [B, 784], binned to ``num_steps`` equal-time windows."""
+    rng = np.random.default_rng(0)
+    recordings = [saccade_events(image.reshape(28, 28).numpy(), rng) for image in images]
+    return EventSplit.from_recordings(recordings, labels.tolist(), NMNIST_SENSOR).binned(num_steps)
+
+
+def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[str, Callable[[int], None]]:
+    arch, _, floor, input_shape = SECTIONS[section]
     split = data.train if mode == "train" else data.test
     images, labels = split.intensity(slice(0, batch)), split.labels[:batch]
-    cases = {engine: (training_step(arch, engine, num_steps, images, labels) if mode == "train"
-                      else inference_step(arch, engine, num_steps, images)) for engine in ENGINES}
+    if section == "events":
+        images = _event_batch(images, labels, num_steps)
+    cases = {engine: (training_step(arch, engine, num_steps, images, labels, input_shape) if mode == "train"
+                      else inference_step(arch, engine, num_steps, images, input_shape)) for engine in ENGINES}
     if mode == "train":
-        cases["floor"] = next(floor for _, (section_arch, _, floor) in SECTIONS.items()
-                              if section_arch == arch)(num_steps, batch)
+        cases["floor"] = floor(num_steps, batch)
     return cases
 
 
@@ -168,12 +195,14 @@ def main() -> None:
     data = load_mnist()
     rows = []
     for section in SECTIONS if args.section == "all" else [args.section]:
-        arch, cases_of_section, _ = SECTIONS[section]
+        arch, cases_of_section, _, input_shape = SECTIONS[section]
+        if section == "events":
+            arch = f"{2 * 34 * 34}-{arch} (events)"
         for mode, num_steps, batch in cases_of_section:
-            cases = _cases(arch, mode, num_steps, batch, data)
+            cases = _cases(section, mode, num_steps, batch, data)
             ms = {name: _median_ms(step, args.repeats) for name, step in cases.items()}
             for name in cases:
-                peak = _peak_rss_in_fresh_process((arch, name, mode, num_steps, batch))
+                peak = _peak_rss_in_fresh_process((section, name, mode, num_steps, batch))
                 rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], peak,
                              ms["reference"] / ms[name]))
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up; "

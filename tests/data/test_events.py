@@ -115,3 +115,26 @@ def test_from_tonic_on_a_real_tonic_array() -> None:
     split = from_tonic([(events, 4)], sensor_size=(34, 34, 2))
     assert split.recording(0)["x"].tolist() == [1, 5, 33] and split.labels.tolist() == [4]
     assert split.binned(3).counts[0].tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("arch", ["16-10", "4c3-p2-10"])
+def test_both_engines_agree_on_binned_event_batches(arch: str) -> None:
+    """The fast engine eats the events (event-driven first layer, fully connected or conv); the reference
+    the dense frames: same output counts and gradients (float64, so summation order cannot flip a spike)."""
+    from spikekit.nn.network import SNN
+
+    binned = EventSplit.from_recordings(_random_recordings(6, seed=3), range(6), SENSOR).binned(8)
+    torch.manual_seed(0)
+    fast = SNN(arch, engine="fast", input_shape=SENSOR).double()
+    with torch.no_grad():  # stronger than the default init, so that the outputs fire from the start
+        for parameter in fast.parameters():
+            parameter.abs_().mul_(8.0)
+    reference = SNN(arch, engine="reference", input_shape=SENSOR).double()
+    reference.load_state_dict(fast.state_dict())
+    counts = fast(binned.events(slice(0, 6)))
+    expected = reference(binned.dense(slice(0, 6)).double())
+    assert torch.equal(counts, expected) and counts.sum() > 0
+    counts.square().sum().backward()
+    expected.square().sum().backward()
+    for (name, a), b in zip(fast.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-10, msg=name)
