@@ -30,6 +30,7 @@ from spikekit.train.loop import (
     evaluate,
     num_batches,
     train_epoch,
+    warm_up,
 )
 from spikekit.train.state import TrainingState
 
@@ -156,6 +157,9 @@ class _Session:
     def train(self) -> int:
         epochs = self.config.train.epochs
         self.say(f"run directory: {self.run_dir.path}")
+        if self.state.progress.epoch < epochs:
+            seconds = warm_up(self.model, self.train_split, self.config.train)  # the unwrapped model: no collectives
+            self.say(f"engine kernels loaded in {seconds:.1f}s")
         # Wrapped only now, after a resume has loaded the weights every rank then holds alike.
         self.trainable = self.model if self.shard.world_size == 1 else DistributedDataParallel(self.model)
         try:
