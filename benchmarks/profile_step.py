@@ -1,6 +1,6 @@
 """Where a fast-engine training step spends its time, measured inside the training loop.
 
-    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10]
+    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10] [--loop]
 
 Runs the same step as ``bench_engines.py`` (encode + forward + loss + backward + Adam, batch 128,
 784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, the fused
@@ -10,6 +10,10 @@ Parts are timed in place, so each includes the cache misses it suffers inside th
 is often 1.5-2x faster). Prints ms per step for each part; the rest of a step is Python and autograd
 glue. With ``--arch`` naming a conv network (e.g. ``12c5-p2-32c5-p2-10``, whose convolutions run inside
 autograd), ``torch.profiler`` gives the split instead: self CPU time per step of the costliest operators.
+With ``--loop``, the same parts are timed inside ``train_epoch`` itself (what ``spikekit train`` runs, with
+its default options: shuffled batches, shift augmentation, loss reductions) over ``--steps`` batches of
+real training images, after the kernel warm-up the CLI does; it prints the epoch's samples/s as
+metrics.jsonl would, the first batch, and the mean and median batch.
 """
 
 from __future__ import annotations
@@ -64,14 +68,47 @@ def _profile_operators(step: Callable[[int], None], args: argparse.Namespace) ->
         print(f"  {event.key[:50]:50s} {event.self_cpu_time_total / 1000 / args.steps:7.2f} ms")
 
 
+def _profile_loop(args: argparse.Namespace) -> None:
+    import statistics
+
+    from spikekit.data.mnist import Split
+
+    loop.random_shift = _timed(loop.random_shift, "augment: shift")
+    data = load_mnist()
+    count = 128 * args.steps
+    split = Split(data.train.images[:count], data.train.labels[:count])
+    config = RunConfig(ModelConfig(arch=args.arch), TrainConfig(num_steps=args.num_steps))
+    model = loop.build_model(config)
+    optimizer = loop.build_optimizer(model, config.train)
+    optimizer.step = _timed(optimizer.step, "Adam")
+    seconds = loop.warm_up(model, split, config.train)
+    print(f"kernel warm-up (outside the epoch's clock, as in the CLI): {seconds:.2f} s")
+    TOTALS.clear()
+    stamps = [time.perf_counter()]
+    progress = loop.train_epoch(model, optimizer, split, config.train, loop.EpochProgress(0),
+                                lambda _: stamps.append(time.perf_counter()))
+    batches = [1000 * (b - a) for a, b in zip(stamps, stamps[1:])]
+    print(f"train_epoch, {args.arch}, T={args.num_steps}, {len(batches)} batches of 128: "
+          f"{progress.seen / progress.seconds:,.0f} samples/s (metrics.jsonl's figure); batch ms: first "
+          f"{batches[0]:.1f}, mean {statistics.fmean(batches):.2f}, median {statistics.median(batches):.2f}")
+    for label, seconds in TOTALS.items():
+        print(f"  {label:30s} {1000 * seconds / len(batches):6.3f} ms")
+    rest = statistics.fmean(batches) - 1000 * sum(TOTALS.values()) / len(batches)
+    print(f"  {'rest (Python, autograd glue)':30s} {rest:6.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-T", "--num-steps", type=int, default=25)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--arch", default="128-10", help="network spec (spikekit.nn.spec)")
+    parser.add_argument("--loop", action="store_true", help="time the parts inside train_epoch (the CLI's loop)")
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI and the benchmark do
     conv = "c" in args.arch
+    if args.loop:
+        _instrument()
+        return _profile_loop(args)
     if not conv:
         _instrument()
     data = load_mnist()
