@@ -138,3 +138,13 @@ def test_both_engines_agree_on_binned_event_batches(arch: str) -> None:
     expected.square().sum().backward()
     for (name, a), b in zip(fast.named_parameters(), reference.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-10, msg=name)
+
+
+def test_binning_in_chunks_of_recordings_gives_the_same_spikes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spikekit.data.events as events_module
+
+    split = EventSplit.from_recordings(_random_recordings(20, seed=4), range(20), SENSOR)
+    whole = split.binned(6, "count")
+    monkeypatch.setattr(events_module, "BIN_CHUNK", 3)  # 7 chunks, the last one short
+    chunked = split.binned(6, "count")
+    assert np.array_equal(chunked.starts, whole.starts) and np.array_equal(chunked.pairs, whole.pairs)

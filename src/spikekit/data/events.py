@@ -85,20 +85,34 @@ class EventSplit(NamedTuple):
         return EventSplit(self.events[:self.offsets[count]], self.offsets[:count + 1], self.labels[:count],
                           self.sensor)
 
+    def _chunks(self):
+        """(first, last, (offsets, t, x, y, p)) for every ``BIN_CHUNK`` recordings, offsets relative to the
+        chunk: contiguous copies of one chunk's columns (the full N-MNIST train set holds ~250 M events;
+        copying all columns at once would take ~3 GB more)."""
+        for first in range(0, len(self), BIN_CHUNK):
+            last = min(len(self), first + BIN_CHUNK)
+            low, high = self.offsets[first], self.offsets[last]
+            columns = [np.ascontiguousarray(self.events[name][low:high]) for name in ("t", "x", "y", "p")]
+            yield first, last, (self.offsets[first:last + 1] - low, *columns)
+
     def binned(self, num_bins: int, mode: str = "time", downsample: int = 1) -> BinnedSplit:
         """Every recording as ``num_bins`` steps of binary input spikes (module docstring)."""
         check_binning(num_bins, mode, downsample)
         polarities, height, width = self.sensor
         shape = (polarities, -(-height // downsample), -(-width // downsample))
-        columns = [np.ascontiguousarray(self.events[name]).astype(np.int64) for name in ("t", "x", "y", "p")]
+        settings = (num_bins, mode == "count", *shape, downsample)
         counts = np.zeros((len(self), num_bins), dtype=np.int64)
-        arguments = (self.offsets, *columns, num_bins, mode == "count", *shape, downsample)
-        _count_pairs(*arguments, counts)
+        for first, last, columns in self._chunks():
+            _count_pairs(*columns, *settings, counts[first:last])
         starts = np.zeros(counts.size + 1, dtype=np.int64)
         np.cumsum(counts.reshape(-1), out=starts[1:])
         pairs = np.zeros(starts[-1], dtype=_numpy_index_dtype(int(np.prod(shape))))
-        _fill_pairs(*arguments, starts, pairs)
+        for first, _, columns in self._chunks():
+            _fill_pairs(*columns, *settings, starts[first * num_bins:], pairs)
         return BinnedSplit(pairs, starts, counts, self.labels, num_bins, shape)
+
+
+BIN_CHUNK = 4096  # recordings binned at a time: the events' columns are copied one chunk at a time
 
 
 def _numpy_index_dtype(num_inputs: int) -> type:
