@@ -45,8 +45,7 @@ def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split
         figures["training_curves"] = plots.training_curves(history)
         figures["sparsity_over_epochs"] = plots.sparsity_over_epochs(history)
     if isinstance(test, BinnedSplit):
-        frames = test.dense(slice(0, 1))[:, 0].reshape(-1, *test.shape).numpy()
-        figures["encoding"] = plots.event_figure(frames, int(test.labels[0]))
+        figures["encoding"] = plots.event_figure(test.frames(0), int(test.labels[0]))
     else:
         intensity0 = test.intensity(slice(0, 1))
         spikes0 = poisson_encode(intensity0, config.train.num_steps, keyed_generator(config.train.seed, "report", 0))

@@ -83,7 +83,7 @@ def run_encode(args: argparse.Namespace) -> int:
         raise ConfigError(f"--index must be in 0..{len(data.test.labels) - 1}, got {args.index}")
     label = int(data.test.labels[args.index])
     if isinstance(data.test, BinnedSplit):
-        frames = data.test.dense(slice(args.index, args.index + 1))[:, 0].reshape(-1, *data.test.shape).numpy()
+        frames = data.test.frames(args.index)
         event_figure(frames, label).savefig(out, dpi=110)
         print(f"wrote {out}: test recording {args.index} (label {label}), {int(frames.sum())} input spikes in "
               f"{config.num_steps} {config.bin_mode} bins")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from spikekit.errors import ConfigError
 from spikekit.io.atomic import write_atomic
 from spikekit.io.run_dir import RunDir, SeedRuns
 from spikekit.report import build_report, seeds_page
-from spikekit.train.summary import seed_summary
+from spikekit.train.summary import seed_summary, selection_key
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -56,7 +55,7 @@ def write_seeds_report(path: Path, out: str | None = None, which: str = "best", 
         if runs.run(seed).checkpoint_path(which).is_file():
             index = write_report(runs.run(seed).path, None, which, data_dir, limit_test)
             links[seed] = os.path.relpath(index, out_dir)
-    summary = seed_summary(histories, "val_accuracy" if config.train.val else "test_accuracy")
+    summary = seed_summary(histories, selection_key(config.train))
     plots.seed_curves(histories).savefig(out_dir / "seed_curves.png", dpi=100)
     index = out_dir / "index.html"
     write_atomic(index, seeds_page(config, summary, "seed_curves", links).encode())
@@ -72,8 +71,7 @@ def write_report(run_path: Path, out: str | None = None, which: str = "best", da
         raise ConfigError(f"{run_path} is not a spikekit run directory (no config.json)")
     model, config = load_model(str(run.checkpoint_path(which)), engine=None)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, limit_test=limit_test))
-    history = [json.loads(line) for line in run.metrics_path.read_text().splitlines()] \
-        if run.metrics_path.is_file() else []
+    history = run.read_metrics()
     data = load_data(data_dir or config.data_dir, config.train, config.dataset)
     out_dir = Path(out) if out else run.path / "report"
     out_dir.mkdir(parents=True, exist_ok=True)

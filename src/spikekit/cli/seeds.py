@@ -26,12 +26,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from spikekit.cli.report import write_seeds_report
-from spikekit.cli.session import StopOnSignals, best_line, quiet, selection_key, train_run
+from spikekit.cli.session import StopOnSignals, best_line, quiet, train_run
 from spikekit.config import RunConfig
 from spikekit.errors import ConfigError
 from spikekit.io.run_dir import RunDir, SeedRuns
 from spikekit.train.distributed import Shard
-from spikekit.train.summary import seed_summary, summary_table
+from spikekit.train.summary import seed_summary, selection_key, summary_table
 
 
 def train_seeds(config: RunConfig, seeds: list[int], path: Path | str, *, resume: bool,
@@ -51,7 +51,7 @@ def train_seeds(config: RunConfig, seeds: list[int], path: Path | str, *, resume
             SeedRuns.create(path, seeds, config.to_dict(), force)
         shard.any(False)  # every rank waits until rank 0 has made the directory
     runs = SeedRuns(path)
-    key = selection_key(config)
+    key = selection_key(config.train)
     if jobs > 1:
         code = _train_in_processes(runs, config, seeds, jobs, checkpoint_every)
         runs.write_summary(seed_summary(runs.histories(seeds), key))
@@ -92,7 +92,7 @@ def _train_in_processes(runs: SeedRuns, config: RunConfig, seeds: list[int], job
             RunDir.create(runs.run(seed).path, seed_config.to_dict())
     print(f"{len(seeds)} seeds, {jobs} at a time, {threads} thread(s) each; logs in {runs.path}/seed-<n>/train.log")
     waiting, running, failed, stopped = list(seeds), {}, [], 0
-    total = len(seeds) * config.train.epochs
+    total, recount = len(seeds) * config.train.epochs, 0.0
     with StopOnSignals() as stop, tqdm(total=total, desc="seeds", unit="epoch", file=sys.stderr,
                                       disable=None) as bar:
         while waiting or running:
@@ -118,9 +118,12 @@ def _train_in_processes(runs: SeedRuns, config: RunConfig, seeds: list[int], job
                     print(f"seed {seed}: the child process failed (exit code {process.returncode}); see "
                           f"{runs.run(seed).path / 'train.log'}", file=sys.stderr)
                 elif process.returncode == 0:
-                    best = best_line(runs.run(seed).read_metrics(), selection_key(config))
+                    best = best_line(runs.run(seed).read_metrics(), selection_key(config.train))
                     bar.write(f"seed {seed} finished: {best}")
-            bar.update(sum(len(runs.run(seed).read_metrics()) for seed in seeds) - bar.n)
+            if time.monotonic() >= recount or not (waiting or running):
+                # Epochs done, from every seed's metrics.jsonl: read once a second, not at every 50 ms poll.
+                bar.update(sum(len(runs.run(seed).read_metrics()) for seed in seeds) - bar.n)
+                recount = time.monotonic() + 1.0
     if stopped:
         print(f"{signal.Signals(stopped).name}: seeds checkpointed and stopped; continue every seed with: "
               f"spikekit train --resume {runs.path} --jobs {jobs}", file=sys.stderr)

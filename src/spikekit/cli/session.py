@@ -33,6 +33,7 @@ from spikekit.train.loop import (
     warm_up,
 )
 from spikekit.train.state import TrainingState
+from spikekit.train.summary import best_record, selection_key
 
 
 def epoch_record(progress: EpochProgress, evaluation: Evaluation) -> dict:
@@ -175,7 +176,7 @@ class _Session:
             self.say(f"{signal.Signals(number).name}: stopped at epoch {progress.epoch + 1}, batch {progress.batch}; "
                      f"checkpoint saved. Continue with: spikekit train --resume {self.run_dir.path}", file=sys.stderr)
             return 128 + number
-        best = best_line(self.state.history, selection_key(self.config))
+        best = best_line(self.state.history, selection_key(self.config.train))
         self.say(f"{best}; checkpoints in {self.run_dir.checkpoints}")
         return 0
 
@@ -205,7 +206,7 @@ class _Session:
         if self.val is not None:
             with image_progress(len(self.val.labels), "validation") as on_batch:
                 record["val_accuracy"] = evaluate(self.model, self.val, self.config.train, on_batch, "val").accuracy
-        selected = record[selection_key(self.config)]  # the best checkpoint follows validation when there is one
+        selected = record[selection_key(self.config.train)]  # the best checkpoint follows validation when there is one
         best = selected > self.state.best_accuracy
         self.state.history.append(record)
         self.state.best_accuracy = max(self.state.best_accuracy, selected)
@@ -241,16 +242,11 @@ class _Session:
             raise _Stopped
 
 
-def selection_key(config: RunConfig) -> str:
-    """The metrics key that picks the best checkpoint: validation accuracy with --val, else test accuracy."""
-    return "val_accuracy" if config.train.val else "test_accuracy"
-
-
 def best_line(history: list[dict], key: str) -> str:
     """The run's best epoch in words: by test accuracy, or by validation accuracy with the test accuracy there."""
     if not history:
         return "no epoch finished"
-    best = max(history, key=lambda record: record[key])  # first of equals, as the checkpoint keeps the first
+    best = best_record(history, key)
     if key == "test_accuracy":
         return f"best test accuracy {100 * best['test_accuracy']:.2f}% (epoch {best['epoch']})"
     return (f"best validation accuracy {100 * best[key]:.2f}% at epoch {best['epoch']}: "

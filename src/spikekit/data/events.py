@@ -148,11 +148,7 @@ class BinnedSplit(NamedTuple):
         indices = np.zeros((self.num_steps, len(rows), capacity), dtype=self.pairs.dtype)
         num_on = np.zeros((self.num_steps, len(rows)), dtype=np.int32)
         _gather_pairs(self.pairs, self.starts, rows, self.num_steps, indices, num_on)
-        batch = len(rows)
-        return SpikeEvents(torch.from_numpy(indices), torch.from_numpy(num_on),
-                           torch.zeros(self.num_steps, batch, dtype=torch.int32),
-                           torch.zeros(batch, 1, dtype=torch.from_numpy(indices).dtype),
-                           torch.zeros(batch, dtype=torch.int32), num_inputs)
+        return SpikeEvents.on_only(torch.from_numpy(indices), torch.from_numpy(num_on), num_inputs)
 
     def hold_out(self, count: int) -> tuple[BinnedSplit, BinnedSplit]:
         """(all but the last ``count`` recordings, the last ``count``), sharing ``pairs``."""
@@ -167,6 +163,10 @@ class BinnedSplit(NamedTuple):
     def dense(self, index: Tensor | slice) -> Tensor:
         """Dense binary frames [T, B, P*H'*W'] float32 of the recordings ``index``."""
         return self.events(index).to_dense()
+
+    def frames(self, number: int) -> np.ndarray:
+        """Recording ``number``'s binary frames [T, P, H', W'] (for pictures)."""
+        return self.dense(slice(number, number + 1))[:, 0].reshape(-1, *self.shape).numpy()
 
 
 @numba.njit(cache=True)

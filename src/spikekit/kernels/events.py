@@ -42,6 +42,14 @@ class SpikeEvents(NamedTuple):
     num_defaults: Tensor  # [B] int32
     num_inputs: int  # N, the width of the dense spike tensor
 
+    @classmethod
+    def on_only(cls, indices: Tensor, num_on: Tensor, num_inputs: int) -> SpikeEvents:
+        """Events that are all *on* events, no defaults: ``indices`` [T, B, C], ``num_on`` [T, B] int32."""
+        num_steps, batch_size = num_on.shape
+        return cls(indices, num_on, torch.zeros(num_steps, batch_size, dtype=torch.int32),
+                   torch.zeros(batch_size, 1, dtype=indices.dtype), torch.zeros(batch_size, dtype=torch.int32),
+                   num_inputs)
+
     def batch_slice(self, start: int, stop: int) -> SpikeEvents:
         """The events of samples ``start:stop`` (all steps)."""
         return SpikeEvents(self.indices[:, start:stop], self.num_on[:, start:stop], self.num_off[:, start:stop],
@@ -151,10 +159,8 @@ def events_from_dense(spikes: Tensor) -> SpikeEvents:
     indices = torch.zeros(flat.shape[0], capacity, dtype=index_dtype(num_inputs))
     counts = torch.empty(flat.shape[0], dtype=torch.int32)
     _dense_to_events(flat.numpy(), indices.numpy(), counts.numpy())
-    zeros = torch.zeros(num_steps, batch_size, dtype=torch.int32)
-    return SpikeEvents(indices.reshape(num_steps, batch_size, capacity), counts.reshape(num_steps, batch_size),
-                       zeros, torch.zeros(batch_size, 1, dtype=indices.dtype),
-                       torch.zeros(batch_size, dtype=torch.int32), num_inputs)
+    return SpikeEvents.on_only(indices.reshape(num_steps, batch_size, capacity),
+                               counts.reshape(num_steps, batch_size), num_inputs)
 
 
 @numba.njit(inline="always")

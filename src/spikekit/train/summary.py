@@ -8,6 +8,20 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from spikekit.config import TrainConfig
+
+
+def selection_key(config: TrainConfig) -> str:
+    """The metrics key that picks a run's best epoch (and ``best`` checkpoint): validation accuracy with a
+    validation split (``config.val``), else test accuracy."""
+    return "val_accuracy" if config.val else "test_accuracy"
+
+
+def best_record(history: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The record of the epoch that ``key`` ranks first, the first of equals (as the ``best`` checkpoint
+    keeps the first); ``history`` must not be empty."""
+    return max(history, key=lambda record: record[key])
+
 
 def seed_summary(histories: dict[int, list[dict[str, Any]]], key: str = "test_accuracy") -> dict[str, Any]:
     """Summary of several runs of one recipe, ``histories[seed]`` being a run's per-epoch records.
@@ -23,7 +37,7 @@ def seed_summary(histories: dict[int, list[dict[str, Any]]], key: str = "test_ac
         if not history:
             seeds.append({"seed": seed, "epochs": 0})
             continue
-        best = max(history, key=lambda record: record[key])
+        best = best_record(history, key)
         seeds.append({"seed": seed, "epochs": len(history), "final": history[-1]["test_accuracy"],
                       "best": best["test_accuracy"], "best_epoch": best["epoch"]}
                      | ({"best_val": best[key]} if key != "test_accuracy" else {}))
