@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spikekit.data.augment import random_shift
+from spikekit.data.augment import _gather_shift, random_shift
 
 
 def _loop_shift(images: torch.Tensor, shape: tuple[int, int, int], max_shift: int, seed: int) -> torch.Tensor:
@@ -21,7 +21,16 @@ def _loop_shift(images: torch.Tensor, shape: tuple[int, int, int], max_shift: in
 def test_shift_matches_a_per_image_loop(shape: tuple[int, int, int], max_shift: int) -> None:
     images = torch.rand(9, shape[0] * shape[1] * shape[2])
     shifted = random_shift(images, shape, max_shift, torch.Generator().manual_seed(4))
-    assert torch.equal(shifted, _loop_shift(images, shape, max_shift, 4))
+    expected = _loop_shift(images, shape, max_shift, 4)
+    assert torch.equal(shifted, expected)
+    # The torch path (other devices and dtypes) gives the same images from the same offsets.
+    generator, batch = torch.Generator().manual_seed(4), images.shape[0]
+    dy, dx = (torch.randint(0, 2 * max_shift + 1, (batch,), generator=generator) for _ in range(2))
+    assert torch.equal(_gather_shift(images, shape, max_shift, dy, dx), expected)
+    assert torch.equal(random_shift(images.double(), shape, max_shift, torch.Generator().manual_seed(4)),
+                       expected.double())
+    assert torch.equal(random_shift(images.bfloat16(), shape, max_shift, torch.Generator().manual_seed(4)),
+                       _loop_shift(images.bfloat16(), shape, max_shift, 4))
 
 
 def test_a_centred_digit_moves_whole_and_offsets_cover_the_range() -> None:

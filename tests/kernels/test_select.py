@@ -1,5 +1,9 @@
 """select_lanes and select_levels (vectorised compress-stores of the entries that pass a test) against
-scalar loops."""
+scalar loops, in both forms of ``_compress_store``: AVX-512 compress in a register (where the host has it)
+and LLVM's generic ``masked.compressstore``."""
+
+import functools
+from unittest import mock
 
 import numba
 import numpy as np
@@ -7,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spikekit.kernels import select
 from spikekit.kernels.select import LANES, select_lanes, select_levels
+
+FORMS = ["host", "generic"]
 
 
 @numba.njit
@@ -18,15 +25,40 @@ def _select_all(out, pixels, uniforms, levels, count, silent):
     return kept
 
 
+@functools.cache
+def _compiled(function, form: str):
+    """``function`` compiled anew for both index dtypes, the generic form forced if ``form`` says so."""
+    dispatcher = numba.njit(function.py_func)
+    with mock.patch.object(select, "_register_compress", return_value=False) if form == "generic" \
+            else mock.MagicMock():
+        for index_dtype in (np.int16, np.int32):
+            if function is _select_all:
+                dispatcher(np.zeros(LANES, index_dtype), np.zeros(LANES, index_dtype), np.zeros(LANES, np.uint16),
+                           np.zeros(LANES, np.uint32), 0, False)
+            else:
+                dispatcher(np.zeros(LANES, index_dtype), np.zeros(LANES, np.uint32), np.zeros(LANES, np.uint32), 0,
+                           0, 1)
+    dispatcher.disable_compile()
+    return dispatcher
+
+
+def test_the_host_form_is_what_the_cpu_supports() -> None:
+    # On an AVX-512 host the register form is compiled (it would not compile elsewhere); check it is chosen.
+    from numba.core.registry import cpu_target
+    features = set(cpu_target.target_context.codegen()._tm_features.split(","))
+    assert select._register_compress(cpu_target.target_context, 32) == ("+avx512f" in features)
+
+
 def _expected(pixels, uniforms, levels, count, silent):
     passed = uniforms[:count] >= levels[:count] if silent else uniforms[:count] < levels[:count]
     return pixels[:count][passed]
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("index_dtype", [np.int16, np.int32])
 @settings(max_examples=60, deadline=None)
 @given(count=st.integers(0, 70), silent=st.booleans(), seed=st.integers(0, 2**32 - 1))
-def test_keeps_exactly_the_passing_pixels_in_order(index_dtype, count, silent, seed) -> None:
+def test_keeps_exactly_the_passing_pixels_in_order(form, index_dtype, count, silent, seed) -> None:
     rng = np.random.default_rng(seed)
     size = count + LANES  # the padding select_lanes reads past ``count``
     pixels = rng.integers(0, np.iinfo(index_dtype).max, size).astype(index_dtype)
@@ -35,7 +67,7 @@ def test_keeps_exactly_the_passing_pixels_in_order(index_dtype, count, silent, s
     near = rng.random(size) < 0.3  # ties and off-by-one: where < and >= are told apart
     levels[near] = uniforms[near].astype(np.uint32) + rng.integers(0, 2, int(near.sum()))
     out = np.full(size, -1, index_dtype)
-    kept = _select_all(out, pixels, uniforms, levels, count, silent)
+    kept = _compiled(_select_all, form)(out, pixels, uniforms, levels, count, silent)
     expected = _expected(pixels, uniforms, levels, count, silent)
     assert kept == len(expected)
     assert np.array_equal(out[:kept], expected)
@@ -50,18 +82,19 @@ def _select_range(out_pixels, out_levels, levels, count, low, high):
     return kept
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("index_dtype", [np.int16, np.int32])
 @settings(max_examples=60, deadline=None)
 @given(count=st.integers(0, 70), low=st.integers(0, 2**16 + 1), width=st.integers(0, 2**16 + 1),
        seed=st.integers(0, 2**32 - 1))
-def test_select_levels_keeps_the_pixels_in_range_in_order(index_dtype, count, low, width, seed) -> None:
+def test_select_levels_keeps_the_pixels_in_range_in_order(form, index_dtype, count, low, width, seed) -> None:
     rng = np.random.default_rng(seed)
     size = count + LANES
     levels = rng.integers(0, 2**16 + 1, size).astype(np.uint32)
     levels[rng.random(size) < 0.3] = low  # the bounds themselves: [low, high) keeps low, drops high
     levels[rng.random(size) < 0.1] = low + width
     out_pixels, out_levels = np.full(size, -1, index_dtype), np.full(size, 7, np.uint32)
-    kept = _select_range(out_pixels, out_levels, levels, count, low, low + width)
+    kept = _compiled(_select_range, form)(out_pixels, out_levels, levels, count, low, low + width)
     expected = np.flatnonzero((levels[:count] >= low) & (levels[:count] < low + width))
     assert kept == len(expected)
     assert np.array_equal(out_pixels[:kept], expected) and np.array_equal(out_levels[:kept], levels[expected])
