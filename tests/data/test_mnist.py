@@ -110,3 +110,15 @@ def test_hold_out_takes_the_last_images_for_validation() -> None:
     for bad in (10, 11, -1):
         with pytest.raises(ValueError, match="hold out"):
             split.hold_out(bad)
+
+
+def test_intensity_is_bytes_over_255_for_every_kind_of_index() -> None:
+    images = torch.randint(0, 256, (20, 784), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    split = mnist_module.Split(images, torch.zeros(20, dtype=torch.int64))
+    rows = torch.tensor([7, 0, 19, 7])
+    mask = torch.arange(20) % 3 == 0
+    for index, expected in ((rows, images[rows]), (slice(2, 9), images[2:9]), (mask, images[mask]), (5, images[5])):
+        got = split.intensity(index)
+        assert got.dtype == torch.float32 and torch.equal(got, expected.float() / 255.0)
+    assert split.intensity(rows).max() <= 1.0 and split.intensity(slice(0, 20)).min() >= 0.0
+    assert torch.equal(images, split.images)  # the split's bytes are never touched
