@@ -108,6 +108,35 @@ def test_from_tonic_checks_what_it_reads() -> None:
         from_tonic([(np.zeros(2, dtype=[("x", "i8"), ("y", "i8"), ("t", "i8")]), 0)], sensor_size=(34, 34, 2))
 
 
+def test_from_tonic_reads_one_dimensional_audio_events() -> None:
+    # SHD / SSC as tonic gives them: (t, x, p) with p = 1, sensor_size (700, 1, 1): one channel of 700 inputs.
+    rng = np.random.default_rng(5)
+    items = []
+    for label in range(3):
+        n = int(rng.integers(5, 60))
+        events = np.zeros(n, dtype=[("t", "<i8"), ("x", "<i8"), ("p", "<i8")])
+        events["t"], events["x"], events["p"] = np.sort(rng.integers(0, 1_000_000, n)), rng.integers(0, 700, n), 1
+        items.append((events, label))
+    split = from_tonic(items, sensor_size=(700, 1, 1))
+    assert split.sensor == (1, 1, 700)
+    binned = split.binned(4)
+    dense = binned.dense(slice(0, 3)).numpy()  # [T, B, 700]
+    assert dense.shape == (4, 3, 700)
+    for column, (events, _) in enumerate(items):
+        expected = np.zeros((4, 700), dtype=np.float32)
+        span = int(events["t"][-1] - events["t"][0]) + 1
+        expected[(events["t"] - events["t"][0]) * 4 // span, events["x"]] = 1
+        assert np.array_equal(dense[:, column], expected)
+    from spikekit.nn.network import SNN
+    network = SNN("32-20", input_shape=split.sensor)  # the fast engine's event-driven layer takes them as they are
+    network(binned.events(slice(0, 3))).sum().backward()
+    assert network.layers[0].linear.weight.grad.abs().sum() > 0
+    with pytest.raises(DataError, match="lack the fields y"):  # a 2-D sensor needs y
+        from_tonic(items, sensor_size=(700, 2, 1))
+    with pytest.raises(ValueError, match="each >= 1"):
+        from_tonic(items, sensor_size=(700, 0, 1))
+
+
 def test_from_tonic_on_a_real_tonic_array() -> None:
     tonic = pytest.importorskip("tonic", reason="tonic is not installed (pip install tonic)")
     events = tonic.io.make_structured_array(np.array([1, 5, 33]), np.array([2, 0, 33]), np.array([10, 20, 30]),
@@ -115,6 +144,12 @@ def test_from_tonic_on_a_real_tonic_array() -> None:
     split = from_tonic([(events, 4)], sensor_size=(34, 34, 2))
     assert split.recording(0)["x"].tolist() == [1, 5, 33] and split.labels.tolist() == [4]
     assert split.binned(3).counts[0].tolist() == [1, 1, 1]
+    # SHD's own event layout and sensor (tonic.datasets.SHD: dtype (t, x, p), p = 1, sensor (700, 1, 1)).
+    shd = pytest.importorskip("tonic.datasets", reason="tonic.datasets does not import here").SHD
+    audio = tonic.io.make_structured_array(np.array([10.0, 20.5]) * 1e6, np.array([3, 699]), 1, dtype=shd.dtype)
+    split = from_tonic([(audio, 7)], sensor_size=shd.sensor_size)
+    assert split.sensor == (1, 1, 700) and split.recording(0)["x"].tolist() == [3, 699]
+    assert split.binned(2).dense(slice(0, 1))[:, 0].nonzero().tolist() == [[0, 3], [1, 699]]
 
 
 @pytest.mark.parametrize("arch", ["16-10", "4c3-p2-10"])

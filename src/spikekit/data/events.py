@@ -217,26 +217,36 @@ def from_tonic(dataset, sensor_size: tuple[int, int, int] | None = None) -> Even
     """An ``EventSplit`` of a tonic dataset (or any sequence of ``(events, label)`` whose events are structured
     arrays with fields x, y, p, t, as tonic's are), read once, in order.
 
-    ``sensor_size`` is tonic's (width, height, polarities), by default ``dataset.sensor_size``. Polarities
-    are made 0/1 (p > 0 is ON), events sorted by time where a recording's are not, and checked as N-MNIST's.
-    Downloads are tonic's own business (``tonic.datasets.NMNIST(save_to=...)`` with internet).
+    ``sensor_size`` is tonic's (width, height, polarities), by default ``dataset.sensor_size``. With two
+    polarities, p > 0 is ON (1) and the rest OFF (0); with one (the audio sets SHD and SSC: sensor (700, 1, 1),
+    p always 1), every event goes to the one channel. A sensor of height 1 needs no y field (SHD's events are
+    (t, x, p)). Events are sorted by time where a recording's are not, and checked as N-MNIST's. Downloads are
+    tonic's own business (``tonic.datasets.NMNIST(save_to=...)`` with internet).
     """
     sensor_size = sensor_size if sensor_size is not None else getattr(dataset, "sensor_size", None)
     if sensor_size is None:
         raise ValueError("give sensor_size=(width, height, polarities): the dataset has no sensor_size")
     width, height, polarities = (int(n) for n in sensor_size)
-    sensor = (max(2, polarities), height, width)
+    if min(width, height, polarities) < 1:
+        raise ValueError(f"sensor_size must be (width, height, polarities), each >= 1, got {tuple(sensor_size)}")
+    channels = 1 if polarities == 1 else 2
+    sensor = (channels, height, width)
+    needed = {"x", "t"} | ({"y"} if height > 1 else set()) | ({"p"} if channels == 2 else set())
     recordings, labels = [], []
     for number in range(len(dataset)):
         events, label = dataset[number]
-        missing = {"x", "y", "p", "t"} - set(events.dtype.names or ())
+        names = set(events.dtype.names or ())
+        missing = needed - names
         if missing:
             raise DataError(f"recording {number}: events lack the fields {', '.join(sorted(missing))} "
-                            "(a structured array with x, y, p, t is expected)")
+                            f"(a structured array with {', '.join(sorted(needed))} is expected for a sensor of "
+                            f"{width} x {height} with {polarities} polarities)")
         recording = empty_events(len(events))
         for name in ("x", "y", "t"):
-            recording[name] = events[name]
-        recording["p"] = np.asarray(events["p"]) > 0
+            if name in names:
+                recording[name] = events[name]
+        if channels == 2:
+            recording["p"] = np.asarray(events["p"]) > 0
         if len(recording) and (np.diff(recording["t"]) < 0).any():
             recording = recording[np.argsort(recording["t"], kind="stable")]
         check_recording(recording, sensor, f"recording {number}")
