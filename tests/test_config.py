@@ -5,16 +5,29 @@ from spikekit.errors import ConfigError
 
 
 def test_a_config_round_trips_through_its_dict() -> None:
-    config = RunConfig(train=TrainConfig(val=100, shift=2, schedule="cosine", warmup=0.1, weight_decay=0.01))
+    config = RunConfig(train=TrainConfig(val=100, shift=2, schedule="cosine", warmup=0.1, weight_decay=0.01,
+                                         eval_steps=40))
     assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_eval_steps_set_the_test_passes_t_only() -> None:
+    config = TrainConfig(num_steps=8, eval_steps=16)
+    assert config.for_evaluation().num_steps == 16 and config.num_steps == 8
+    assert config.for_evaluation().eval_steps == 16 and TrainConfig().for_evaluation() == TrainConfig()
+    with pytest.raises(ConfigError, match="eval_steps must be an integer >= 1"):
+        TrainConfig(eval_steps=0)
+    with pytest.raises(ConfigError, match="binned once"):  # event recordings: one T for training and test
+        RunConfig(train=TrainConfig(num_steps=8, eval_steps=16, shift=0), dataset="nmnist")
+    assert RunConfig(train=TrainConfig(num_steps=8, eval_steps=8, shift=0), dataset="nmnist").train.eval_steps == 8
 
 
 def test_configs_from_before_the_schedule_choice_keep_cosine() -> None:
     old = RunConfig().to_dict()
-    for key in ("schedule", "warmup", "shift", "val", "weight_decay", "label_smoothing"):
+    for key in ("schedule", "warmup", "shift", "val", "weight_decay", "label_smoothing", "eval_steps"):
         del old["train"][key]
     config = RunConfig.from_dict(old)
     assert config.train.schedule == "cosine" and config.train.shift == 0 and config.train.val == 0
+    assert config.train.eval_steps is None  # tested at their training T, as they were
     assert TrainConfig().schedule == "wsd" and TrainConfig().shift == 1  # what new runs get
 
 

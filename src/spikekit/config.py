@@ -88,13 +88,16 @@ class TrainConfig:
     bin_mode: str = "time"  # event data: T windows of equal "time" or equal event "count" (spikekit.data.events)
     downsample: int = 1  # event data: pool the sensor's pixels s x s
     shift: int = 1  # augmentation: translate each training image by up to this many pixels (README)
+    # Time steps per test image (None: num_steps). A longer Poisson train reads an image's rate with less noise:
+    # the conv preset trains at T=8 and tests at T=16 (README). Event data is binned once, so it must be None.
+    eval_steps: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "num_steps", "batch_size", "eval_batch_size"):
             _positive_int(name, getattr(self, name))
         if not isinstance(self.val, int) or isinstance(self.val, bool) or self.val < 0:
             raise ConfigError(f"val must be an integer >= 0 (images), got {self.val!r}")
-        for name in ("limit_train", "limit_test"):
+        for name in ("limit_train", "limit_test", "eval_steps"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
@@ -113,6 +116,10 @@ class TrainConfig:
         if self.device not in DEVICES:
             raise ConfigError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
 
+    def for_evaluation(self) -> TrainConfig:
+        """This config as test passes use it: ``num_steps`` = ``eval_steps`` when that is set."""
+        return self if self.eval_steps is None else dataclasses.replace(self, num_steps=self.eval_steps)
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -126,6 +133,9 @@ class RunConfig:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         if self.dataset != "mnist" and self.train.shift:
             raise ConfigError("--shift translates images; event recordings are not shifted (give --shift 0)")
+        if self.dataset != "mnist" and self.train.eval_steps not in (None, self.train.num_steps):
+            raise ConfigError("--eval-steps is for Poisson-coded images; event recordings are binned once into -T "
+                              "steps, for training and test alike")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""

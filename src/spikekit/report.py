@@ -38,7 +38,7 @@ class Report(NamedTuple):
 def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split,
                  on_batch: Callable[[int, int], None] | None = None) -> Report:
     """Evaluate ``model`` on ``test`` (progress through ``on_batch(done, total)``) and draw everything."""
-    evaluation = evaluate(model, test, config.train, on_batch)
+    evaluation = evaluate(model, test, config.train.for_evaluation(), on_batch)
     names = [f"layer {i + 1} ({n})" for i, n in enumerate(model.sizes[1:])]
     figures: dict[str, Figure] = {}
     if history:

@@ -49,7 +49,8 @@ def test_the_conv_preset_fills_the_options_not_given(small_mnist_dir: Path, tmp_
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["model"]["arch"] == "12c5-p2-32c5-p2-10" and config["model"]["input_shape"] == [1, 28, 28]
     assert config["train"]["num_steps"] == 8 and config["train"]["epochs"] == 1
-    assert config["train"]["schedule"] == "cosine" and config["train"]["shift"] == 0  # the preset's recipe
+    train = config["train"]  # the preset's recipe: batches of 64, wsd, 1-pixel shifts, tested at T=16
+    assert (train["batch_size"], train["schedule"], train["shift"], train["eval_steps"]) == (64, "wsd", 1, 16)
 
 
 @pytest.fixture(scope="module")

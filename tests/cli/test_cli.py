@@ -35,6 +35,20 @@ def test_train_eval_encode_on_small_data(tmp_path: Path, small_mnist_dir: Path, 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_eval_steps_test_at_their_own_t_in_training_and_in_eval(tmp_path: Path, small_mnist_dir: Path,
+                                                                capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--epochs", "1", "-T", "6", "--eval-steps", "14",
+                 "--out", str(run_dir)]) == 0
+    accuracy = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["test_accuracy"]
+    capsys.readouterr()
+    checkpoint = str(run_dir / "checkpoints" / "last.safetensors")
+    assert main(["eval", checkpoint, "--data-dir", str(small_mnist_dir)]) == 0  # the run's test T by default
+    assert f"test accuracy {100 * accuracy:.2f}% on 200 images, T=14," in capsys.readouterr().out
+    assert main(["eval", checkpoint, "--data-dir", str(small_mnist_dir), "-T", "6"]) == 0
+    assert "T=6," in capsys.readouterr().out
+
+
 def test_existing_run_directory_is_not_overwritten(tmp_path: Path, capsys) -> None:
     (tmp_path / "keep.txt").write_text("precious")
     assert main(["train", "--out", str(tmp_path)]) == 2
@@ -53,6 +67,8 @@ def test_existing_run_directory_is_not_overwritten(tmp_path: Path, capsys) -> No
     (["train", "--lr", "0"], "lr must be a finite number > 0"),
     (["train", "--lr", "inf"], "lr must be a finite number > 0"),
     (["train", "--batch-size", "0"], "batch_size must be an integer >= 1"),
+    (["train", "--eval-steps", "0"], "eval_steps must be an integer >= 1"),
+    (["train", "--dataset", "nmnist", "--eval-steps", "50"], "--eval-steps is for Poisson-coded images"),
     (["train", "--hidden", "0"], "layer sizes must be"),
     (["train", "--hidden"], "expected at least one argument"),
     (["train", "--epochs", "x"], "invalid int value"),

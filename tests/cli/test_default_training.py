@@ -20,9 +20,10 @@ def test_defaults_reach_98_percent_on_every_seed(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_conv_preset_reaches_99_percent(tmp_path: Path) -> None:
-    """``--arch conv`` (12c5-p2-32c5-p2-10, T=8, 8 epochs): 99.02% measured (README), below the conv
-    issue's 99.2% target; this guards what it reaches, ~9 minutes on 2 cores."""
+    """``--arch conv`` (12c5-p2-32c5-p2-10, trained at T=8 in batches of 64 for 7 epochs, tested at T=16):
+    99.21% measured on this host (README, the conv issue's 99.2% target); ~10 minutes on 2 cores. The floor
+    leaves 10 test images of room for another host's float rounding."""
     assert main(["train", "--arch", "conv", "--out", str(tmp_path / "run")]) == 0
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert len(records) == 8
-    assert records[-1]["test_accuracy"] >= 0.99
+    assert len(records) == 7
+    assert records[-1]["test_accuracy"] >= 0.991

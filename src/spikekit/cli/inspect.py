@@ -21,7 +21,8 @@ from spikekit.train.rng import keyed_generator
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("eval", help="test accuracy and spike statistics of a checkpoint")
     parser.add_argument("checkpoint", help="a .safetensors checkpoint written by spikekit train")
-    parser.add_argument("-T", "--num-steps", type=int, help="time steps (default: the checkpoint's)")
+    parser.add_argument("-T", "--num-steps", type=int,
+                        help="time steps (default: the checkpoint's test T, its --eval-steps or -T)")
     parser.add_argument("--engine", help="engine to run with (default: the checkpoint's)")
     parser.add_argument("--device", default="cpu")
     add_data_options(parser)
@@ -59,7 +60,7 @@ def run_eval(args: argparse.Namespace) -> int:
     check_device(args.device)
     model, config = load_model(args.checkpoint, args.engine, args.device)
     changes = {"limit_test": args.limit_test} | ({"num_steps": args.num_steps} if args.num_steps is not None else {})
-    train_config = dataclasses.replace(config.train, **changes)
+    train_config = dataclasses.replace(config.train.for_evaluation(), **changes)
     data = load_data(args.data_dir or config.data_dir, train_config, config.dataset)
     with image_progress(len(data.test.labels), "test") as on_batch:
         result = evaluate(model, data.test, train_config, on_batch)

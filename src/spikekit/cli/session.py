@@ -201,11 +201,12 @@ class _Session:
             self.state.progress = EpochProgress(self.state.progress.epoch + 1)
             return
         with image_progress(len(self.test.labels), "test") as on_batch:
-            evaluation = evaluate(self.model, self.test, self.config.train, on_batch)
+            evaluation = evaluate(self.model, self.test, self.config.train.for_evaluation(), on_batch)
         record = epoch_record(self.state.progress, evaluation)
         if self.val is not None:
             with image_progress(len(self.val.labels), "validation") as on_batch:
-                record["val_accuracy"] = evaluate(self.model, self.val, self.config.train, on_batch, "val").accuracy
+                record["val_accuracy"] = evaluate(self.model, self.val, self.config.train.for_evaluation(), on_batch,
+                                                   "val").accuracy
         selected = record[selection_key(self.config.train)]  # the best checkpoint follows validation when there is one
         best = selected > self.state.best_accuracy
         self.state.history.append(record)

@@ -36,7 +36,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         f"network), e.g. 12c5-p2-32c5-p2-10; or a preset: {', '.join(PRESETS)} (spikekit.nn.spec)")
     parser.add_argument("--hidden", type=int, nargs="+", help="hidden widths of a fully connected network "
                         "(--hidden 128 is --arch 128-10)")
-    parser.add_argument("--batch-size", type=int, default=defaults_train.batch_size)
+    parser.add_argument("--batch-size", type=int,
+                        help=f"training samples per step (default {defaults_train.batch_size}, or the preset's)")
+    parser.add_argument("--eval-steps", type=int, metavar="T",
+                        help="time steps per test image (default: -T, or the preset's; images only)")
     parser.add_argument("--lr", type=float, help=f"Adam learning rate (default {defaults_train.lr}, or the preset's)")
     parser.add_argument("--schedule", choices=SCHEDULES, help="learning rate over the run: wsd (constant, then "
                         "linear decay over the last 20%%) or cosine (spikekit.schedule); default "
@@ -85,7 +88,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The run's config: ``--arch`` (a spec or a preset, whose T, epochs and lr fill the options not given)
+    """The run's config: ``--arch`` (a spec or a preset, whose recipe fills the options not given)
     or ``--hidden``, then the other options."""
     if args.arch is not None and args.hidden is not None:
         raise ConfigError("give the layers with --arch or with --hidden, not both")
@@ -106,12 +109,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         surrogate=args.surrogate, slope=args.slope,
                         input_shape=(NMNIST_SENSOR[0], side, side) if events else ModelConfig.input_shape)
     shift = (0 if events else chosen(None, "shift")) if args.shift is None else args.shift
+    eval_steps = (None if events else chosen(None, "eval_steps")) if args.eval_steps is None else args.eval_steps
     train = TrainConfig(epochs=chosen(args.epochs, "epochs"), num_steps=chosen(args.num_steps, "num_steps"),
-                        batch_size=args.batch_size, lr=chosen(args.lr, "lr"), seed=_seed(args), engine=args.engine,
-                        device=args.device, limit_train=args.limit_train, limit_test=args.limit_test, val=args.val,
+                        batch_size=chosen(args.batch_size, "batch_size"), lr=chosen(args.lr, "lr"), seed=_seed(args),
+                        engine=args.engine, device=args.device, limit_train=args.limit_train,
+                        limit_test=args.limit_test, val=args.val,
                         schedule=chosen(args.schedule, "schedule"), warmup=args.warmup, weight_decay=args.weight_decay,
                         label_smoothing=args.label_smoothing, shift=shift, bin_mode=args.bin_mode,
-                        downsample=args.downsample)
+                        downsample=args.downsample, eval_steps=eval_steps)
     return RunConfig(model, train, args.data_dir, args.dataset)
 
 
