@@ -200,13 +200,13 @@ class _Session:
         if not self.shard.is_main:  # rank 0 alone evaluates and records; the others wait for it
             self.state.progress = EpochProgress(self.state.progress.epoch + 1)
             return
+        test_config = self.config.train.for_evaluation()  # the test passes' T (--eval-steps)
         with image_progress(len(self.test.labels), "test") as on_batch:
-            evaluation = evaluate(self.model, self.test, self.config.train.for_evaluation(), on_batch)
+            evaluation = evaluate(self.model, self.test, test_config, on_batch)
         record = epoch_record(self.state.progress, evaluation)
         if self.val is not None:
             with image_progress(len(self.val.labels), "validation") as on_batch:
-                record["val_accuracy"] = evaluate(self.model, self.val, self.config.train.for_evaluation(), on_batch,
-                                                   "val").accuracy
+                record["val_accuracy"] = evaluate(self.model, self.val, test_config, on_batch, "val").accuracy
         selected = record[selection_key(self.config.train)]  # the best checkpoint follows validation when there is one
         best = selected > self.state.best_accuracy
         self.state.history.append(record)

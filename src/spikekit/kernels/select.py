@@ -72,9 +72,9 @@ def _register_compress(context, element_width: int) -> bool:
     return "+avx512f" in features and (element_width == 32 or "+avx512vbmi2" in features)
 
 
-def _compress_store(context, builder, vector, pointer, mask) -> None:
+def _compress_store(context, builder, vector, pointer, mask, kept) -> None:
     """Store the lanes of ``vector`` where ``mask`` is set, in order, packed from ``pointer`` on; nothing else
-    is written (see the module docstring for the two forms)."""
+    is written (see the module docstring for the two forms). ``kept``: the mask's popcount (``_popcount``)."""
     element = vector.type.element
     if not _register_compress(context, element.width):
         function = cgutils.get_or_insert_function(
@@ -86,7 +86,7 @@ def _compress_store(context, builder, vector, pointer, mask) -> None:
         builder.module, ir.FunctionType(vector.type, [vector.type, vector.type, _MASK]),
         f"llvm.x86.avx512.mask.compress.v{LANES}i{element.width}")
     packed = builder.call(compress, [vector, ir.Constant(vector.type, ir.Undefined), mask])
-    first_kept = _lanes_before(builder, _popcount(builder, mask))
+    first_kept = _lanes_before(builder, kept)
     store = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(ir.VoidType(), [vector.type, vector.type.as_pointer(), _I32, _MASK]),
         f"llvm.masked.store.v{LANES}i{element.width}.p0")
@@ -119,9 +119,10 @@ def select_lanes(typingctx, out, out_start, pixels, uniforms, levels, start, cou
         test = builder.select(silent_bit, builder.icmp_unsigned(">=", uniforms_vector, levels_vector),
                               builder.icmp_unsigned("<", uniforms_vector, levels_vector))
         mask = builder.and_(test, _lanes_before(builder, count_value))
-        _compress_store(context, builder, arrays.load(2, start_value), arrays.pointer(0, out_start_value),
-                        mask)
-        return _popcount(builder, mask)
+        kept = _popcount(builder, mask)
+        _compress_store(context, builder, arrays.load(2, start_value), arrays.pointer(0, out_start_value), mask,
+                        kept)
+        return kept
 
     return sig, codegen
 
@@ -148,8 +149,9 @@ def select_levels(typingctx, out_pixels, out_levels, out_start, levels, start, c
         index_type = context.get_value_type(signature.args[0].dtype)
         if index_type.width < 32:
             pixels = builder.trunc(pixels, ir.VectorType(index_type, LANES))
-        _compress_store(context, builder, pixels, arrays.pointer(0, out_start_value), mask)
-        _compress_store(context, builder, levels_vector, arrays.pointer(1, out_start_value), mask)
-        return _popcount(builder, mask)
+        kept = _popcount(builder, mask)
+        _compress_store(context, builder, pixels, arrays.pointer(0, out_start_value), mask, kept)
+        _compress_store(context, builder, levels_vector, arrays.pointer(1, out_start_value), mask, kept)
+        return kept
 
     return sig, codegen
