@@ -1,6 +1,6 @@
 """Where a fast-engine training step spends its time, measured inside the training loop.
 
-    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10] [--loop]
+    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10] [--loop | --events]
 
 Runs the same step as ``bench_engines.py`` (encode + forward + loss + backward + Adam, batch 128,
 784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, the fused
@@ -13,7 +13,9 @@ autograd), ``torch.profiler`` gives the split instead: self CPU time per step of
 With ``--loop``, the same parts are timed inside ``train_epoch`` itself (what ``spikekit train`` runs, with
 its default options: shuffled batches, shift augmentation, loss reductions) over ``--steps`` batches of
 real training images, after the kernel warm-up the CLI does; it prints the epoch's samples/s as
-metrics.jsonl would, the first batch, and the mean and median batch.
+metrics.jsonl would, the first batch, and the mean and median batch. With ``--events``, the step is the
+benchmark's event-data row instead: 128 synthetic N-MNIST recordings binned to T steps, 2312-128-10 (the
+input layer consumes the events; "encode: events" is the batch's ``SpikeEvents`` made from the bins).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
+from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
 from spikekit.kernels import event_layer, events, lif_fused, readout
 from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.train import loop
@@ -46,6 +49,7 @@ def _timed(function: Callable, label: str) -> Callable:
 def _instrument() -> None:
     loop.keyed_generator = _timed(loop.keyed_generator, "encode: key")
     loop.ENCODERS["events"] = _timed(loop.ENCODERS["events"], "encode: Poisson setup")
+    loop.binned_inputs = _timed(loop.binned_inputs, "encode: events")
     events.LazyEvents.events = _timed(events.LazyEvents.events, "encode: Poisson draw")
     for cls, name in ((event_layer._EventLIF, "input layer"), (readout._Readout, "readout layer"),
                       (lif_fused._FusedLIF, "other LIF scans")):
@@ -102,7 +106,9 @@ def main() -> None:
     parser.add_argument("-T", "--num-steps", type=int, default=25)
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--arch", default="128-10", help="network spec (spikekit.nn.spec)")
-    parser.add_argument("--loop", action="store_true", help="time the parts inside train_epoch (the CLI's loop)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--loop", action="store_true", help="time the parts inside train_epoch (the CLI's loop)")
+    mode.add_argument("--events", action="store_true", help="time the benchmark's event-data step instead")
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI and the benchmark do
     conv = "c" in args.arch
@@ -113,14 +119,22 @@ def main() -> None:
         _instrument()
     data = load_mnist()
     images, labels = data.train.intensity(slice(0, 128)), data.train.labels[:128]
-    config = RunConfig(ModelConfig(arch=args.arch), TrainConfig(engine="fast", num_steps=args.num_steps))
+    input_shape = (1, 28, 28)
+    if args.events:
+        from bench_engines import _event_batch  # benchmarks/ is the script's directory, on sys.path
+
+        images, input_shape = _event_batch(images, labels, args.num_steps), NMNIST_SENSOR
+    config = RunConfig(ModelConfig(arch=args.arch, input_shape=input_shape),
+                       TrainConfig(engine="fast", num_steps=args.num_steps))
     model = loop.build_model(config)
     optimizer = loop.build_optimizer(model, config.train)
     step_parts = {"loss": lambda counts: F.cross_entropy(counts, labels),
                   "zero_grad": lambda _: optimizer.zero_grad(set_to_none=True)}
 
     def step(index: int) -> None:
-        counts = model(loop.encode_batch(images, config.train, "profile", index))
+        inputs = (loop.binned_inputs(images, slice(0, 128), config.train) if args.events
+                  else loop.encode_batch(images, config.train, "profile", index))
+        counts = model(inputs)
         loss = _timed(step_parts["loss"], "loss")(counts)
         _timed(step_parts["zero_grad"], "zero_grad")(None)
         loss.backward()
@@ -136,7 +150,8 @@ def main() -> None:
     for index in range(args.steps):
         step(index)
     total_ms = 1000 * (time.perf_counter() - start) / args.steps
-    print(f"T={args.num_steps}, batch 128, {args.steps} steps: {total_ms:.2f} ms per step")
+    print(f"{'events, ' if args.events else ''}T={args.num_steps}, batch 128, {args.steps} steps: "
+          f"{total_ms:.2f} ms per step")
     for label, seconds in TOTALS.items():
         print(f"  {label:30s} {1000 * seconds / args.steps:6.3f} ms")
     print(f"  {'rest (Python, autograd glue)':30s} {total_ms - 1000 * sum(TOTALS.values()) / args.steps:6.3f} ms")

@@ -130,7 +130,7 @@ def test_from_tonic_reads_one_dimensional_audio_events() -> None:
     from spikekit.nn.network import SNN
     network = SNN("32-20", input_shape=split.sensor)  # the fast engine's event-driven layer takes them as they are
     network(binned.events(slice(0, 3))).sum().backward()
-    assert network.layers[0].linear.weight.grad.abs().sum() > 0
+    assert network.layers[0].linear.weight_t.grad.abs().sum() > 0  # the first layer holds W^T (InputMajorLinear)
     with pytest.raises(DataError, match="lack the fields y"):  # a 2-D sensor needs y
         from_tonic(items, sensor_size=(700, 2, 1))
     with pytest.raises(ValueError, match="each >= 1"):

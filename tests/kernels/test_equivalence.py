@@ -7,6 +7,7 @@ from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
 from spikekit.kernels import ENGINES, event_lif_layer, events_from_dense
 from spikekit.kernels.lif_fused import fused_lif_scan
 from spikekit.nn import SNN
+from spikekit.nn.input_major import InputMajorLinear
 from tests.kernels.layer_check import assert_event_layer_matches_reference
 
 CASES = [  # (T, B, sizes, params)
@@ -135,3 +136,29 @@ def test_event_layer_inference_equals_training_forward_for_short_runs(num_steps:
     for got, expected in zip(inference, training):
         assert torch.equal(got, expected.detach())
     assert training[0].sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_event_layer_input_major_weight_gives_the_same_bits(dtype) -> None:
+    # An input-major weight (W^T stored, as SNN's first layer keeps it) skips the kernel's transposes:
+    # the same spikes and the same gradient bits, the gradient produced in W^T's own layout.
+    spikes = _spikes((6, 37, 45), 0.25, seed=8, dtype=dtype)  # 37 samples: groups on both threads, a partial one
+    events = events_from_dense(spikes)
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(45, 19).to(dtype)
+    with torch.no_grad():
+        linear.weight.mul_(4.0)
+    stored = InputMajorLinear(linear)
+    assert stored.weight_t.is_contiguous() and torch.equal(stored.weight, linear.weight)
+    params = LIFParams(threshold=0.5)
+    plain = event_lif_layer(events, linear.weight, linear.bias, params)
+    transposed = event_lif_layer(events, stored.weight, stored.bias, params)
+    assert torch.equal(plain, transposed) and 0 < plain.mean() < 1
+    grad = torch.randn(plain.shape, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    (plain * grad).sum().backward()
+    linear_bias_grad = linear.bias.grad.clone()  # the bias is shared: take its first gradient apart
+    linear.bias.grad = None
+    (transposed * grad).sum().backward()
+    assert stored.weight_t.grad.is_contiguous()
+    assert torch.equal(stored.weight_t.grad, linear.weight.grad.t()) and linear.weight.grad.abs().sum() > 0
+    assert torch.equal(stored.bias.grad, linear_bias_grad)

@@ -1,8 +1,19 @@
+import pytest
 import torch
 
-from spikekit.config import RunConfig, TrainConfig
+from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import MNIST, Split
-from spikekit.train.loop import EpochProgress, batch_order, build_model, evaluate, train_epoch
+from spikekit.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from spikekit.train.loop import (
+    EpochProgress,
+    batch_order,
+    build_model,
+    build_optimizer,
+    evaluate,
+    load_optimizer_state,
+    optimizer_state,
+    train_epoch,
+)
 from spikekit.train.rng import keyed_seed
 
 
@@ -46,3 +57,50 @@ def test_model_init_does_not_touch_the_global_rng() -> None:
     torch.manual_seed(5)
     build_model(RunConfig())
     assert torch.equal(torch.rand(3), expected)
+
+
+def _square_first_layer_run(steps: int, model=None, optimizer=None):
+    """A 10-10-3 network (a square first layer: a transposition mistake keeps every shape) trained for
+    ``steps`` fused-Adam steps on fixed random input spikes; returns (model, optimizer)."""
+    config = RunConfig(ModelConfig(arch="10-3", input_shape=(10,)), TrainConfig(num_steps=6, lr=0.05))
+    if model is None:
+        model = build_model(config)
+        optimizer = build_optimizer(model, config.train)
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(steps):
+        inputs = (torch.rand(6, 16, 10, generator=generator) < 0.5).float()
+        labels = torch.randint(0, 3, (16,), generator=generator)
+        loss = torch.nn.functional.cross_entropy(model(inputs), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model, optimizer
+
+
+def test_optimizer_state_of_an_input_major_weight_round_trips_through_a_checkpoint(tmp_path) -> None:
+    model, optimizer = _square_first_layer_run(3)
+    weight_t = model.layers[0].linear.weight_t
+    state = optimizer_state(model, optimizer)
+    # stored as nn.Linear lays out its weight: [N_out, N_in], the transpose of the parameter W^T
+    assert torch.equal(state["state"][0]["exp_avg"], optimizer.state[weight_t]["exp_avg"].t())
+    save_checkpoint(tmp_path / "c.safetensors", Checkpoint(model.state_dict(), state, {}))
+    loaded = load_checkpoint(tmp_path / "c.safetensors")
+    resumed, resumed_optimizer = _square_first_layer_run(0)
+    resumed.load_state_dict(loaded.model)
+    load_optimizer_state(resumed, resumed_optimizer, loaded.optimizer)
+    moment = resumed_optimizer.state[resumed.layers[0].linear.weight_t]["exp_avg"]
+    assert moment.is_contiguous() and torch.equal(moment, optimizer.state[weight_t]["exp_avg"])
+    # then the same steps as an uninterrupted run, to the bit (fused Adam pairs elements by memory)
+    _square_first_layer_run(2, model, optimizer)
+    _square_first_layer_run(2, resumed, resumed_optimizer)
+    for mine, theirs in zip(resumed.parameters(), model.parameters()):
+        assert torch.equal(mine, theirs)
+
+
+def test_optimizer_state_that_does_not_fit_is_refused() -> None:
+    model, optimizer = _square_first_layer_run(1)
+    state = optimizer_state(model, optimizer)
+    state["state"][1]["exp_avg"] = torch.zeros(3)  # the bias has 10 entries
+    fresh, fresh_optimizer = _square_first_layer_run(0)
+    with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 1 has shape \[3\], the parameter \[10\]"):
+        load_optimizer_state(fresh, fresh_optimizer, state)

@@ -28,7 +28,9 @@ from spikekit.train.loop import (
     build_model,
     build_optimizer,
     evaluate,
+    load_optimizer_state,
     num_batches,
+    optimizer_state,
     train_epoch,
     warm_up,
 )
@@ -142,7 +144,7 @@ class _Session:
         self.state = TrainingState.from_meta(checkpoint.meta.get("state", {}))
         try:
             self.model.load_state_dict(checkpoint.model)
-            self.optimizer.load_state_dict(checkpoint.optimizer)
+            load_optimizer_state(self.model, self.optimizer, checkpoint.optimizer)
             self.scheduler.load_state_dict(self.state.scheduler)
         except (RuntimeError, ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"checkpoint in {self.run_dir.checkpoints} does not fit the run's config "
@@ -234,7 +236,7 @@ class _Session:
         history = self.state.history
         meta = {"config": self.config.to_dict(), "epoch": len(history),
                 "test_accuracy": history[-1]["test_accuracy"] if history else None, "state": self.state.to_meta()}
-        self.run_dir.save(Checkpoint(self.model.state_dict(), self.optimizer.state_dict(), meta), best)
+        self.run_dir.save(Checkpoint(self.model.state_dict(), optimizer_state(self.model, self.optimizer), meta), best)
         self._last_save = time.monotonic()
 
     def _maybe_stop(self) -> None:

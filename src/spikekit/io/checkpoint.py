@@ -47,7 +47,9 @@ def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Tensor], list[d
     tensors = {}
     for index, values in state["state"].items():
         for key, value in values.items():
-            tensors[f"optimizer/{index}/{key}"] = torch.as_tensor(value).detach().cpu().clone()
+            # contiguous: safetensors stores row-major bytes (an input-major weight's moments are not)
+            tensor = torch.as_tensor(value).detach().cpu()
+            tensors[f"optimizer/{index}/{key}"] = tensor.clone(memory_format=torch.contiguous_format)
     return tensors, state["param_groups"]
 
 

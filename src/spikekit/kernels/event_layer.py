@@ -19,6 +19,13 @@ sample at a time measured slower than the unfused kernels at T=100.
 
 Arithmetic is that of the unfused path in the same order for the forward (same currents, same spikes);
 weight gradients are summed in a different order (float rounding only).
+
+The events add rows of W^T, and the weight gradient is made as rows of dW^T. A weight stored as
+``nn.Linear`` has it, [N, N_in] row-major, is transposed forward (0.24 ms for 2312x128 inside an
+N-MNIST step, where numba makes the strided loop gathers) and its gradient transposed back (0.38 ms);
+a weight stored input-major (W^T contiguous: the first layer of an ``SNN``) needs neither, and its
+gradient is left where the threads summed it, in dW^T order, which is the weight's own layout. Same
+values either way.
 """
 
 from __future__ import annotations
@@ -65,22 +72,23 @@ def _sum_transposed_rows(partial, start, stop, target):
 
 
 @numba.njit(parallel=True, cache=True)
-def _forward(indices, num_on, num_off, defaults, num_defaults, weight, bias, tau, threshold, reset, num_parts,
-             keep_pre, weight_t, spikes, pre):
-    """Events as ``SpikeEvents`` (arrays); weight: W [N, N_in]; weight_t: [N_in, N] scratch for W^T (its
-    rows are what the events add); out: spikes [T, B, N] and V_pre: [T, B, N] if keep_pre, else
-    [num_parts, 1, N] per-thread scratch (when backward will not need it). keep_pre is an argument, not
-    read off pre's shape: [num_parts, 1, N] is [T, 1, N] when T = num_parts, and indexing it by (t, b)
-    wrote out of bounds."""
+def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, tau, threshold, reset,
+             num_parts, keep_pre, weight_t, spikes, pre):
+    """Events as ``SpikeEvents`` (arrays); weight_t: W^T [N_in, N] (its rows are what the events add),
+    filled here from weight W [N, N_in] if ``transpose`` (else weight is not read); out: spikes [T, B, N]
+    and V_pre: [T, B, N] if keep_pre, else [num_parts, 1, N] per-thread scratch (when backward will not
+    need it). keep_pre is an argument, not read off pre's shape: [num_parts, 1, N] is [T, 1, N] when
+    T = num_parts, and indexing it by (t, b) wrote out of bounds."""
     num_steps, batch_size, capacity = indices.shape
-    width = weight.shape[0]
+    width = weight_t.shape[1]
     dtype = spikes.dtype
     zero, one = dtype.type(0), dtype.type(1)
-    # W^T here rather than as a torch transpose before the call: the two threads each write half of
-    # it, and the copy stays in their caches for the gather below.
-    per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
-    for part in numba.prange(num_parts):
-        _transpose_rows(weight, part * per_row_part, min(weight.shape[1], (part + 1) * per_row_part), weight_t)
+    if transpose:
+        # W^T here rather than as a torch transpose before the call: the two threads each write half of
+        # it, and the copy stays in their caches for the gather below.
+        per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
+        for part in numba.prange(num_parts):
+            _transpose_rows(weight, part * per_row_part, min(weight.shape[1], (part + 1) * per_row_part), weight_t)
     num_groups = (batch_size + GROUP - 1) // GROUP
     per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
@@ -105,10 +113,11 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight, bias, tau
 
 @numba.njit(parallel=True, cache=True)
 def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre, tau, threshold, surrogate, slope,
-              partial, partial_bias, grad_weight, grad_bias):
+              partial, partial_bias, transpose, grad_weight, grad_bias):
     """grad_spikes, pre: [T, B, N]; surrogate: ``Surrogate.code``; partial [P, N_in, N] and partial_bias
-    [P, N]: scratch, one accumulator of dW^T and of the bias gradient per thread p. Out: grad_weight
-    dW [N, N_in] and grad_bias [N], the sums of the accumulators."""
+    [P, N]: scratch, one accumulator of dW^T and of the bias gradient per thread p. Out: grad_bias [N]
+    and the weight gradient, both sums of the accumulators (over p in order): if ``transpose``, written
+    to grad_weight dW [N, N_in]; else left in partial[0] as dW^T (grad_weight is not read)."""
     num_steps, batch_size, capacity = indices.shape
     width = pre.shape[2]
     num_parts = partial.shape[0]
@@ -143,12 +152,18 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
                 scatter_rows(accumulator, defaults[b], 0, num_defaults[b], over_time[b - first], one)
                 for j in range(width):
                     accumulator_bias[j] += over_time[b - first, j]
-    # Sum the accumulators and transpose dW^T -> dW in one pass, each thread a block of inputs (a torch
+    # Sum the accumulators (and transpose dW^T -> dW) in one pass, each thread a block of inputs (a torch
     # sum, then a transposing copy, was two more passes over [P, N_in, N] and [N_in, N]).
     num_inputs = partial.shape[1]
     per_row_part = (num_inputs + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
-        _sum_transposed_rows(partial, part * per_row_part, min(num_inputs, (part + 1) * per_row_part), grad_weight)
+        start, stop = part * per_row_part, min(num_inputs, (part + 1) * per_row_part)
+        if transpose:
+            _sum_transposed_rows(partial, start, stop, grad_weight)
+        else:
+            for i in range(start, stop):
+                for p in range(1, num_parts):
+                    partial[0, i] += partial[p, i]
     for j in range(width):
         summed = partial_bias[0, j]
         for p in range(1, num_parts):
@@ -168,18 +183,22 @@ class _EventLIF(torch.autograd.Function):
         num_steps, batch_size, _ = events.shape
         width, num_inputs = weight.shape
         num_parts = _parts(batch_size)
-        weight = weight.detach().contiguous()
-        weight_t = torch.empty(num_inputs, width, dtype=weight.dtype)
+        weight, transpose = weight.detach(), not input_major(weight)
+        if transpose:
+            weight, weight_t = weight.contiguous(), torch.empty(num_inputs, width, dtype=weight.dtype)
+        else:  # W^T is the weight's own storage
+            weight, weight_t = weight.new_empty(0, 0), weight.t()
         spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
         # Inference needs no V_pre: a one-row scratch per thread (one shared row was measured 2.5x slower:
         # both threads writing the same cache line) saves writing and page-faulting a [T, B, N] tensor.
         pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
         dtype = weight.numpy().dtype.type
-        _forward(*_event_arrays(events), weight.numpy(), bias.detach().contiguous().numpy(), dtype(params.tau),
-                 dtype(params.threshold), dtype(params.reset), num_parts, keep_pre, weight_t.numpy(), spikes.numpy(),
-                 pre.numpy())
+        _forward(*_event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
+                 dtype(params.tau), dtype(params.threshold), dtype(params.reset), num_parts, keep_pre, weight_t.numpy(),
+                 spikes.numpy(), pre.numpy())
         ctx.save_for_backward(pre)
         ctx.events, ctx.params = events, params  # events: integer tensors only, no autograd checks needed
+        ctx.transpose = transpose
         return spikes
 
     @staticmethod
@@ -191,13 +210,21 @@ class _EventLIF(torch.autograd.Function):
         # One private accumulator per thread, summed after: no two threads write the same row.
         partial = torch.empty(num_parts, events.num_inputs, pre.shape[2], dtype=pre.dtype)
         partial_bias = torch.empty(num_parts, pre.shape[2], dtype=pre.dtype)
-        grad_weight = torch.empty(pre.shape[2], events.num_inputs, dtype=pre.dtype)
+        # An input-major weight gets dW^T in its own layout (partial[0], no transpose), which autograd
+        # hands on as the weight's .grad without a copy.
+        grad_weight = (torch.empty(pre.shape[2], events.num_inputs, dtype=pre.dtype) if ctx.transpose
+                       else pre.new_empty(0, 0))
         grad_bias = torch.empty(pre.shape[2], dtype=pre.dtype)
         dtype = pre.numpy().dtype.type
         _backward(*_event_arrays(events), grad_spikes.contiguous().numpy(), pre.numpy(), dtype(params.tau),
                   dtype(params.threshold), SURROGATES[params.surrogate].code, dtype(params.slope), partial.numpy(),
-                  partial_bias.numpy(), grad_weight.numpy(), grad_bias.numpy())
-        return grad_weight, grad_bias, None, None, None
+                  partial_bias.numpy(), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
+        return grad_weight if ctx.transpose else partial[0].t(), grad_bias, None, None, None
+
+
+def input_major(weight: Tensor) -> bool:
+    """Whether ``weight`` [N, N_in] is stored as W^T, a contiguous [N_in, N] (``SNNLayer.store_input_major``)."""
+    return weight.dim() == 2 and weight.t().is_contiguous() and not weight.is_contiguous()
 
 
 def supports_event_layer(weight: Tensor) -> bool:
@@ -210,7 +237,8 @@ def event_lif_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, params: L
 
     Args:
         events: input spikes standing for [T, B, N_in].
-        weight: [N, N_in], float32 or float64, on the CPU (``supports_event_layer``).
+        weight: [N, N_in], float32 or float64, on the CPU (``supports_event_layer``); stored either way,
+            input-major (``input_major``) saves a transpose of it forward and of its gradient backward.
         bias: [N].
         params: the layer's LIF constants.
     Returns:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state, lif_step
 from spikekit.kernels import ENGINES, Inputs, as_dense, check_engine
+from spikekit.nn.input_major import InputMajorLinear
 
 
 class LayerTrace(NamedTuple):
@@ -25,11 +26,16 @@ class SNNLayer(nn.Module):
         in_features: N_in, number of input neurons.
         out_features: N_out, number of LIF neurons.
         params: LIF constants shared by the layer's neurons.
+        input_major: store the weight as W^T (``InputMajorLinear``), the layout the fast engine's event
+            kernel reads and writes; ``SNN`` sets it for a first layer, the one fed input events. The
+            same values (and initialisation) either way.
     """
 
-    def __init__(self, in_features: int, out_features: int, params: LIFParams = LIFParams()) -> None:
+    def __init__(self, in_features: int, out_features: int, params: LIFParams = LIFParams(),
+                 input_major: bool = False) -> None:
         super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
+        linear = nn.Linear(in_features, out_features)
+        self.linear = InputMajorLinear(linear) if input_major else linear
         self.params = check_params(params)
 
     def forward(self, inputs: Inputs, engine: str = "fast") -> Tensor:

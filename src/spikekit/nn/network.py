@@ -36,9 +36,9 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
-def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: LIFParams) -> nn.Module:
-    if spec.kind == "linear":  # a fully connected first layer reads images flattened
-        return SNNLayer(math.prod(input_shape), spec.size, params)
+def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: LIFParams, first: bool) -> nn.Module:
+    if spec.kind == "linear":  # a fully connected layer reads its inputs flattened; a first one, input events
+        return SNNLayer(math.prod(input_shape), spec.size, params, input_major=first)
     if spec.kind == "conv":
         return ConvLayer(input_shape[0], spec.size, spec.kernel, params)
     if spec.kind == "flatten":
@@ -87,7 +87,8 @@ class SNN(nn.Module):
             raise ValueError(f"{num_spiking} spiking layers need as many LIFParams, got {len(per_layer)}")
         layer_params, layers, shape = iter(per_layer), [], self.input_shape
         for spec, output_shape in zip(specs, self.shapes):
-            layers.append(_make_layer(spec, shape, next(layer_params) if spec.kind in SPIKING_KINDS else LIFParams()))
+            layers.append(_make_layer(spec, shape, next(layer_params) if spec.kind in SPIKING_KINDS else LIFParams(),
+                                      first=not layers))
             shape = output_shape
         self.layers = nn.ModuleList(layers)
         self.arch = "-".join(spec.token for spec in specs if spec.kind != "flatten")
