@@ -37,8 +37,9 @@ from torch import Tensor
 
 from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.surrogate import SURROGATES, derivative_row
-from spikekit.kernels.events import SpikeEvents, add_rows, scatter_rows
+from spikekit.kernels.events import SpikeEvents
 from spikekit.kernels.lif_fused import adjoint_row, charge_and_fire_row
+from spikekit.kernels.rows import add_rows, scatter_rows
 
 GROUP = 8  # samples stepped together through time (see above)
 

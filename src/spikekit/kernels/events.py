@@ -2,9 +2,9 @@
 
 ``SpikeEvents`` stores, for every (step, sample), the indices of the inputs that spiked. Poisson
 inputs of MNIST are ~13% dense, so the product ``current = spikes @ W.T`` becomes a sum of about
-100 weight rows per (step, sample) instead of a 784-long dot product per output (``add_rows``), and
-the weight gradient ``dW = g.T @ spikes`` a scatter-add of gradient rows into the active inputs
-(``scatter_rows``); ``event_layer`` runs both, fused with the LIF scan. Both use exact float
+100 weight rows per (step, sample) instead of a 784-long dot product per output (``rows.add_rows``),
+and the weight gradient ``dW = g.T @ spikes`` a scatter-add of gradient rows into the active inputs
+(``rows.scatter_rows``); ``event_layer`` runs both, fused with the LIF scan. Both use exact float
 arithmetic (only the summation order differs from a GEMM), unlike a bf16 GEMM, whose 8-bit mantissa
 would change which neurons cross threshold.
 
@@ -161,40 +161,3 @@ def events_from_dense(spikes: Tensor) -> SpikeEvents:
     _dense_to_events(flat.numpy(), indices.numpy(), counts.numpy())
     return SpikeEvents.on_only(indices.reshape(num_steps, batch_size, capacity),
                                counts.reshape(num_steps, batch_size), num_inputs)
-
-
-@numba.njit(inline="always")
-def add_rows(total, weight_t, events, start, stop, sign):
-    """total += sign * (sum of weight_t[events[k]] for start <= k < stop), sign = +1 or -1.
-
-    Eight rows are summed per pass over ``total``: a pass costs a load and a store of ``total`` and
-    a few instructions per row view, so one row per pass was measured 2x slower (0.52 -> 0.25 ms
-    for a T=25 batch). Multiplying by a sign of +-1 is exact.
-    """
-    k = start
-    while k + 8 <= stop:
-        w0, w1, w2, w3 = weight_t[events[k]], weight_t[events[k + 1]], weight_t[events[k + 2]], weight_t[events[k + 3]]
-        w4, w5, w6, w7 = (weight_t[events[k + 4]], weight_t[events[k + 5]], weight_t[events[k + 6]],
-                          weight_t[events[k + 7]])
-        for j in range(total.shape[0]):
-            total[j] += sign * (((w0[j] + w1[j]) + (w2[j] + w3[j])) + ((w4[j] + w5[j]) + (w6[j] + w7[j])))
-        k += 8
-    if k + 4 <= stop:
-        w0, w1, w2, w3 = weight_t[events[k]], weight_t[events[k + 1]], weight_t[events[k + 2]], weight_t[events[k + 3]]
-        for j in range(total.shape[0]):
-            total[j] += sign * ((w0[j] + w1[j]) + (w2[j] + w3[j]))
-        k += 4
-    while k < stop:
-        w0 = weight_t[events[k]]
-        for j in range(total.shape[0]):
-            total[j] += sign * w0[j]
-        k += 1
-
-
-@numba.njit(inline="always")
-def scatter_rows(target, events, start, stop, values, sign):
-    """target[events[k]] += sign * values for start <= k < stop (events distinct), sign = +1 or -1."""
-    for k in range(start, stop):
-        row = target[events[k]]
-        for j in range(values.shape[0]):
-            row[j] += sign * values[j]

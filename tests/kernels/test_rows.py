@@ -1,0 +1,118 @@
+"""rows.add_rows and rows.scatter_rows equal plain loops with the same additions, to the bit."""
+
+import numba
+import numpy as np
+import pytest
+
+from spikekit.kernels.rows import add_rows, scatter_rows
+
+
+@numba.njit
+def _add_rows_loop(total, weight_t, events, start, stop, sign):
+    """The documented order: trees of 8 rows, then one of 4, then single rows, each added to total."""
+    k = start
+    while k + 8 <= stop:
+        for j in range(total.shape[0]):
+            w = [weight_t[events[k + i], j] for i in range(8)]
+            total[j] += sign * (((w[0] + w[1]) + (w[2] + w[3])) + ((w[4] + w[5]) + (w[6] + w[7])))
+        k += 8
+    if k + 4 <= stop:
+        for j in range(total.shape[0]):
+            w = [weight_t[events[k + i], j] for i in range(4)]
+            total[j] += sign * ((w[0] + w[1]) + (w[2] + w[3]))
+        k += 4
+    while k < stop:
+        for j in range(total.shape[0]):
+            total[j] += sign * weight_t[events[k], j]
+        k += 1
+
+
+@numba.njit
+def _scatter_rows_loop(target, events, start, stop, values, sign):
+    for k in range(start, stop):
+        for j in range(values.shape[0]):
+            target[events[k], j] += sign * values[j]
+
+
+@numba.njit
+def _add_rows_kernel(total, weight_t, events, start, stop, sign):
+    add_rows(total, weight_t, events, start, stop, sign)
+
+
+@numba.njit
+def _scatter_rows_kernel(target, events, start, stop, values, sign):
+    scatter_rows(target, events, start, stop, values, sign)
+
+
+# widths: narrower than a vector, ragged, exactly one block of float32 (128) or float64 (64), several blocks
+WIDTHS = [1, 5, 16, 50, 64, 128, 129, 300]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int16, np.int32])
+def test_add_rows_is_the_plain_loop_to_the_bit(dtype, index_dtype) -> None:
+    rng = np.random.default_rng(0)
+    for width in WIDTHS:
+        weight_t = rng.standard_normal((40, width)).astype(dtype)
+        events = rng.permutation(40).astype(index_dtype)
+        # 0 events, a lone row, a group of 4 plus singles, groups of 8 with every remainder, from an offset
+        for start, stop in [(0, 0), (3, 4), (2, 9), (0, 8), (1, 21), (5, 40), (7, 3)]:
+            for sign in (dtype(1), dtype(-1)):
+                initial = rng.standard_normal(width).astype(dtype)
+                expected, got = initial.copy(), initial.copy()
+                _add_rows_loop(expected, weight_t, events, start, stop, sign)
+                _add_rows_kernel(got, weight_t, events, start, stop, sign)
+                assert got.tobytes() == expected.tobytes(), (width, start, stop, sign)
+                if stop > start:
+                    assert not np.array_equal(got, initial)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_rows_tree_order_matters_and_is_kept(dtype) -> None:
+    # Values whose sum depends on the order: a kernel that added the 8 rows one by one would differ.
+    weight_t = np.array([[1e8], [1.0], [-1e8], [1.0], [0.5], [0.25], [3.0], [-0.75]], dtype=dtype)
+    events = np.arange(8, dtype=np.int16)
+    expected, got = np.zeros(1, dtype), np.zeros(1, dtype)
+    _add_rows_loop(expected, weight_t, events, 0, 8, dtype(1))
+    _add_rows_kernel(got, weight_t, events, 0, 8, dtype(1))
+    sequential = np.zeros(1, dtype)
+    for row in weight_t:
+        sequential += row
+    assert got.tobytes() == expected.tobytes()
+    assert dtype is np.float64 or got[0] != sequential[0]  # float32: the orders really differ here
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int16, np.int32])
+def test_scatter_rows_is_the_plain_loop_to_the_bit(dtype, index_dtype) -> None:
+    rng = np.random.default_rng(1)
+    for width in WIDTHS:
+        events = rng.permutation(30).astype(index_dtype)
+        for start, stop in [(0, 0), (4, 5), (0, 17), (3, 30), (9, 2)]:
+            for sign in (dtype(1), dtype(-1)):
+                values = rng.standard_normal(width).astype(dtype)
+                initial = rng.standard_normal((30, width)).astype(dtype)
+                expected, got = initial.copy(), initial.copy()
+                _scatter_rows_loop(expected, events, start, stop, values, sign)
+                _scatter_rows_kernel(got, events, start, stop, values, sign)
+                assert got.tobytes() == expected.tobytes(), (width, start, stop, sign)
+                touched = np.zeros(30, bool)
+                touched[events[start:stop]] = True
+                assert np.array_equal(got[~touched], initial[~touched])  # other rows untouched
+
+
+def test_ragged_block_writes_nothing_past_the_row() -> None:
+    # A row of 50 float32 is one ragged block (masked loads and stores): the 14 entries after it in
+    # memory, up to the block's end, must be left alone.
+    rng = np.random.default_rng(2)
+    memory = rng.standard_normal(64).astype(np.float32)
+    guard = memory[50:].copy()
+    weight_t = rng.standard_normal((6, 50)).astype(np.float32)
+    _add_rows_kernel(memory[:50], weight_t, np.arange(6, dtype=np.int16), 0, 6, np.float32(1))
+    assert np.array_equal(memory[50:], guard)
+
+
+def test_refuses_arrays_that_are_not_c_contiguous() -> None:
+    weight_t = np.zeros((4, 20), np.float32)
+    with pytest.raises(numba.core.errors.TypingError, match="weight_t must be a C-contiguous 2-d array"):
+        _add_rows_kernel(np.zeros(4, np.float32), weight_t.T, np.arange(2, dtype=np.int16), 0, 2, np.float32(1))
