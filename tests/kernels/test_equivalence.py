@@ -162,3 +162,18 @@ def test_event_layer_input_major_weight_gives_the_same_bits(dtype) -> None:
     assert stored.weight_t.grad.is_contiguous()
     assert torch.equal(stored.weight_t.grad, linear.weight.grad.t()) and linear.weight.grad.abs().sum() > 0
     assert torch.equal(stored.bias.grad, linear_bias_grad)
+
+
+def test_event_layer_takes_a_batch_slice_of_events() -> None:
+    # batch_slice (inference chunks) gives strided index tensors; the row intrinsics need C-contiguous arrays.
+    spikes = _spikes((5, 20, 30), 0.3, seed=9, dtype=torch.float32)
+    sliced = events_from_dense(spikes).batch_slice(3, 11)
+    assert not sliced.indices.is_contiguous()
+    torch.manual_seed(2)
+    weight, bias = (torch.randn(7, 30) * 2).requires_grad_(), torch.zeros(7, requires_grad=True)
+    got = event_lif_layer(sliced, weight, bias, LIFParams(threshold=0.5))
+    expected = event_lif_layer(events_from_dense(spikes[:, 3:11]), weight, bias, LIFParams(threshold=0.5))
+    assert torch.equal(got, expected) and got.sum() > 0
+    grads = torch.autograd.grad(got.sum(), (weight, bias))
+    for mine, theirs in zip(grads, torch.autograd.grad(expected.sum(), (weight, bias))):
+        assert torch.equal(mine, theirs)

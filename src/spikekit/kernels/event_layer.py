@@ -173,8 +173,10 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
 
 
 def _event_arrays(events: SpikeEvents) -> tuple:
-    return (events.indices.numpy(), events.num_on.numpy(), events.num_off.numpy(), events.defaults.numpy(),
-            events.num_defaults.numpy())
+    """The kernels' arrays, C-contiguous: the row intrinsics (``rows``) need it, and ``batch_slice``
+    (inference chunks) gives strided views."""
+    return tuple(np.ascontiguousarray(tensor.numpy()) for tensor in (
+        events.indices, events.num_on, events.num_off, events.defaults, events.num_defaults))
 
 
 class _EventLIF(torch.autograd.Function):
