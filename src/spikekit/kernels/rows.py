@@ -6,8 +6,9 @@ over the row's width, every row visited cost a load and a store of the row being
 scatter, a reload of the gradient row), plus LLVM's runtime checks that the rows do not overlap and
 its loop set-up, for only 8 vectors of work when N = 128 float32: 6-8 ns per row, the same with every
 row in L1, i.e. bound by instructions, not memory. Here the row kept is held in eight vector registers
-(a block of 128 float32 or 64 float64; wider rows take several passes, a narrower or ragged block uses
-masked loads and stores) and each row visited costs its 8 loads (and, scattering, 8 stores) only.
+(a block of 128 float32 or 64 float64; wider rows take several passes; a narrower last block uses only the
+vectors it needs, the last one masked if the row ends inside it) and each row visited costs its 8 loads
+(and, scattering, 8 stores) only.
 
 Arithmetic is the loops' to the bit: the same additions, in the same order, of the same values
 (``sign`` is +-1, so ``sign * x`` is exact). numba has no vector types, so these are ``intrinsic``s
@@ -35,7 +36,8 @@ class _Rows:
         self.bits = signature.args[0].dtype.bitwidth
         self.lanes = 512 // self.bits
         self.vector = ir.VectorType(self.element, self.lanes)
-        self.masks: list | None = None  # lanes inside the block, per vector; None: a full block
+        self.count = BLOCK  # vectors in the current block
+        self.masks: list = []  # per vector of the block: None (whole) or the mask of its lanes inside the row
 
     def array(self, position: int):
         return self.context.make_array(self.signature.args[position])(self.context, self.builder, self.args[position])
@@ -55,15 +57,15 @@ class _Rows:
         return self.builder.shuffle_vector(first, undefined, ir.Constant(ir.VectorType(_I32, vector.count),
                                                                           [0] * vector.count))
 
-    def set_block(self, size) -> None:
-        """Masks for a block of ``size`` (i64, 0 < size < BLOCK * lanes) elements; none if ``size`` is None."""
-        if size is None:
-            self.masks = None
-            return
-        lanes = ir.VectorType(_I32, self.lanes)
-        lane_ids, size32 = ir.Constant(lanes, list(range(self.lanes))), self.builder.trunc(size, _I32)
-        self.masks = [self.builder.icmp_signed("<", lane_ids, self.splat(
-            self.builder.sub(size32, ir.Constant(_I32, index * self.lanes)), lanes)) for index in range(BLOCK)]
+    def set_block(self, size=None, count: int = BLOCK) -> None:
+        """The block's ``count`` vectors: all whole (``size`` None), or the last masked to the lanes inside a
+        block of ``size`` (i64, (count - 1) * lanes < size <= count * lanes) elements."""
+        self.count, self.masks = count, [None] * count
+        if size is not None:
+            lanes = ir.VectorType(_I32, self.lanes)
+            remaining = self.builder.sub(self.builder.trunc(size, _I32), ir.Constant(_I32, (count - 1) * self.lanes))
+            self.masks[-1] = self.builder.icmp_signed("<", ir.Constant(lanes, list(range(self.lanes))),
+                                                      self.splat(remaining, lanes))
 
     def _address(self, pointer, index: int):
         return self.builder.bitcast(self.builder.gep(pointer, [ir.Constant(_I64, index * self.lanes)]),
@@ -72,23 +74,23 @@ class _Rows:
     def load(self, pointer, index: int):
         """Vector ``index`` of the block at element ``pointer`` (masked lanes read as 0)."""
         address = self._address(pointer, index)
-        if self.masks is None:
+        if self.masks[index] is None:
             return self.builder.load(address, typ=self.vector, align=self.bits // 8)
         function = cgutils.get_or_insert_function(
             self.builder.module,
-            ir.FunctionType(self.vector, [self.vector.as_pointer(), _I32, self.masks[0].type, self.vector]),
+            ir.FunctionType(self.vector, [self.vector.as_pointer(), _I32, self.masks[index].type, self.vector]),
             f"llvm.masked.load.v{self.lanes}f{self.bits}.p0")
         return self.builder.call(function, [address, ir.Constant(_I32, self.bits // 8), self.masks[index],
                                             ir.Constant(self.vector, None)])
 
     def store(self, value, pointer, index: int) -> None:
         address = self._address(pointer, index)
-        if self.masks is None:
+        if self.masks[index] is None:
             self.builder.store(value, address, align=self.bits // 8)
             return
         function = cgutils.get_or_insert_function(
             self.builder.module,
-            ir.FunctionType(ir.VoidType(), [self.vector, self.vector.as_pointer(), _I32, self.masks[0].type]),
+            ir.FunctionType(ir.VoidType(), [self.vector, self.vector.as_pointer(), _I32, self.masks[index].type]),
             f"llvm.masked.store.v{self.lanes}f{self.bits}.p0")
         self.builder.call(function, [value, address, ir.Constant(_I32, self.bits // 8), self.masks[index]])
 
@@ -98,19 +100,33 @@ class _Rows:
         return self.builder.gep(weights_data, [self.builder.add(self.builder.mul(event, row_stride), column)])
 
     def for_each_block(self, width, body) -> None:
-        """``body(column)`` for column = 0, BLOCK*lanes, ... < width: full blocks unmasked, the last ragged
-        block masked."""
+        """``body(column)`` for column = 0, BLOCK*lanes, ... < width: full blocks unmasked; a narrower last
+        block with only the vectors it needs (one body per count: 100 float32 take 7 vectors, not 8 masked
+        ones; 10 take one, not 8), the last of them masked unless the row ends on a vector boundary."""
         span = BLOCK * self.lanes
         builder = self.builder
         with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), width, ir.Constant(_I64, span)) as (column, _):
             size = builder.sub(width, column)
             with builder.if_else(builder.icmp_signed(">=", size, ir.Constant(_I64, span))) as (full, ragged):
                 with full:
-                    self.set_block(None)
+                    self.set_block()
                     body(column)
                 with ragged:
-                    self.set_block(size)
-                    body(column)
+                    vectors = builder.sdiv(builder.add(size, ir.Constant(_I64, self.lanes - 1)),
+                                           ir.Constant(_I64, self.lanes))
+                    whole = builder.icmp_signed("==", builder.srem(size, ir.Constant(_I64, self.lanes)),
+                                                ir.Constant(_I64, 0))
+                    for count in range(1, BLOCK + 1):
+                        with builder.if_then(builder.icmp_signed("==", vectors, ir.Constant(_I64, count))):
+                            # whole vectors unmasked: a masked store does not forward to the next load of
+                            # its row, which stalled a scatter of 16-wide rows into the same few rows (3x)
+                            with builder.if_else(whole) as (unmasked, masked):
+                                with unmasked:
+                                    self.set_block(None, count)
+                                    body(column)
+                                with masked:
+                                    self.set_block(size, count)
+                                    body(column)
 
 
 def _check(kind: str, arrays: dict) -> None:
@@ -147,7 +163,7 @@ def add_rows(typingctx, total, weight_t, events, start, stop, sign):
         groups = builder.sdiv(count, ir.Constant(_I64, 8))
         after_groups = builder.add(first, builder.mul(groups, ir.Constant(_I64, 8)))
         width = cgutils.unpack_tuple(builder, total_array.shape)[0]
-        sums = [cgutils.alloca_once(builder, rows.vector) for _ in range(BLOCK)]
+        sums = [cgutils.alloca_once(builder, rows.vector) for _ in range(BLOCK)]  # a block uses rows.count of them
 
         def tree(pointers, index):
             values = [rows.load(pointer, index) for pointer in pointers]
@@ -158,13 +174,13 @@ def add_rows(typingctx, total, weight_t, events, start, stop, sign):
         def add_group(column, k, size):
             pointers = [rows.event_row(events_array.data, weights.data, row_stride, column,
                                        builder.add(k, ir.Constant(_I64, offset))) for offset in range(size)]
-            for index in range(BLOCK):
+            for index in range(rows.count):
                 term = builder.fmul(sign_vector, tree(pointers, index))
                 builder.store(builder.fadd(builder.load(sums[index]), term), sums[index])
 
         def block(column):
             total_pointer = builder.gep(total_array.data, [column])
-            for index in range(BLOCK):
+            for index in range(rows.count):
                 builder.store(rows.load(total_pointer, index), sums[index])
             with cgutils.for_range(builder, groups) as loop:
                 add_group(column, builder.add(first, builder.mul(loop.index, ir.Constant(_I64, 8))), 8)
@@ -174,7 +190,7 @@ def add_rows(typingctx, total, weight_t, events, start, stop, sign):
                 builder.store(builder.add(after_groups, ir.Constant(_I64, 4)), k)
             with cgutils.for_range_slice(builder, builder.load(k), last, ir.Constant(_I64, 1)) as (index_k, _):
                 add_group(column, index_k, 1)
-            for index in range(BLOCK):
+            for index in range(rows.count):
                 rows.store(builder.load(sums[index]), total_pointer, index)
 
         rows.for_each_block(width, block)
@@ -202,10 +218,10 @@ def scatter_rows(typingctx, target, events, start, stop, values, sign):
 
         def block(column):
             values_pointer = builder.gep(values_array.data, [column])
-            signed = [builder.fmul(sign_vector, rows.load(values_pointer, index)) for index in range(BLOCK)]
+            signed = [builder.fmul(sign_vector, rows.load(values_pointer, index)) for index in range(rows.count)]
             with cgutils.for_range_slice(builder, first, last, ir.Constant(_I64, 1)) as (k, _):
                 row = rows.event_row(events_array.data, target_array.data, row_stride, column, k)
-                for index in range(BLOCK):
+                for index in range(rows.count):
                     rows.store(builder.fadd(rows.load(row, index), signed[index]), row, index)
 
         rows.for_each_block(width, block)
