@@ -1,6 +1,6 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
-    python benchmarks/bench_engines.py [--repeats 10] [--threads 2] [--section seed|conv|events|all]
+    python benchmarks/bench_engines.py [--repeats 10] [--rounds 3] [--threads 2] [--section seed|conv|events|all]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
 inference = encoding + forward without gradients. Three networks: the seed's 784-128-10 (inference
@@ -12,9 +12,10 @@ thousand events each), since the real set cannot be downloaded here. The "floor"
 only the products one training batch cannot avoid, as plain torch calls with time folded into the
 batch: for 784-128-10 the five dense float32 GEMMs (2 forward, 1 input gradient, 2 weight gradients);
 for the conv net the two convolutions and the readout product forward, and their weight and input
-gradients (none for the data), channels-last as the fast engine runs them. Each row is timed back to back after its
-own warm-up (see ``_median_ms`` for why not interleaved). Peak RSS is the high-water mark of a fresh
-process that runs 3 calls of that row alone (data loaded, as in training), Linux only.
+gradients (none for the data), channels-last as the fast engine runs them. Each row is timed in blocks of
+back-to-back batches after a warm-up, the rows of a table taking turns over a few rounds (``_median_ms``).
+Peak RSS is the high-water mark of a fresh process that runs 3 calls of that row alone (data loaded, as in
+training), Linux only.
 """
 
 from __future__ import annotations
@@ -50,21 +51,29 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _median_ms(step: Callable[[int], None], repeats: int, warmup: int = 2) -> float:
-    """Median ms per call of ``step`` after ``warmup`` calls, run back to back as in a training loop.
+def _median_ms(cases: dict[str, Callable[[int], None]], repeats: int, rounds: int, warmup: int = 2,
+               ) -> dict[str, float]:
+    """Median ms per call of each case's step: ``rounds`` rounds, each running every case in turn for
+    ``warmup`` untimed calls, then ``repeats`` timed calls back to back, as in a training loop.
 
-    (Interleaving the engines call by call was tried: the reference's ~100 MB of autograd buffers
-    between two fast steps evict the caches and cost the fast engine 20-30%, which a real run never
-    sees; rows are therefore timed one after another, and the README gives the run-to-run spread.)
+    Why rounds: this host's speed drifts by 30-50% over tens of seconds, and a row timed in one slow
+    stretch skewed its ratio (the N-MNIST row read 8.9x and 10.3x in two runs minutes apart); rounds
+    spread every row over the same stretches. Why blocks and not call by call: interleaving the engines
+    call by call was tried, and the reference's ~100 MB of autograd buffers between two fast steps evict
+    the caches and cost the fast engine 20-30%, which a real run never sees; each block's warm-up calls
+    refill them.
     """
-    for index in range(warmup):
-        step(index)
-    times = []
-    for index in range(repeats):
-        start = time.perf_counter()
-        step(warmup + index)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for round_index in range(rounds):
+        for name, step in cases.items():
+            offset = round_index * (warmup + repeats)
+            for index in range(warmup):
+                step(offset + index)
+            for index in range(repeats):
+                start = time.perf_counter()
+                step(offset + warmup + index)
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def _peak_rss_in_fresh_process(row: tuple) -> float:
@@ -183,7 +192,8 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10, help="timed batches per row (median reported)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed batches per row and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over the rows of a table (median of all)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--section", choices=[*SECTIONS, "all"], default="all", help="which networks to time")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # internal: one row's peak RSS, in its own process
@@ -200,13 +210,13 @@ def main() -> None:
             arch = f"{2 * 34 * 34}-{arch} (events)"
         for mode, num_steps, batch in cases_of_section:
             cases = _cases(section, mode, num_steps, batch, data)
-            ms = {name: _median_ms(step, args.repeats) for name, step in cases.items()}
+            ms = _median_ms(cases, args.repeats, args.rounds)
             for name in cases:
                 peak = _peak_rss_in_fresh_process((section, name, mode, num_steps, batch))
                 rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], peak,
                              ms["reference"] / ms[name]))
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats} batches after 2 warm-up; "
-          "peak RSS of a fresh process running 3 batches of the row\n")
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.rounds} rounds x {args.repeats} "
+          "batches, each block after 2 warm-up; peak RSS of a fresh process running 3 batches of the row\n")
     print("| network | engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
     print("|---|---|---|---|---|---|---|---|---|")
     for arch, name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
