@@ -145,8 +145,9 @@ class BinnedSplit(NamedTuple):
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         num_inputs = int(np.prod(self.shape))
         capacity = max(1, int(self.counts[rows].max())) if len(rows) else 1
-        indices = np.zeros((self.num_steps, len(rows), capacity), dtype=self.pairs.dtype)
-        num_on = np.zeros((self.num_steps, len(rows)), dtype=np.int32)
+        # entries past num_on are padding, never read as events (SpikeEvents): no need to zero 1.2 MB a batch
+        indices = np.empty((self.num_steps, len(rows), capacity), dtype=self.pairs.dtype)
+        num_on = np.empty((self.num_steps, len(rows)), dtype=np.int32)
         _gather_pairs(self.pairs, self.starts, rows, self.num_steps, indices, num_on)
         return SpikeEvents.on_only(torch.from_numpy(indices), torch.from_numpy(num_on), num_inputs)
 
