@@ -20,7 +20,15 @@ from spikekit.io.checkpoint import load_checkpoint, save_checkpoint
 from spikekit.io.nir import NIRError, from_nir, read_nir, to_nir, write_nir
 from spikekit.kernels import ENGINES, SpikeEvents
 from spikekit.nn import SNN, ConvLayer, Flatten, Pool2d, SNNLayer, parse_arch
-from spikekit.train import EpochProgress, build_model, build_optimizer, evaluate, train_epoch
+from spikekit.train import (
+    EpochProgress,
+    build_model,
+    build_optimizer,
+    evaluate,
+    load_optimizer_state,
+    optimizer_state,
+    train_epoch,
+)
 
 __version__ = "0.1.0"
 
@@ -30,5 +38,6 @@ __all__ = [
     "NIRError", "from_nir", "read_nir", "to_nir", "write_nir",
     "ModelConfig", "RunConfig", "SNNLayer", "SpikeEvents", "SpikekitError", "TrainConfig", "build_model",
     "build_optimizer", "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist",
+    "load_optimizer_state", "optimizer_state",
     "poisson_encode", "poisson_encode_events", "save_checkpoint", "spike", "train_epoch",
 ]
