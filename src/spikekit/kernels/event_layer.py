@@ -226,7 +226,7 @@ class _EventLIF(torch.autograd.Function):
 
 
 def input_major(weight: Tensor) -> bool:
-    """Whether ``weight`` [N, N_in] is stored as W^T, a contiguous [N_in, N] (``SNNLayer.store_input_major``)."""
+    """Whether ``weight`` [N, N_in] is stored as W^T, a contiguous [N_in, N] (``nn.input_major.InputMajorLinear``)."""
     return weight.dim() == 2 and weight.t().is_contiguous() and not weight.is_contiguous()
 
 

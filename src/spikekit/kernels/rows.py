@@ -94,6 +94,11 @@ class _Rows:
             f"llvm.masked.store.v{self.lanes}f{self.bits}.p0")
         self.builder.call(function, [value, address, ir.Constant(_I32, self.bits // 8), self.masks[index]])
 
+    def row_stride(self, array) -> ir.Value:
+        """Elements between consecutive rows of a 2-d C-contiguous array."""
+        stride_bytes = cgutils.unpack_tuple(self.builder, array.strides)[0]
+        return self.builder.sdiv(stride_bytes, ir.Constant(_I64, self.bits // 8))
+
     def event_row(self, events_data, weights_data, row_stride, column, k):
         """Element pointer to column ``column`` of the row numbered ``events[k]``."""
         event = self.builder.sext(self.builder.load(self.builder.gep(events_data, [k])), _I64)
@@ -135,12 +140,6 @@ def _check(kind: str, arrays: dict) -> None:
             raise TypingError(f"{kind}: {name} must be a C-contiguous {ndim}-d array, got {array}")
 
 
-def _row_stride(rows: _Rows, array) -> ir.Value:
-    """Elements between consecutive rows of a 2-d C-contiguous array."""
-    stride_bytes = cgutils.unpack_tuple(rows.builder, array.strides)[0]
-    return rows.builder.sdiv(stride_bytes, ir.Constant(_I64, rows.bits // 8))
-
-
 @intrinsic
 def add_rows(typingctx, total, weight_t, events, start, stop, sign):
     """total += sign * (sum of weight_t[events[k]] for start <= k < stop), sign = +1 or -1.
@@ -155,7 +154,7 @@ def add_rows(typingctx, total, weight_t, events, start, stop, sign):
     def codegen(context, builder, signature, args):
         rows = _Rows(context, builder, signature, args)
         total_array, weights, events_array = rows.array(0), rows.array(1), rows.array(2)
-        row_stride = _row_stride(rows, weights)
+        row_stride = rows.row_stride(weights)
         first, last = rows.integer(3), rows.integer(4)
         sign_vector = rows.splat(rows.scalar(5))
         count = builder.sub(last, first)
@@ -211,7 +210,7 @@ def scatter_rows(typingctx, target, events, start, stop, values, sign):
     def codegen(context, builder, signature, args):
         rows = _Rows(context, builder, signature, args)
         target_array, events_array, values_array = rows.array(0), rows.array(1), rows.array(4)
-        row_stride = _row_stride(rows, target_array)
+        row_stride = rows.row_stride(target_array)
         first, last = rows.integer(2), rows.integer(3)
         sign_vector = rows.splat(rows.scalar(5))
         width = cgutils.unpack_tuple(builder, target_array.shape)[1]

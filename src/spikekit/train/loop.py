@@ -82,10 +82,14 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
     return torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
 
 
-def _stored_transposed(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> set[int]:
-    """Indices (as in ``optimizer.state_dict()``) of the parameters that are an ``InputMajorLinear``'s W^T."""
+def _optimized(optimizer: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
+    """The optimizer's parameters, in the order ``state_dict()`` numbers them."""
+    return [param for group in optimizer.param_groups for param in group["params"]]
+
+
+def _stored_transposed(model: torch.nn.Module, params: list[torch.nn.Parameter]) -> set[int]:
+    """Indices in ``params`` of the parameters that are an ``InputMajorLinear``'s W^T."""
     transposed = {id(module.weight_t) for module in model.modules() if isinstance(module, InputMajorLinear)}
-    params = [param for group in optimizer.param_groups for param in group["params"]]
     return {index for index, param in enumerate(params) if id(param) in transposed}
 
 
@@ -94,7 +98,7 @@ def optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
     [N_in, N_out]) transposed to [N_out, N_in]: checkpoints hold every weight and its Adam moments as
     ``nn.Linear`` lays them out, whatever layout the engine trains in."""
     state = optimizer.state_dict()
-    for index in _stored_transposed(model, optimizer):
+    for index in _stored_transposed(model, _optimized(optimizer)):
         values = state["state"].get(index, {})
         state["state"][index] = {key: value.t() if isinstance(value, Tensor) and value.dim() == 2 else value
                                  for key, value in values.items()}
@@ -105,18 +109,18 @@ def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimize
     """Load what ``optimizer_state`` made. ``ValueError`` if a per-parameter tensor (Adam's moments) does
     not have its parameter's shape: ``Optimizer.load_state_dict`` does not check, and fused Adam would
     pair a parameter's elements with the wrong moments, or read past them."""
-    transposed = _stored_transposed(model, optimizer)
-    params = [param for group in optimizer.param_groups for param in group["params"]]
+    params = _optimized(optimizer)
+    transposed = _stored_transposed(model, params)
     per_param = {}
     for index, values in state["state"].items():
-        values = dict(values)
+        position, values = int(index), dict(values)
+        param = params[position] if 0 <= position < len(params) else None
         for key, value in values.items():
             if not isinstance(value, Tensor) or value.dim() == 0:  # Adam's step count
                 continue
-            if int(index) in transposed and value.dim() == 2:
+            if position in transposed and value.dim() == 2:
                 # contiguous, as the parameter: fused Adam walks parameter, gradient and moments as flat arrays
                 values[key] = value = value.t().contiguous()
-            param = params[int(index)] if 0 <= int(index) < len(params) else None
             if param is None or value.shape != param.shape:
                 raise ValueError(f"optimizer state {key!r} of parameter {index} has shape {list(value.shape)}, "
                                  f"the parameter {list(param.shape) if param is not None else 'does not exist'}")
