@@ -227,7 +227,7 @@ def warm_up(model: SNN, split: Split | BinnedSplit, config: TrainConfig) -> floa
     index = torch.arange(min(2, len(split.labels)))
     if isinstance(split, BinnedSplit):
         inputs = binned_inputs(split, index, config)
-    else:  # through the shift too, whose kernel the first batch loaded otherwise (~7 ms of a ~10 ms batch)
+    else:  # through the shift too, whose kernel the first batch loaded otherwise (~7 of its ~18 ms at T=25)
         intensity = train_intensity(split, index, config, model.input_shape, ("warm-up", "shift"))
         inputs = encode_batch(intensity, config, "warm-up")
     model.train()
