@@ -44,7 +44,7 @@ from spikekit.kernels.rows import add_rows, scatter_rows
 GROUP = 8  # samples stepped together through time (see above)
 
 
-def _parts(batch_size: int) -> int:
+def thread_parts(batch_size: int) -> int:
     """Threads to use: each takes whole groups of samples."""
     return max(1, min(numba.get_num_threads(), -(-batch_size // GROUP)))
 
@@ -72,6 +72,94 @@ def _sum_transposed_rows(partial, start, stop, target):
                 target[o, i] = summed
 
 
+@numba.njit(inline="always")
+def transpose_part(weight, part, num_parts, weight_t):
+    """Thread ``part``'s share (a block of rows of ``weight_t``) of weight_t = weight^T."""
+    per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
+    _transpose_rows(weight, part * per_row_part, min(weight.shape[1], (part + 1) * per_row_part), weight_t)
+
+
+@numba.njit(inline="always")
+def sum_partials_part(partial, part, transpose, grad_weight):
+    """Thread ``part``'s share (a block of inputs) of summing the per-thread accumulators partial [P, N_in, N]
+    (over p in order): into grad_weight as dW [N, N_in] if ``transpose``, else into partial[0] as dW^T. One
+    pass for both (a torch sum, then a transposing copy, was two more passes over [P, N_in, N] and [N_in, N])."""
+    num_parts, num_inputs = partial.shape[0], partial.shape[1]
+    per_row_part = (num_inputs + num_parts - 1) // num_parts
+    start, stop = part * per_row_part, min(num_inputs, (part + 1) * per_row_part)
+    if transpose:
+        _sum_transposed_rows(partial, start, stop, grad_weight)
+    else:
+        for i in range(start, stop):
+            for p in range(1, num_parts):
+                partial[0, i] += partial[p, i]
+
+
+@numba.njit(inline="always")
+def sum_partials(partial, total):
+    """total[j] = sum over p (in order) of partial[p, j]; partial [P, N], total [N]."""
+    for j in range(total.shape[0]):
+        summed = partial[0, j]
+        for p in range(1, partial.shape[0]):
+            summed += partial[p, j]
+        total[j] = summed
+
+
+@numba.njit(inline="always")
+def event_current(base, weight_t, events, num_on, num_off, current):
+    """current = base + the on rows - the off rows of W^T [N_in, N] for the events of one (step, sample):
+    ``events`` is that row of ``SpikeEvents.indices`` [C], on events first, off events last."""
+    one, capacity = current.dtype.type(1), events.shape[0]
+    current[:] = base
+    add_rows(current, weight_t, events, 0, num_on, one)
+    add_rows(current, weight_t, events, capacity - num_off, capacity, -one)
+
+
+@numba.njit(inline="always")
+def start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane):
+    """For the samples first <= b < stop of a group: base[b - first] = bias + b's default rows of W^T
+    (its current before any event), membrane[b - first] = 0 (rest). base, membrane: [GROUP, N]."""
+    zero, one = base.dtype.type(0), base.dtype.type(1)
+    for b in range(first, stop):
+        base[b - first] = bias
+        add_rows(base[b - first], weight_t, defaults[b], 0, num_defaults[b], one)
+        membrane[b - first] = zero
+
+
+@numba.njit(inline="always")
+def adjoint_events(grad_spikes, pre, lif, grad_membrane, over_time, accumulator, events, num_on, num_off, slope_row,
+                   grad_current):
+    """One (step, sample) of the backward, rows [N]: the LIF adjoint (``lif_fused.adjoint_row``; lif =
+    (tau, threshold, surrogate code, slope)) gives g_I into ``grad_current``, which is added to ``over_time``
+    and scattered into the dW^T accumulator at the events (as ``scatter_events``)."""
+    tau, threshold, surrogate, slope = lif
+    derivative_row(surrogate, pre, threshold, slope, slope_row)
+    adjoint_row(grad_spikes, pre, slope_row, threshold, tau, grad_membrane, grad_current)
+    for j in range(over_time.shape[0]):
+        over_time[j] += grad_current[j]
+    scatter_events(accumulator, events, num_on, num_off, grad_current)
+
+
+@numba.njit(inline="always")
+def end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias):
+    """After a group's backward: each sample's g_I summed over t (over_time [GROUP, N]) goes to its default
+    rows of the dW^T accumulator and to the bias gradient's."""
+    one = over_time.dtype.type(1)
+    for b in range(first, stop):
+        scatter_rows(accumulator, defaults[b], 0, num_defaults[b], over_time[b - first], one)
+        for j in range(accumulator_bias.shape[0]):
+            accumulator_bias[j] += over_time[b - first, j]
+
+
+@numba.njit(inline="always")
+def scatter_events(accumulator, events, num_on, num_off, grad_current):
+    """dW^T accumulator [N_in, N]: + grad_current at the on events' rows, - at the off events' (one
+    (step, sample), ``events`` as in ``event_current``)."""
+    one, capacity = grad_current.dtype.type(1), events.shape[0]
+    scatter_rows(accumulator, events, 0, num_on, grad_current, one)
+    scatter_rows(accumulator, events, capacity - num_off, capacity, grad_current, -one)
+
+
 @numba.njit(parallel=True, cache=True)
 def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, tau, threshold, reset,
              num_parts, keep_pre, weight_t, spikes, pre):
@@ -80,16 +168,13 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose
     and V_pre: [T, B, N] if keep_pre, else [num_parts, 1, N] per-thread scratch (when backward will not
     need it). keep_pre is an argument, not read off pre's shape: [num_parts, 1, N] is [T, 1, N] when
     T = num_parts, and indexing it by (t, b) wrote out of bounds."""
-    num_steps, batch_size, capacity = indices.shape
-    width = weight_t.shape[1]
-    dtype = spikes.dtype
-    zero, one = dtype.type(0), dtype.type(1)
+    num_steps, batch_size, _ = indices.shape
+    width, dtype = weight_t.shape[1], spikes.dtype
     if transpose:
         # W^T here rather than as a torch transpose before the call: the two threads each write half of
         # it, and the copy stays in their caches for the gather below.
-        per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
         for part in numba.prange(num_parts):
-            _transpose_rows(weight, part * per_row_part, min(weight.shape[1], (part + 1) * per_row_part), weight_t)
+            transpose_part(weight, part, num_parts, weight_t)
     num_groups = (batch_size + GROUP - 1) // GROUP
     per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
@@ -98,16 +183,10 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose
         current = np.empty(width, dtype)
         for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
             first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
-            for b in range(first, stop):
-                base[b - first] = bias
-                add_rows(base[b - first], weight_t, defaults[b], 0, num_defaults[b], one)
-                membrane[b - first] = zero
+            start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane)
             for t in range(num_steps):
                 for b in range(first, stop):
-                    current[:] = base[b - first]
-                    events = indices[t, b]
-                    add_rows(current, weight_t, events, 0, num_on[t, b], one)
-                    add_rows(current, weight_t, events, capacity - num_off[t, b], capacity, -one)
+                    event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
                     charge_and_fire_row(current, membrane[b - first], tau, threshold, reset,
                                         pre[t, b] if keep_pre else pre[part, 0], spikes[t, b])
 
@@ -119,11 +198,11 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
     [P, N]: scratch, one accumulator of dW^T and of the bias gradient per thread p. Out: grad_bias [N]
     and the weight gradient, both sums of the accumulators (over p in order): if ``transpose``, written
     to grad_weight dW [N, N_in]; else left in partial[0] as dW^T (grad_weight is not read)."""
-    num_steps, batch_size, capacity = indices.shape
+    num_steps, batch_size, _ = indices.shape
     width = pre.shape[2]
     num_parts = partial.shape[0]
     dtype = pre.dtype
-    zero, one = dtype.type(0), dtype.type(1)
+    zero = dtype.type(0)
     num_groups = (batch_size + GROUP - 1) // GROUP
     per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
@@ -140,39 +219,16 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
             over_time[:] = zero
             for t in range(num_steps - 1, -1, -1):
                 for b in range(first, stop):
-                    derivative_row(surrogate, pre[t, b], threshold, slope, slope_row)
-                    adjoint_row(grad_spikes[t, b], pre[t, b], slope_row, threshold, tau, grad_membrane[b - first],
-                                grad_current)
-                    total = over_time[b - first]
-                    for j in range(width):
-                        total[j] += grad_current[j]
-                    events = indices[t, b]
-                    scatter_rows(accumulator, events, 0, num_on[t, b], grad_current, one)
-                    scatter_rows(accumulator, events, capacity - num_off[t, b], capacity, grad_current, -one)
-            for b in range(first, stop):
-                scatter_rows(accumulator, defaults[b], 0, num_defaults[b], over_time[b - first], one)
-                for j in range(width):
-                    accumulator_bias[j] += over_time[b - first, j]
-    # Sum the accumulators (and transpose dW^T -> dW) in one pass, each thread a block of inputs (a torch
-    # sum, then a transposing copy, was two more passes over [P, N_in, N] and [N_in, N]).
-    num_inputs = partial.shape[1]
-    per_row_part = (num_inputs + num_parts - 1) // num_parts
+                    adjoint_events(grad_spikes[t, b], pre[t, b], (tau, threshold, surrogate, slope),
+                                   grad_membrane[b - first], over_time[b - first], accumulator, indices[t, b],
+                                   num_on[t, b], num_off[t, b], slope_row, grad_current)
+            end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
     for part in numba.prange(num_parts):
-        start, stop = part * per_row_part, min(num_inputs, (part + 1) * per_row_part)
-        if transpose:
-            _sum_transposed_rows(partial, start, stop, grad_weight)
-        else:
-            for i in range(start, stop):
-                for p in range(1, num_parts):
-                    partial[0, i] += partial[p, i]
-    for j in range(width):
-        summed = partial_bias[0, j]
-        for p in range(1, num_parts):
-            summed += partial_bias[p, j]
-        grad_bias[j] = summed
+        sum_partials_part(partial, part, transpose, grad_weight)
+    sum_partials(partial_bias, grad_bias)
 
 
-def _event_arrays(events: SpikeEvents) -> tuple:
+def event_arrays(events: SpikeEvents) -> tuple:
     """The kernels' arrays, C-contiguous: the row intrinsics (``rows``) need it, and ``batch_slice``
     (inference chunks) gives strided views."""
     return tuple(np.ascontiguousarray(tensor.numpy()) for tensor in (
@@ -185,7 +241,7 @@ class _EventLIF(torch.autograd.Function):
                 keep_pre: bool) -> Tensor:
         num_steps, batch_size, _ = events.shape
         width, num_inputs = weight.shape
-        num_parts = _parts(batch_size)
+        num_parts = thread_parts(batch_size)
         weight, transpose = weight.detach(), not input_major(weight)
         if transpose:
             weight, weight_t = weight.contiguous(), torch.empty(num_inputs, width, dtype=weight.dtype)
@@ -196,7 +252,7 @@ class _EventLIF(torch.autograd.Function):
         # both threads writing the same cache line) saves writing and page-faulting a [T, B, N] tensor.
         pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
         dtype = weight.numpy().dtype.type
-        _forward(*_event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
+        _forward(*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
                  dtype(params.tau), dtype(params.threshold), dtype(params.reset), num_parts, keep_pre, weight_t.numpy(),
                  spikes.numpy(), pre.numpy())
         ctx.save_for_backward(pre)
@@ -209,7 +265,7 @@ class _EventLIF(torch.autograd.Function):
         (pre,) = ctx.saved_tensors
         events: SpikeEvents = ctx.events
         params: LIFParams = ctx.params
-        num_parts = _parts(pre.shape[1])
+        num_parts = thread_parts(pre.shape[1])
         # One private accumulator per thread, summed after: no two threads write the same row.
         partial = torch.empty(num_parts, events.num_inputs, pre.shape[2], dtype=pre.dtype)
         partial_bias = torch.empty(num_parts, pre.shape[2], dtype=pre.dtype)
@@ -219,7 +275,7 @@ class _EventLIF(torch.autograd.Function):
                        else pre.new_empty(0, 0))
         grad_bias = torch.empty(pre.shape[2], dtype=pre.dtype)
         dtype = pre.numpy().dtype.type
-        _backward(*_event_arrays(events), grad_spikes.contiguous().numpy(), pre.numpy(), dtype(params.tau),
+        _backward(*event_arrays(events), grad_spikes.contiguous().numpy(), pre.numpy(), dtype(params.tau),
                   dtype(params.threshold), SURROGATES[params.surrogate].code, dtype(params.slope), partial.numpy(),
                   partial_bias.numpy(), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
         return grad_weight if ctx.transpose else partial[0].t(), grad_bias, None, None, None
