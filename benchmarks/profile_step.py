@@ -3,9 +3,10 @@
     python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10] [--loop | --events]
 
 Runs the same step as ``bench_engines.py`` (encode + forward + loss + backward + Adam, batch 128,
-784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, the fused
-input layer's forward and backward, the readout layer's (its product, LIF scan and spike count, and
-backward its adjoint and three products), the LIF scans of any other layers, loss, zero_grad and Adam.
+784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, forward
+and backward of the input layer and the readout layer (one node when the network is an event-fed layer
+and the readout, ``event_readout``; else each its own), the LIF scans of any other layers, loss,
+zero_grad and Adam.
 Parts are timed in place, so each includes the cache misses it suffers inside the loop (a kernel alone
 is often 1.5-2x faster). Prints ms per step for each part; the rest of a step is Python and autograd
 glue. With ``--arch`` naming a conv network (e.g. ``12c5-p2-32c5-p2-10``, whose convolutions run inside
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
-from spikekit.kernels import event_layer, events, lif_fused, readout
+from spikekit.kernels import event_layer, event_readout, events, lif_fused, readout
 from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.train import loop
 
@@ -52,6 +53,7 @@ def _instrument() -> None:
     loop.binned_inputs = _timed(loop.binned_inputs, "encode: events")
     events.LazyEvents.events = _timed(events.LazyEvents.events, "encode: Poisson draw")
     for cls, name in ((event_layer._EventLIF, "input layer"), (readout._Readout, "readout layer"),
+                      (event_readout._EventReadout, "input + readout layers"),
                       (lif_fused._FusedLIF, "other LIF scans")):
         cls.forward = staticmethod(_timed(cls.forward, f"{name} forward"))
         cls.backward = staticmethod(_timed(cls.backward, f"{name} backward"))

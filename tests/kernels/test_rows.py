@@ -1,10 +1,10 @@
-"""rows.add_rows and rows.scatter_rows equal plain loops with the same additions, to the bit."""
+"""rows.add_rows, rows.scatter_rows and rows.weighted_rows equal plain loops with the same arithmetic, to the bit."""
 
 import numba
 import numpy as np
 import pytest
 
-from spikekit.kernels.rows import add_rows, scatter_rows
+from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
 
 
 @numba.njit
@@ -42,6 +42,20 @@ def _add_rows_kernel(total, weight_t, events, start, stop, sign):
 @numba.njit
 def _scatter_rows_kernel(target, events, start, stop, values, sign):
     scatter_rows(target, events, start, stop, values, sign)
+
+
+@numba.njit
+def _weighted_rows_loop(total, rows, weights):
+    for j in range(total.shape[0]):
+        total[j] = 0.0
+    for k in range(rows.shape[0]):
+        for j in range(total.shape[0]):
+            total[j] += weights[k] * rows[k, j]
+
+
+@numba.njit
+def _weighted_rows_kernel(total, rows, weights):
+    weighted_rows(total, rows, weights)
 
 
 # widths: narrower than a vector, ragged, exactly one block of float32 (128) or float64 (64), several blocks
@@ -116,3 +130,21 @@ def test_refuses_arrays_that_are_not_c_contiguous() -> None:
     weight_t = np.zeros((4, 20), np.float32)
     with pytest.raises(numba.core.errors.TypingError, match="weight_t must be a C-contiguous 2-d array"):
         _add_rows_kernel(np.zeros(4, np.float32), weight_t.T, np.arange(2, dtype=np.int16), 0, 2, np.float32(1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_rows_is_the_plain_loop_to_the_bit(dtype) -> None:
+    rng = np.random.default_rng(3)
+    for width in WIDTHS:
+        for num_rows in (1, 3, 10, 17):
+            rows = rng.standard_normal((num_rows, width)).astype(dtype)
+            weights = rng.standard_normal(num_rows + 6).astype(dtype)  # longer than K: the rest is not read
+            expected, got = np.full(width, np.nan, dtype), np.full(width, np.nan, dtype)
+            _weighted_rows_loop(expected, rows, weights)
+            _weighted_rows_kernel(got, rows, weights)
+            assert got.tobytes() == expected.tobytes(), (width, num_rows)
+    # the order over k is kept: (1e8 + 1) - 1e8 is 0 in float32, not 1
+    rows = np.array([[1e8], [1.0], [-1e8]], dtype=dtype)
+    got = np.zeros(1, dtype)
+    _weighted_rows_kernel(got, rows, np.ones(3, dtype))
+    assert got[0] == (dtype(1e8) + dtype(1.0)) - dtype(1e8)

@@ -1,4 +1,4 @@
-"""select_lanes and select_levels (vectorised compress-stores of the entries that pass a test) against
+"""select_lanes, select_levels and select_fired (vectorised compress-stores of the entries that pass a test) against
 scalar loops, in both forms of ``_compress_store``: AVX-512 compress in a register (where the host has it)
 and LLVM's generic ``masked.compressstore``."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikekit.kernels import select
-from spikekit.kernels.select import LANES, select_lanes, select_levels
+from spikekit.kernels.select import LANES, select_fired, select_lanes, select_levels
 
 FORMS = ["host", "generic"]
 
@@ -33,6 +33,10 @@ def _compiled(function, form: str):
     with mock.patch.object(select, "_register_compress", return_value=False) if form == "generic" \
             else contextlib.nullcontext():
         for index_dtype in (np.int16, np.int32):
+            if function is _select_fired_all:
+                for dtype in (np.float32, np.float64):
+                    dispatcher(np.zeros(LANES, np.int32), np.zeros(LANES, dtype), dtype(1))
+                break
             if function is _select_all:
                 dispatcher(np.zeros(LANES, index_dtype), np.zeros(LANES, index_dtype), np.zeros(LANES, np.uint16),
                            np.zeros(LANES, np.uint32), 0, False)
@@ -100,3 +104,30 @@ def test_select_levels_keeps_the_pixels_in_range_in_order(form, index_dtype, cou
     assert kept == len(expected)
     assert np.array_equal(out_pixels[:kept], expected) and np.array_equal(out_levels[:kept], levels[expected])
     assert (out_pixels[kept:] == -1).all() and (out_levels[kept:] == 7).all()
+
+
+@numba.njit
+def _select_fired_all(out, pre, threshold):
+    kept = 0
+    for start in range(0, pre.shape[0], LANES):
+        kept += select_fired(out, kept, pre, start, pre.shape[0] - start, threshold)
+    return kept
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(0, 70), seed=st.integers(0, 2**32 - 1))
+def test_select_fired_keeps_the_neurons_at_or_over_threshold_in_order(form, dtype, count, seed) -> None:
+    rng = np.random.default_rng(seed)
+    threshold = dtype(rng.uniform(-1, 1))
+    memory = rng.uniform(-2, 2, count + LANES).astype(dtype)  # entries past ``count`` must not be read as neurons
+    memory[:count][rng.random(count) < 0.2] = threshold  # exactly at threshold: fires
+    memory[:count][rng.random(count) < 0.1] = np.nextafter(threshold, dtype(-np.inf))  # just under: does not
+    pre = memory[:count]
+    out = np.full(count + LANES, -1, np.int32)
+    kept = _compiled(_select_fired_all, form)(out, pre, threshold)
+    expected = np.flatnonzero(pre - threshold >= 0)
+    assert kept == len(expected)
+    assert np.array_equal(out[:kept], expected)
+    assert (out[kept:] == -1).all()

@@ -50,7 +50,7 @@ def thread_parts(batch_size: int) -> int:
 
 
 @numba.njit(inline="always")
-def _transpose_rows(source, start, stop, target):
+def transpose_rows(source, start, stop, target):
     """target[i, :] = source[:, i] for start <= i < stop, in blocks of 16 rows of ``target``: each
     block reads 64-byte runs of ``source`` and writes rows that stay in L1 until complete."""
     for block in range(start, stop, 16):
@@ -60,9 +60,9 @@ def _transpose_rows(source, start, stop, target):
 
 
 @numba.njit(inline="always")
-def _sum_transposed_rows(partial, start, stop, target):
+def sum_transposed_rows(partial, start, stop, target):
     """target[:, i] = sum over p (in order) of partial[p, i, :] for start <= i < stop, blocked as
-    ``_transpose_rows``."""
+    ``transpose_rows``."""
     for block in range(start, stop, 16):
         for o in range(partial.shape[2]):
             for i in range(block, min(stop, block + 16)):
@@ -76,7 +76,7 @@ def _sum_transposed_rows(partial, start, stop, target):
 def transpose_part(weight, part, num_parts, weight_t):
     """Thread ``part``'s share (a block of rows of ``weight_t``) of weight_t = weight^T."""
     per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
-    _transpose_rows(weight, part * per_row_part, min(weight.shape[1], (part + 1) * per_row_part), weight_t)
+    transpose_rows(weight, part * per_row_part, min(weight.shape[1], (part + 1) * per_row_part), weight_t)
 
 
 @numba.njit(inline="always")
@@ -88,7 +88,7 @@ def sum_partials_part(partial, part, transpose, grad_weight):
     per_row_part = (num_inputs + num_parts - 1) // num_parts
     start, stop = part * per_row_part, min(num_inputs, (part + 1) * per_row_part)
     if transpose:
-        _sum_transposed_rows(partial, start, stop, grad_weight)
+        sum_transposed_rows(partial, start, stop, grad_weight)
     else:
         for i in range(start, stop):
             for p in range(1, num_parts):

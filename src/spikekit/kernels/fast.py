@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams, initial_state
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
+from spikekit.kernels.event_readout import event_readout_counts, supports_event_readout
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events
 from spikekit.kernels.lif_fused import fused_lif_scan
 from spikekit.kernels.readout import readout_counts, supports_readout
@@ -36,8 +37,11 @@ def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Te
     """Same contract as ``reference_counts``: input spikes [T, B, N_in] -> output spike counts [B, N_out].
 
     Every layer but the last runs as ``fast_layer``; the last, fed dense spikes, as ``readout_counts``.
+    Two layers fed by events run as one pass, ``event_readout_counts``.
     """
     *hidden, (linear, params) = layers
+    if len(hidden) == 1 and (events := as_events(inputs)) is not None and supports_event_readout(hidden[0][0], linear):
+        return event_readout_counts(events, *hidden[0], linear, params)
     for hidden_linear, hidden_params in hidden:
         inputs = fast_layer(inputs, hidden_linear, hidden_params)
     if supports_readout(inputs, linear):

@@ -227,3 +227,41 @@ def scatter_rows(typingctx, target, events, start, stop, values, sign):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def weighted_rows(typingctx, total, rows, weights):
+    """total = sum over k (in order) of weights[k] * rows[k], starting from 0 (multiply, then add).
+
+    total: [N]; rows: [K, N] (C-contiguous, float32 or float64, as total); weights: 1-d, the same dtype,
+    at least K long. The readout's g_S = W2^T g_I2 (``event_readout``): as a numba loop over k, each of
+    the K passes over the row paid its own load and store of ``total`` and LLVM's overlap checks.
+    """
+    _check("weighted_rows", {"total": (total, 1), "rows": (rows, 2), "weights": (weights, 1)})
+    sig = types.void(total, rows, weights)
+
+    def codegen(context, builder, signature, args):
+        helper = _Rows(context, builder, signature, args)
+        total_array, rows_array, weights_array = helper.array(0), helper.array(1), helper.array(2)
+        row_stride = helper.row_stride(rows_array)
+        num_rows = cgutils.unpack_tuple(builder, rows_array.shape)[0]
+        width = cgutils.unpack_tuple(builder, total_array.shape)[0]
+        sums = [cgutils.alloca_once(builder, helper.vector) for _ in range(BLOCK)]
+
+        def block(column):
+            for index in range(helper.count):
+                builder.store(ir.Constant(helper.vector, None), sums[index])
+            with cgutils.for_range(builder, num_rows) as loop:
+                weight = helper.splat(builder.load(builder.gep(weights_array.data, [loop.index])))
+                row = builder.gep(rows_array.data, [builder.add(builder.mul(loop.index, row_stride), column)])
+                for index in range(helper.count):
+                    term = builder.fmul(weight, helper.load(row, index))
+                    builder.store(builder.fadd(builder.load(sums[index]), term), sums[index])
+            total_pointer = builder.gep(total_array.data, [column])
+            for index in range(helper.count):
+                helper.store(builder.load(sums[index]), total_pointer, index)
+
+        helper.for_each_block(width, block)
+        return context.get_dummy_value()
+
+    return sig, codegen

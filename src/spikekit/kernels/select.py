@@ -155,3 +155,41 @@ def select_levels(typingctx, out_pixels, out_levels, out_start, levels, start, c
         return kept
 
     return sig, codegen
+
+
+@intrinsic
+def select_fired(typingctx, out, out_start, pre, start, count, threshold):
+    """Store from ``out[out_start]`` on, in order, the indices ``start + l`` (l < min(count, 16)) with
+    ``pre[start + l] - threshold >= 0`` (the neurons that fired, as ``lif_fused.charge_and_fire_row``
+    decides); return how many. Lanes at or past ``count`` are not read.
+
+    Types: out a 1-D int32 array; pre a 1-D float32 or float64 array; threshold of pre's dtype; the
+    others integers.
+    """
+    sig = types.int64(out, out_start, pre, start, count, threshold)
+
+    def codegen(context, builder, signature, args):
+        arrays = _Arrays(context, builder, signature, args)
+        out_start_value, start_value, count_value = args[1], args[3], args[4]
+        dtype = signature.args[2].dtype
+        threshold_value = context.cast(builder, args[5], signature.args[5], dtype)
+        element, bits = context.get_value_type(dtype), dtype.bitwidth
+        vector = ir.VectorType(element, LANES)
+        inside = _lanes_before(builder, count_value)
+        load = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector, [vector.as_pointer(), _I32, _MASK, vector]),
+            f"llvm.masked.load.v{LANES}f{bits}.p0")
+        values = builder.call(load, [builder.bitcast(arrays.pointer(2, start_value), vector.as_pointer()),
+                                     ir.Constant(_I32, bits // 8), inside, ir.Constant(vector, None)])
+        undefined = ir.Constant(vector, ir.Undefined)
+        threshold_vector = builder.shuffle_vector(
+            builder.insert_element(undefined, threshold_value, ir.Constant(_I32, 0)), undefined,
+            ir.Constant(_I32_VECTOR, [0] * LANES))
+        fired = builder.fcmp_ordered(">=", builder.fsub(values, threshold_vector), ir.Constant(vector, None))
+        mask = builder.and_(fired, inside)
+        indices = builder.add(_broadcast(builder, start_value), ir.Constant(_I32_VECTOR, list(range(LANES))))
+        kept = _popcount(builder, mask)
+        _compress_store(context, builder, indices, arrays.pointer(0, out_start_value), mask, kept)
+        return kept
+
+    return sig, codegen

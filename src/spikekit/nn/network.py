@@ -163,10 +163,14 @@ class SNN(nn.Module):
         return max(1, min(limit, CHUNK_BYTES // widest))
 
     def _counts(self, inputs: Inputs) -> Tensor:
-        # Every layer but the last runs through its engine; the last (fully connected) through the count
-        # engine, which in the fast engine adds its spikes up as it goes (kernels/readout.py).
+        # The trailing run of fully connected layers goes to the count engine, which in the fast engine
+        # adds the last one's spikes up as it goes (kernels/readout.py) and runs an event-fed layer and the
+        # readout as one pass (kernels/event_readout.py); every layer before it runs through its engine.
         # A conv layer and the max pooling after it run as one call, which the fast engine fuses.
-        *body, last = self.layers
+        tail = len(self.layers) - 1
+        while tail > 0 and isinstance(self.layers[tail - 1], SNNLayer):
+            tail -= 1
+        body, stack = self.layers[:tail], self.layers[tail:]
         inputs, index = self._shaped(inputs), 0
         while index < len(body):
             layer, following = body[index], body[index + 1] if index + 1 < len(body) else None
@@ -174,7 +178,7 @@ class SNN(nn.Module):
                 inputs, index = layer(inputs, self.engine, following.kernel_size), index + 2
             else:
                 inputs, index = layer(inputs, self.engine), index + 1
-        return COUNT_ENGINES[self.engine](inputs, [(last.linear, last.params)])
+        return COUNT_ENGINES[self.engine](inputs, [(layer.linear, layer.params) for layer in stack])
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
         """Spikes and membranes of every spiking layer over time, flattened to [T, B, N_layer]

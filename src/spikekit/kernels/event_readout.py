@@ -1,0 +1,263 @@
+"""A two-layer network fed by spike events, as one pass: event input layer, then the readout's counts.
+
+counts[b] = sum over t of the spikes of the readout (``Linear`` then LIF, from rest) driven by the
+spikes of the hidden layer (an ``event_layer`` layer, from rest) driven by the events. The seed
+network, 784-128-10, and the N-MNIST one, 2312-128-10, are of this shape.
+
+Forward, per sample and step, all in rows that stay in L1: the hidden current and LIF step as in
+``event_layer``; the indices of the hidden neurons that fired (``_fired``); the readout current as
+bias + their rows of W2^T (``rows.add_rows``, the events of the readout); its LIF step; its spikes
+added to the counts. Backward, steps in reverse: the readout's LIF adjoint (the counts' gradient is
+every step's spike gradient) gives g_I2 [K]; it is scattered into the rows of dW2^T of the hidden
+neurons that fired (the spikes are re-derived from V_pre, which is saved) and, through W2, makes the
+hidden spikes' gradient, g_S = W2^T g_I2, which goes into the hidden layer's adjoint as in
+``event_layer``.
+
+Why: run as two nodes (``event_layer``, then ``readout``), the hidden layer's [T, B, N] spikes and
+their gradient (1.6 MB each for a T=25 batch of 128 and 128 neurons) were written by one pass and
+read back by the next, through two readout products over all T*B rows, a scan and an adjoint kernel,
+each with its own tensor glue. Here neither tensor exists; the readout costs one row operation per
+hidden spike forward and backward. Measured figures: ``benchmarks/profile_step.py``.
+
+Arithmetic: the hidden layer's is ``event_layer``'s to the bit. The readout's products are summed in
+another order than the GEMMs of ``readout`` (W2^T rows in ``add_rows``' tree order forward; g_S by
+k in order, multiply then add), so its results differ from the two-node path by float rounding.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.event_layer import (
+    GROUP,
+    adjoint_events,
+    end_group,
+    event_arrays,
+    event_current,
+    input_major,
+    start_group,
+    sum_partials,
+    sum_partials_part,
+    sum_transposed_rows,
+    supports_event_layer,
+    thread_parts,
+    transpose_part,
+)
+from spikekit.kernels.events import SpikeEvents
+from spikekit.kernels.lif_fused import adjoint_kernel, charge_and_fire_row, column_chunks, scan_kernel
+from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
+from spikekit.kernels.select import LANES, select_fired
+
+
+@numba.njit(inline="always")
+def _fired(pre, threshold, fired):
+    """Indices j with pre[j] - threshold >= 0 (the neurons that spiked, as ``charge_and_fire_row``
+    decides) into the front of ``fired`` (int32 [N]), in order; returns their number. 16 at a time
+    (``select.select_fired``): a scalar loop, branch-free, cost ~5% of a training step."""
+    count = 0
+    for start in range(0, pre.shape[0], LANES):
+        count += select_fired(fired, count, pre, start, pre.shape[0] - start, threshold)
+    return count
+
+
+@numba.njit(parallel=True, cache=True)
+def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, hidden, readout_weight_t,
+             readout_bias, num_parts, keep_pre, weight_t, pre, readout_current):
+    """Events as ``SpikeEvents`` (arrays); weight, transpose, bias, weight_t: the hidden layer's, as in
+    ``event_layer._forward``; hidden: its (tau, threshold, reset); readout_weight_t: W2^T [N, KP] and
+    readout_bias [KP], zero past column K. Out: readout_current [T, B, KP]; the hidden layer's V_pre
+    [T, B, N] if keep_pre, else [num_parts, 1, N] per-thread scratch."""
+    num_steps, batch_size, _ = indices.shape
+    width, dtype = weight_t.shape[1], pre.dtype
+    one = dtype.type(1)
+    tau, threshold, reset = hidden
+    if transpose:
+        for part in numba.prange(num_parts):
+            transpose_part(weight, part, num_parts, weight_t)
+    num_groups = (batch_size + GROUP - 1) // GROUP
+    per_part = (num_groups + num_parts - 1) // num_parts
+    for part in numba.prange(num_parts):
+        base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
+        membrane = np.empty((GROUP, width), dtype)
+        current, spikes = np.empty(width, dtype), np.empty(width, dtype)
+        fired = np.empty(width, np.int32)
+        for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
+            first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
+            start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane)
+            for t in range(num_steps):
+                for b in range(first, stop):
+                    pre_row = pre[t, b] if keep_pre else pre[part, 0]
+                    event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
+                    charge_and_fire_row(current, membrane[b - first], tau, threshold, reset, pre_row, spikes)
+                    readout_row = readout_current[t, b]
+                    readout_row[:] = readout_bias
+                    add_rows(readout_row, readout_weight_t, fired, 0, _fired(pre_row, threshold, fired), one)
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward(indices, num_on, num_off, defaults, num_defaults, readout_grad, pre, readout_weight, hidden, partials,
+              transpose, grads):
+    """readout_grad [T, B, KP]: g_I2, the readout current's gradient (zero past column K); pre [T, B, N]:
+    the hidden layer's V_pre; readout_weight: W2 [K, N]; hidden: its (tau, threshold, surrogate code,
+    slope). partials: per-thread accumulators (partial [P, N_in, N] of dW^T, partial_bias [P, N],
+    readout_partial [P, N, KP] of dW2^T, readout_partial_bias [P, KP]); grads: (grad_weight, grad_bias,
+    grad_readout_weight [K, N], grad_readout_bias [K]), the sums of the accumulators over p in order, the
+    hidden weight's as in ``event_layer._backward`` (``transpose``)."""
+    partial, partial_bias, readout_partial, readout_partial_bias = partials
+    grad_weight, grad_bias, grad_readout_weight, grad_readout_bias = grads
+    num_steps, batch_size, _ = indices.shape
+    width, num_outputs, num_parts, dtype = pre.shape[2], readout_weight.shape[0], partial.shape[0], pre.dtype
+    zero, one = dtype.type(0), dtype.type(1)
+    threshold = hidden[1]
+    num_groups = (batch_size + GROUP - 1) // GROUP
+    per_part = (num_groups + num_parts - 1) // num_parts
+    for part in numba.prange(num_parts):
+        accumulator, accumulator_bias = partial[part], partial_bias[part]
+        readout_accumulator, readout_accumulator_bias = readout_partial[part], readout_partial_bias[part]
+        accumulator[:] = zero
+        accumulator_bias[:] = zero
+        readout_accumulator[:] = zero
+        readout_accumulator_bias[:] = zero
+        grad_membrane = np.empty((GROUP, width), dtype)
+        over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+        slope_row, grad_current, grad_spikes = np.empty(width, dtype), np.empty(width, dtype), np.empty(width, dtype)
+        fired = np.empty(width, np.int32)
+        for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
+            first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
+            grad_membrane[:] = zero
+            over_time[:] = zero
+            for t in range(num_steps - 1, -1, -1):
+                for b in range(first, stop):
+                    readout_row = readout_grad[t, b]
+                    for k in range(readout_row.shape[0]):
+                        readout_accumulator_bias[k] += readout_row[k]
+                    scatter_rows(readout_accumulator, fired, 0, _fired(pre[t, b], threshold, fired), readout_row, one)
+                    weighted_rows(grad_spikes, readout_weight, readout_row)
+                    adjoint_events(grad_spikes, pre[t, b], hidden, grad_membrane[b - first], over_time[b - first],
+                                   accumulator, indices[t, b], num_on[t, b], num_off[t, b], slope_row, grad_current)
+            end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
+    for part in numba.prange(num_parts):
+        sum_partials_part(partial, part, transpose, grad_weight)
+    sum_partials(partial_bias, grad_bias)
+    sum_transposed_rows(readout_partial[:, :, :num_outputs], 0, width, grad_readout_weight)
+    sum_partials(readout_partial_bias[:, :num_outputs], grad_readout_bias)
+
+
+def _padded(width: int, like: Tensor) -> int:
+    """``width`` rounded up to whole 64-byte vectors of ``like``'s dtype (16 float32, 8 float64)."""
+    lanes = 64 // like.element_size()
+    return -(-width // lanes) * lanes
+
+
+def _padded_rows(rows: Tensor) -> Tensor:
+    """rows [N, K] copied into [N, _padded(K)], zeros after column K.
+
+    Why: the readout's rows of W2^T and dW2^T are K = 10 wide. Unpadded, each is a masked 40-byte
+    vector that shares cache lines with its neighbours; a masked store does not forward to a load of
+    the same line (``rows``), and the hidden neurons that fire together are often neighbours.
+    Padded, each row is one whole, aligned vector; the zero columns add zeros."""
+    padded = rows.new_zeros(rows.shape[0], _padded(rows.shape[1], rows))
+    padded[:, : rows.shape[1]] = rows
+    return padded
+
+
+class _EventReadout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, readout_weight: Tensor, readout_bias: Tensor,  # type: ignore[override]
+                events: SpikeEvents, params: tuple[LIFParams, LIFParams], keep_pre: bool) -> Tensor:
+        num_steps, batch_size, _ = events.shape
+        width, num_inputs = weight.shape
+        num_outputs = readout_weight.shape[0]
+        num_parts = thread_parts(batch_size)
+        weight, transpose = weight.detach(), not input_major(weight)
+        if transpose:
+            weight, weight_t = weight.contiguous(), torch.empty(num_inputs, width, dtype=weight.dtype)
+        else:  # W^T is the weight's own storage
+            weight, weight_t = weight.new_empty(0, 0), weight.t()
+        # V_pre only where backward will read it; else a one-row scratch per thread (see event_layer).
+        pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
+        readout_weight_t = _padded_rows(readout_weight.detach().t())  # [N, KP]
+        padded = readout_weight_t.shape[1]
+        readout_current = weight_t.new_empty(num_steps, batch_size, padded)
+        dtype = pre.numpy().dtype.type
+        hidden, readout = params
+        _forward(*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
+                 (dtype(hidden.tau), dtype(hidden.threshold), dtype(hidden.reset)), readout_weight_t.numpy(),
+                 _padded_rows(readout_bias.detach().view(1, -1))[0].numpy(), num_parts, keep_pre, weight_t.numpy(),
+                 pre.numpy(), readout_current.numpy())
+        # The readout's LIF over all samples at once (vectorised across the B*KP columns, as in readout).
+        columns = batch_size * padded
+        counts = pre.new_zeros(columns)
+        readout_pre = pre.new_empty(num_steps, columns if keep_pre else 0)
+        scan_kernel(readout_current.view(num_steps, columns).numpy(), pre.new_zeros(columns).numpy(),
+                    dtype(readout.tau), dtype(readout.threshold), dtype(readout.reset), column_chunks(columns),
+                    (False, keep_pre), pre.new_empty(0, 0).numpy(), readout_pre.numpy(), counts.numpy())
+        ctx.save_for_backward(pre, readout_pre, readout_weight)
+        ctx.events, ctx.params, ctx.transpose = events, params, transpose
+        return counts.view(batch_size, padded)[:, :num_outputs]
+
+    @staticmethod
+    def backward(ctx, grad_counts: Tensor):  # type: ignore[override]
+        pre, readout_pre, readout_weight = ctx.saved_tensors
+        events: SpikeEvents = ctx.events
+        hidden, readout = ctx.params
+        num_steps, batch_size, width = pre.shape
+        num_parts, num_outputs, columns = thread_parts(batch_size), readout_weight.shape[0], readout_pre.shape[1]
+        dtype = pre.numpy().dtype.type
+        # g_I2 of every step first: the readout's adjoint does not depend on the hidden layer.
+        readout_grad = torch.empty_like(readout_pre)
+        adjoint_kernel(_padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
+                       dtype(readout.threshold), dtype(readout.tau), SURROGATES[readout.surrogate].code,
+                       dtype(readout.slope), pre.new_zeros(columns).numpy(), column_chunks(columns),
+                       readout_grad.numpy())
+        padded = columns // batch_size
+        # One private accumulator per thread, summed after: no two threads write the same row.
+        partials = (pre.new_empty(num_parts, events.num_inputs, width), pre.new_empty(num_parts, width),
+                    pre.new_empty(num_parts, width, padded), pre.new_empty(num_parts, padded))
+        # An input-major weight gets dW^T in its own layout (partials[0][0]), as in event_layer.
+        grad_weight = pre.new_empty(width, events.num_inputs) if ctx.transpose else pre.new_empty(0, 0)
+        grads = (grad_weight, pre.new_empty(width), pre.new_empty(num_outputs, width), pre.new_empty(num_outputs))
+        _backward(*event_arrays(events), readout_grad.view(num_steps, batch_size, padded).numpy(), pre.numpy(),
+                  readout_weight.detach().contiguous().numpy(),
+                  (dtype(hidden.tau), dtype(hidden.threshold), SURROGATES[hidden.surrogate].code, dtype(hidden.slope)),
+                  tuple(p.numpy() for p in partials), ctx.transpose, tuple(g.numpy() for g in grads))
+        _, grad_bias, grad_readout_weight, grad_readout_bias = grads
+        return (grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, grad_readout_weight,
+                grad_readout_bias, None, None, None)
+
+
+def supports_event_readout(hidden: nn.Module, readout: nn.Module) -> bool:
+    """Whether ``event_readout_counts`` runs: both layers' weights float32/float64 on the CPU
+    (``event_layer.supports_event_layer``), of one dtype, the readout's [K, N] fed by the hidden N."""
+    weight, readout_weight = hidden.weight, readout.weight
+    return (supports_event_layer(weight) and supports_event_layer(readout_weight)
+            and weight.dtype == readout_weight.dtype and readout_weight.shape[1] == weight.shape[0])
+
+
+def event_readout_counts(events: SpikeEvents, hidden: nn.Module, hidden_params: LIFParams, readout: nn.Module,
+                         readout_params: LIFParams) -> Tensor:
+    """Spike counts over time of a two-layer network fed by ``events`` (the same as ``readout.readout_counts``
+    of ``event_layer.event_lif_layer``'s spikes, up to float rounding in the readout's products).
+
+    Args:
+        events: input spikes standing for [T, B, N_in].
+        hidden: the first layer's synapses (``nn.Linear`` or ``InputMajorLinear``), weight [N, N_in].
+        hidden_params: its LIF constants.
+        readout: the second layer's synapses, weight [K, N].
+        readout_params: its LIF constants.
+    Returns:
+        counts [B, K] (float), differentiable in both layers' weights and biases (surrogate gradient).
+    """
+    if events.num_inputs != hidden.weight.shape[1]:
+        raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {hidden.weight.shape[1]}")
+    if not supports_event_readout(hidden, readout):
+        raise ValueError("event_readout_counts needs float32/float64 CPU weights of one dtype, the readout's "
+                         f"[K, {hidden.weight.shape[0]}]")
+    parameters = (hidden.weight, hidden.bias, readout.weight, readout.bias)
+    keep_pre = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
+    return _EventReadout.apply(*parameters, events, (hidden_params, readout_params), keep_pre)
