@@ -4,20 +4,30 @@ counts[b] = sum over t of the spikes of the readout (``Linear`` then LIF, from r
 spikes of the hidden layer (an ``event_layer`` layer, from rest) driven by the events. The seed
 network, 784-128-10, and the N-MNIST one, 2312-128-10, are of this shape.
 
-Forward, per sample and step, all in rows that stay in L1: the hidden current and LIF step as in
+Forward, per sample and step, in rows that stay in L1: the hidden current and LIF step as in
 ``event_layer``; the indices of the hidden neurons that fired (``_fired``); the readout current as
-bias + their rows of W2^T (``rows.add_rows``, the events of the readout); its LIF step; its spikes
-added to the counts. Backward, steps in reverse: the readout's LIF adjoint (the counts' gradient is
-every step's spike gradient) gives g_I2 [K]; it is scattered into the rows of dW2^T of the hidden
-neurons that fired (the spikes are re-derived from V_pre, which is saved) and, through W2, makes the
-hidden spikes' gradient, g_S = W2^T g_I2, which goes into the hidden layer's adjoint as in
+bias + their rows of W2^T (``rows.add_rows``: the hidden spikes are the readout's events), written to a
+[T, B, K] current. The readout's LIF then runs over all B*K columns at once (``lif_fused.scan_kernel``,
+adding the spikes into the counts). Backward: the readout's LIF adjoint first, over all columns
+(``lif_fused.adjoint_kernel``; the counts' gradient is every step's spike gradient), since it does not
+depend on the hidden layer; then, steps in reverse, per sample: g_I2 [K] is scattered into the rows of
+dW2^T of the hidden neurons that fired (re-derived from the saved V_pre) and makes the hidden spikes'
+gradient g_S = W2^T g_I2 (``rows.weighted_rows``), which goes into the hidden layer's adjoint as in
 ``event_layer``.
+
+The readout's rows (W2^T, dW2^T, its current and g_I2) are padded from K to KP, whole 64-byte vectors
+(16 float32), with zeros (``_padded_rows``). Run on K-wide rows inside the per-sample loop, the
+readout's LIF and adjoint (scalar on 10 elements) and masked row operations cost more than the fusion
+saved (a version of 2026-12-02, dropped).
 
 Why: run as two nodes (``event_layer``, then ``readout``), the hidden layer's [T, B, N] spikes and
 their gradient (1.6 MB each for a T=25 batch of 128 and 128 neurons) were written by one pass and
 read back by the next, through two readout products over all T*B rows, a scan and an adjoint kernel,
-each with its own tensor glue. Here neither tensor exists; the readout costs one row operation per
-hidden spike forward and backward. Measured figures: ``benchmarks/profile_step.py``.
+each with its own tensor glue. Here neither tensor exists (the readout's [T, B, KP] current and its
+gradient, 8x smaller, do); the readout costs one row operation per hidden spike forward and backward.
+A training step with Adam, alternating with the two-node path in one process (medians of 10-step
+rounds): 0.84-0.90x the time at T=25 for 784-128-10 (hidden layers firing 11-20%), 0.96x for
+2312-128-10, whose input layer is most of the step.
 
 Arithmetic: the hidden layer's is ``event_layer``'s to the bit. The readout's products are summed in
 another order than the GEMMs of ``readout`` (W2^T rows in ``add_rows``' tree order forward; g_S by
@@ -58,7 +68,7 @@ from spikekit.kernels.select import LANES, select_fired
 def _fired(pre, threshold, fired):
     """Indices j with pre[j] - threshold >= 0 (the neurons that spiked, as ``charge_and_fire_row``
     decides) into the front of ``fired`` (int32 [N]), in order; returns their number. 16 at a time
-    (``select.select_fired``): a scalar loop, branch-free, cost ~5% of a training step."""
+    (``select.select_fired``): a scalar loop (branch-free) cost ~5% of a training step."""
     count = 0
     for start in range(0, pre.shape[0], LANES):
         count += select_fired(fired, count, pre, start, pre.shape[0] - start, threshold)
