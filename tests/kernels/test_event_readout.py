@@ -96,3 +96,16 @@ def test_refuses_a_width_mismatch_and_unsupported_weights() -> None:
         event_readout_counts(_events(2, 1, 6), hidden, HIDDEN, readout.float(), READOUT)
     with pytest.raises(ValueError, match="the readout's"):
         event_readout_counts(_events(2, 1, 6), hidden, HIDDEN, torch.nn.Linear(4, 3).double(), READOUT)
+
+
+@pytest.mark.parametrize(("num_steps", "batch"), [(0, 3), (3, 0)])
+def test_no_steps_or_no_samples_give_zero_counts_and_gradients(num_steps, batch) -> None:
+    # Edge shapes once crashed: B = 0 divided by zero in backward; T = 0 in the no-grad pass's chunk size.
+    network = SNN((30, 12, 4), engine="fast").double()
+    events = _events(num_steps, batch, 30)
+    counts = network(events)
+    assert counts.shape == (batch, 4) and not counts.any()
+    counts.sum().backward()
+    assert all(p.grad is not None and not p.grad.any() for p in network.parameters())
+    with torch.no_grad():
+        assert network(events).shape == (batch, 4)

@@ -225,7 +225,7 @@ class _EventReadout(torch.autograd.Function):
                        dtype(readout.threshold), dtype(readout.tau), SURROGATES[readout.surrogate].code,
                        dtype(readout.slope), pre.new_zeros(columns).numpy(), column_chunks(columns),
                        readout_grad.numpy())
-        padded = columns // batch_size
+        padded = _padded(num_outputs, pre)
         # One private accumulator per thread, summed after: no two threads write the same row.
         partials = (pre.new_empty(num_parts, events.num_inputs, width), pre.new_empty(num_parts, width),
                     pre.new_empty(num_parts, width, padded), pre.new_empty(num_parts, padded))

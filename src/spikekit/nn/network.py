@@ -159,7 +159,7 @@ class SNN(nn.Module):
         [T, chunk, N] float32 spikes would pass ``CHUNK_BYTES``. A conv layer's are ~70x the seed's
         [T, chunk, 128] (12c5-p2-32c5-p2-10, T=25: 17 samples; peak RSS of an inference batch of 128
         measured 521 -> 419 MB, the reference 485-508 MB, at the same speed)."""
-        widest = max(self.sizes[1:]) * num_steps * 4
+        widest = max(self.sizes[1:]) * max(num_steps, 1) * 4  # T = 0 (no steps) would divide by zero
         return max(1, min(limit, CHUNK_BYTES // widest))
 
     def _counts(self, inputs: Inputs) -> Tensor:
