@@ -73,6 +73,20 @@ def sum_transposed_rows(partial, start, stop, target):
 
 
 @numba.njit(inline="always")
+def part_groups(part, num_parts, batch_size):
+    """The groups of ``GROUP`` consecutive samples that thread ``part`` of ``num_parts`` takes: [start, stop)."""
+    num_groups = (batch_size + GROUP - 1) // GROUP
+    per_part = (num_groups + num_parts - 1) // num_parts
+    return part * per_part, min(num_groups, (part + 1) * per_part)
+
+
+@numba.njit(inline="always")
+def group_samples(group, batch_size):
+    """The samples of group ``group``: [first, stop)."""
+    return group * GROUP, min(batch_size, (group + 1) * GROUP)
+
+
+@numba.njit(inline="always")
 def transpose_part(weight, part, num_parts, weight_t):
     """Thread ``part``'s share (a block of rows of ``weight_t``) of weight_t = weight^T."""
     per_row_part = (weight.shape[1] + num_parts - 1) // num_parts
@@ -175,14 +189,12 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose
         # it, and the copy stays in their caches for the gather below.
         for part in numba.prange(num_parts):
             transpose_part(weight, part, num_parts, weight_t)
-    num_groups = (batch_size + GROUP - 1) // GROUP
-    per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
         base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
         membrane = np.empty((GROUP, width), dtype)
         current = np.empty(width, dtype)
-        for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
-            first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
+        for group in range(*part_groups(part, num_parts, batch_size)):
+            first, stop = group_samples(group, batch_size)
             start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane)
             for t in range(num_steps):
                 for b in range(first, stop):
@@ -203,8 +215,6 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
     num_parts = partial.shape[0]
     dtype = pre.dtype
     zero = dtype.type(0)
-    num_groups = (batch_size + GROUP - 1) // GROUP
-    per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
         accumulator, accumulator_bias = partial[part], partial_bias[part]
         accumulator[:] = zero
@@ -213,8 +223,8 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
         over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
         slope_row = np.empty(width, dtype)
         grad_current = np.empty(width, dtype)
-        for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
-            first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
+        for group in range(*part_groups(part, num_parts, batch_size)):
+            first, stop = group_samples(group, batch_size)
             grad_membrane[:] = zero
             over_time[:] = zero
             for t in range(num_steps - 1, -1, -1):
@@ -226,6 +236,16 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre
     for part in numba.prange(num_parts):
         sum_partials_part(partial, part, transpose, grad_weight)
     sum_partials(partial_bias, grad_bias)
+
+
+def kernel_weights(weight: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """A layer's weight W [N, N_in] as the kernels take it: (W or an empty stand-in, W^T [N_in, N],
+    transpose). An input-major weight (``input_major``) is W^T in its own storage: the kernel reads and
+    writes that (transpose False, W not passed). Otherwise the kernel fills a fresh W^T from W."""
+    weight = weight.detach()
+    if input_major(weight):
+        return weight.new_empty(0, 0), weight.t(), False
+    return weight.contiguous(), weight.new_empty(weight.shape[1], weight.shape[0]), True
 
 
 def event_arrays(events: SpikeEvents) -> tuple:
@@ -240,13 +260,9 @@ class _EventLIF(torch.autograd.Function):
     def forward(ctx, weight: Tensor, bias: Tensor, events: SpikeEvents, params: LIFParams,  # type: ignore[override]
                 keep_pre: bool) -> Tensor:
         num_steps, batch_size, _ = events.shape
-        width, num_inputs = weight.shape
+        width = weight.shape[0]
         num_parts = thread_parts(batch_size)
-        weight, transpose = weight.detach(), not input_major(weight)
-        if transpose:
-            weight, weight_t = weight.contiguous(), torch.empty(num_inputs, width, dtype=weight.dtype)
-        else:  # W^T is the weight's own storage
-            weight, weight_t = weight.new_empty(0, 0), weight.t()
+        weight, weight_t, transpose = kernel_weights(weight)
         spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
         # Inference needs no V_pre: a one-row scratch per thread (one shared row was measured 2.5x slower:
         # both threads writing the same cache line) saves writing and page-faulting a [T, B, N] tensor.

@@ -49,7 +49,9 @@ from spikekit.kernels.event_layer import (
     end_group,
     event_arrays,
     event_current,
-    input_major,
+    group_samples,
+    kernel_weights,
+    part_groups,
     start_group,
     sum_partials,
     sum_partials_part,
@@ -89,15 +91,13 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose
     if transpose:
         for part in numba.prange(num_parts):
             transpose_part(weight, part, num_parts, weight_t)
-    num_groups = (batch_size + GROUP - 1) // GROUP
-    per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
         base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
         membrane = np.empty((GROUP, width), dtype)
         current, spikes = np.empty(width, dtype), np.empty(width, dtype)
         fired = np.empty(width, np.int32)
-        for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
-            first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
+        for group in range(*part_groups(part, num_parts, batch_size)):
+            first, stop = group_samples(group, batch_size)
             start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane)
             for t in range(num_steps):
                 for b in range(first, stop):
@@ -124,8 +124,6 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, readout_grad, pr
     width, num_outputs, num_parts, dtype = pre.shape[2], readout_weight.shape[0], partial.shape[0], pre.dtype
     zero, one = dtype.type(0), dtype.type(1)
     threshold = hidden[1]
-    num_groups = (batch_size + GROUP - 1) // GROUP
-    per_part = (num_groups + num_parts - 1) // num_parts
     for part in numba.prange(num_parts):
         accumulator, accumulator_bias = partial[part], partial_bias[part]
         readout_accumulator, readout_accumulator_bias = readout_partial[part], readout_partial_bias[part]
@@ -137,8 +135,8 @@ def _backward(indices, num_on, num_off, defaults, num_defaults, readout_grad, pr
         over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
         slope_row, grad_current, grad_spikes = np.empty(width, dtype), np.empty(width, dtype), np.empty(width, dtype)
         fired = np.empty(width, np.int32)
-        for group in range(part * per_part, min(num_groups, (part + 1) * per_part)):
-            first, stop = group * GROUP, min(batch_size, (group + 1) * GROUP)
+        for group in range(*part_groups(part, num_parts, batch_size)):
+            first, stop = group_samples(group, batch_size)
             grad_membrane[:] = zero
             over_time[:] = zero
             for t in range(num_steps - 1, -1, -1):
@@ -181,14 +179,10 @@ class _EventReadout(torch.autograd.Function):
     def forward(ctx, weight: Tensor, bias: Tensor, readout_weight: Tensor, readout_bias: Tensor,  # type: ignore[override]
                 events: SpikeEvents, params: tuple[LIFParams, LIFParams], keep_pre: bool) -> Tensor:
         num_steps, batch_size, _ = events.shape
-        width, num_inputs = weight.shape
+        width = weight.shape[0]
         num_outputs = readout_weight.shape[0]
         num_parts = thread_parts(batch_size)
-        weight, transpose = weight.detach(), not input_major(weight)
-        if transpose:
-            weight, weight_t = weight.contiguous(), torch.empty(num_inputs, width, dtype=weight.dtype)
-        else:  # W^T is the weight's own storage
-            weight, weight_t = weight.new_empty(0, 0), weight.t()
+        weight, weight_t, transpose = kernel_weights(weight)
         # V_pre only where backward will read it; else a one-row scratch per thread (see event_layer).
         pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
         readout_weight_t = _padded_rows(readout_weight.detach().t())  # [N, KP]
