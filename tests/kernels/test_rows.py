@@ -58,8 +58,9 @@ def _weighted_rows_kernel(total, rows, weights):
     weighted_rows(total, rows, weights)
 
 
-# widths: narrower than a vector, ragged, exactly one block of float32 (128) or float64 (64), several blocks
-WIDTHS = [1, 5, 16, 50, 64, 128, 129, 300]
+# widths: narrower than a vector, ragged, whole vectors short of a block (16, 48, 112 float32), exactly one
+# block of float32 (128) or float64 (64), several blocks
+WIDTHS = [1, 5, 16, 48, 50, 64, 112, 128, 129, 300]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -116,14 +117,19 @@ def test_scatter_rows_is_the_plain_loop_to_the_bit(dtype, index_dtype) -> None:
 
 
 def test_ragged_block_writes_nothing_past_the_row() -> None:
-    # A row of 50 float32 is one ragged block (masked loads and stores): the 14 entries after it in
-    # memory, up to the block's end, must be left alone.
+    # A row of 50 float32 is one ragged block, run as 8 masked vectors (128 lanes): the 128 entries after
+    # it in memory, past the block's end, must be left alone.
     rng = np.random.default_rng(2)
-    memory = rng.standard_normal(64).astype(np.float32)
+    memory = rng.standard_normal(50 + 128).astype(np.float32)
     guard = memory[50:].copy()
     weight_t = rng.standard_normal((6, 50)).astype(np.float32)
     _add_rows_kernel(memory[:50], weight_t, np.arange(6, dtype=np.int16), 0, 6, np.float32(1))
     assert np.array_equal(memory[50:], guard)
+    values = memory[:50].copy()
+    target = rng.standard_normal(6 * 50 + 128).astype(np.float32)
+    guard = target[300:].copy()
+    _scatter_rows_kernel(target[:300].reshape(6, 50), np.arange(6, dtype=np.int16), 0, 6, values, np.float32(1))
+    assert np.array_equal(target[300:], guard)
 
 
 def test_refuses_arrays_that_are_not_c_contiguous() -> None:

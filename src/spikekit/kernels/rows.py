@@ -58,14 +58,17 @@ class _Rows:
                                                                           [0] * vector.count))
 
     def set_block(self, size=None, count: int = BLOCK) -> None:
-        """The block's ``count`` vectors: all whole (``size`` None), or the last masked to the lanes inside a
-        block of ``size`` (i64, (count - 1) * lanes < size <= count * lanes) elements."""
+        """The block's ``count`` vectors: all whole (``size`` None), or each masked to its lanes inside a
+        block of ``size`` (i64, 0 < size < count * lanes) elements; a vector wholly past ``size`` gets an
+        all-false mask (its loads read 0 and touch no memory, its stores write nothing)."""
         self.count, self.masks = count, [None] * count
         if size is not None:
             lanes = ir.VectorType(_I32, self.lanes)
-            remaining = self.builder.sub(self.builder.trunc(size, _I32), ir.Constant(_I32, (count - 1) * self.lanes))
-            self.masks[-1] = self.builder.icmp_signed("<", ir.Constant(lanes, list(range(self.lanes))),
-                                                      self.splat(remaining, lanes))
+            size = self.builder.trunc(size, _I32)
+            for index in range(count):
+                remaining = self.builder.sub(size, ir.Constant(_I32, index * self.lanes))
+                self.masks[index] = self.builder.icmp_signed("<", ir.Constant(lanes, list(range(self.lanes))),
+                                                             self.splat(remaining, lanes))
 
     def _address(self, pointer, index: int):
         return self.builder.bitcast(self.builder.gep(pointer, [ir.Constant(_I64, index * self.lanes)]),
@@ -106,8 +109,18 @@ class _Rows:
 
     def for_each_block(self, width, body) -> None:
         """``body(column)`` for column = 0, BLOCK*lanes, ... < width: full blocks unmasked; a narrower last
-        block with only the vectors it needs (one body per count: 100 float32 take 7 vectors, not 8 masked
-        ones; 10 take one, not 8), the last of them masked unless the row ends on a vector boundary."""
+        block that ends on a vector boundary with only the vectors it needs, unmasked (one body per count:
+        the readout's rows, padded to whole vectors, take one; 96 float32 take 6); any other last block
+        with all BLOCK vectors masked to the row (one body for every count).
+
+        Each body is compiled at every call site, so their number is most of a kernel's compile time. A
+        masked body per count as well (17 bodies, not 9) took 45 s to compile the fused readout's two
+        float32 kernels against 29 s now (first training step of a process, fresh cache: 52-59 s -> 32-42
+        s). The cost falls on rows that end inside a vector and need few vectors: hidden width 20 float32
+        (2 vectors computed as 8) measured 1.6x the training step of a per-count body; 100 (7 as 8) the
+        same; 128, 256, every whole-vector width and the padded readout rows run the code they ran before.
+        The whole ones stay unmasked, since a masked store does not forward to the next load of its row,
+        which stalled a scatter of 16-wide rows into the same few rows (3x)."""
         span = BLOCK * self.lanes
         builder = self.builder
         with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), width, ir.Constant(_I64, span)) as (column, _):
@@ -117,21 +130,18 @@ class _Rows:
                     self.set_block()
                     body(column)
                 with ragged:
-                    vectors = builder.sdiv(builder.add(size, ir.Constant(_I64, self.lanes - 1)),
-                                           ir.Constant(_I64, self.lanes))
+                    vectors = builder.sdiv(size, ir.Constant(_I64, self.lanes))
                     whole = builder.icmp_signed("==", builder.srem(size, ir.Constant(_I64, self.lanes)),
                                                 ir.Constant(_I64, 0))
-                    for count in range(1, BLOCK + 1):
-                        with builder.if_then(builder.icmp_signed("==", vectors, ir.Constant(_I64, count))):
-                            # whole vectors unmasked: a masked store does not forward to the next load of
-                            # its row, which stalled a scatter of 16-wide rows into the same few rows (3x)
-                            with builder.if_else(whole) as (unmasked, masked):
-                                with unmasked:
+                    with builder.if_else(whole) as (unmasked, masked):
+                        with unmasked:
+                            for count in range(1, BLOCK):
+                                with builder.if_then(builder.icmp_signed("==", vectors, ir.Constant(_I64, count))):
                                     self.set_block(None, count)
                                     body(column)
-                                with masked:
-                                    self.set_block(size, count)
-                                    body(column)
+                        with masked:
+                            self.set_block(size)
+                            body(column)
 
 
 def _check(kind: str, arrays: dict) -> None:
