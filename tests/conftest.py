@@ -22,6 +22,23 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mp.undo()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def float64_kernels_compiled_on_the_second_worker(request: pytest.FixtureRequest) -> None:
+    """Under ``make test`` (pytest-xdist, two workers) both workers start on CLI tests, which train in
+    float32 and would both compile the same kernels (~30 s each for the fused input + readout node) at
+    once. The second worker first compiles the float64 kernels instead, which the equivalence tests need
+    later: the two compile in parallel, not twice (numba's cache on disk then serves both)."""
+    if getattr(request.config, "workerinput", {}).get("workerid") != "gw1":
+        return
+    from spikekit.kernels import events_from_dense
+    from spikekit.nn import SNN
+
+    for sizes in ((20, 12, 3), (20, 12, 8, 3)):  # the fused node; an event layer, a scan and the readout
+        net = SNN(sizes, engine="fast").to(torch.float64)
+        inputs = events_from_dense((torch.rand(3, 2, sizes[0]) < 0.3).to(torch.float64))
+        net(inputs).sum().backward()
+
+
 @pytest.fixture(scope="session")
 def mnist(private_cache: Path) -> MNIST:
     return load_mnist(allow_download=False)
