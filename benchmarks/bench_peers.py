@@ -20,6 +20,8 @@ so they agree up to float rounding, which in float64 flips no spike here). Timin
 batches (10 at T=100) after 2 warm-up batches, batch 128, training = encode + forward + loss + backward +
 Adam, inference = encode + forward without gradients (batch 1000). Peak RSS: a fresh process running 3
 batches of the row alone (Linux). A peer that does not import is listed with the reason, not timed.
+After the table, ``--pairs`` rounds (default 3) alternate the fastest training peer's step and a ``spikekit
+train`` epoch, per T, and print each round's ratio and their median (``paired``).
 """
 
 from __future__ import annotations
@@ -289,6 +291,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--quick", action="store_true", help="T=25 only, no peak memory (a smoke run)")
     parser.add_argument("--data-dir", help="MNIST IDX folder for the spikekit train rows (default: its sources)")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="alternations of the fastest peer's training step and a spikekit train epoch (0: none)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     set_threads(args.threads)
@@ -328,6 +332,31 @@ def main() -> None:
         ratio = f"{rate / max(peers):.1f}" if rate is not None and peers else "-"
         cells = ("-", "-") if rate is None else (f"{rate:,.0f}", f"{peak:.0f}")
         print(f"| {name} | {mode} | {num_steps} | {cells[0]} | {cells[1]} | {ratio} | {note} |")
+    if args.pairs:
+        paired(rows, args, data)
+
+
+def paired(rows: list[tuple], args: argparse.Namespace, data) -> None:
+    """``spikekit train`` over the fastest peer, measured in alternation: this host's speed drifts by up to
+    a third over seconds, all code alike, so the table's two figures, taken half a minute apart, can put
+    the ratio anywhere from 6x to 12x. Each round times the fastest peer's training step (as in the table)
+    and then one ``spikekit train`` epoch; the ratio of each round is taken, and their median printed."""
+    print(f"\nPaired: the fastest training peer, then a spikekit train epoch, {args.pairs} rounds per T")
+    print("| T | fastest peer | its samples/s | spikekit train samples/s | ratio |")
+    print("|---|---|---|---|---|")
+    for num_steps in sorted({r[2] for r in rows if r[1] == "train"}):
+        timed = [r for r in rows if r[1:3] == ("train", num_steps) and r[0] in PEERS and r[3] is not None]
+        if not timed:
+            continue
+        name = max(timed, key=lambda r: r[3])[0]
+        repeats = args.repeats if num_steps == 25 else max(3, args.repeats // 2)
+        ratios = []
+        for _ in range(args.pairs):
+            peer = 1000 * 128 / _median_ms(_step(name, "train", num_steps, *_batch("train", data)), repeats)
+            cli = cli_samples_per_second(num_steps, 200 if num_steps == 25 else 100, args.data_dir)
+            ratios.append(cli / peer)
+            print(f"| {num_steps} | {name} | {peer:,.0f} | {cli:,.0f} | {ratios[-1]:.1f} |")
+        print(f"| {num_steps} | median of {len(ratios)} | | | **{statistics.median(ratios):.1f}** |")
 
 
 if __name__ == "__main__":
