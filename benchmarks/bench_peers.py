@@ -20,8 +20,8 @@ so they agree up to float rounding, which in float64 flips no spike here). Timin
 batches (10 at T=100) after 2 warm-up batches, batch 128, training = encode + forward + loss + backward +
 Adam, inference = encode + forward without gradients (batch 1000). Peak RSS: a fresh process running 3
 batches of the row alone (Linux). A peer that does not import is listed with the reason, not timed.
-After the table, ``--pairs`` rounds (default 3) alternate the fastest training peer's step and a ``spikekit
-train`` epoch, per T, and print each round's ratio and their median (``paired``).
+After the table, ``--pairs`` rounds (default 3) alternate every training peer's step and a ``spikekit train``
+epoch, per T, and print each round's ratio to that round's fastest peer and their median (``paired``).
 """
 
 from __future__ import annotations
@@ -339,23 +339,25 @@ def main() -> None:
 def paired(rows: list[tuple], args: argparse.Namespace, data) -> None:
     """``spikekit train`` over the fastest peer, measured in alternation: this host's speed drifts by up to
     a third over seconds, all code alike, so the table's two figures, taken half a minute apart, can put
-    the ratio anywhere from 6x to 12x. Each round times the fastest peer's training step (as in the table)
-    and then one ``spikekit train`` epoch; the ratio of each round is taken, and their median printed."""
-    print(f"\nPaired: the fastest training peer, then a spikekit train epoch, {args.pairs} rounds per T")
-    print("| T | fastest peer | its samples/s | spikekit train samples/s | ratio |")
+    the ratio anywhere from 6x to 12x. Each round times every peer's training step (as in the table), then
+    one ``spikekit train`` epoch, and takes the ratio to the fastest peer of that round; their median is
+    printed."""
+    print(f"\nPaired: every training peer, then a spikekit train epoch, {args.pairs} rounds per T")
+    print("| T | fastest peer of the round | its samples/s | spikekit train samples/s | ratio |")
     print("|---|---|---|---|---|")
     for num_steps in sorted({r[2] for r in rows if r[1] == "train"}):
-        timed = [r for r in rows if r[1:3] == ("train", num_steps) and r[0] in PEERS and r[3] is not None]
-        if not timed:
+        names = [r[0] for r in rows if r[1:3] == ("train", num_steps) and r[0] in PEERS and r[3] is not None]
+        if not names:
             continue
-        name = max(timed, key=lambda r: r[3])[0]
         repeats = args.repeats if num_steps == 25 else max(3, args.repeats // 2)
         ratios = []
         for _ in range(args.pairs):
-            peer = 1000 * 128 / _median_ms(_step(name, "train", num_steps, *_batch("train", data)), repeats)
+            rates = {name: 1000 * 128 / _median_ms(_step(name, "train", num_steps, *_batch("train", data)), repeats)
+                     for name in names}
+            name = max(rates, key=rates.get)
             cli = cli_samples_per_second(num_steps, 200 if num_steps == 25 else 100, args.data_dir)
-            ratios.append(cli / peer)
-            print(f"| {num_steps} | {name} | {peer:,.0f} | {cli:,.0f} | {ratios[-1]:.1f} |")
+            ratios.append(cli / rates[name])
+            print(f"| {num_steps} | {name} | {rates[name]:,.0f} | {cli:,.0f} | {ratios[-1]:.1f} |")
         print(f"| {num_steps} | median of {len(ratios)} | | | **{statistics.median(ratios):.1f}** |")
 
 
