@@ -27,8 +27,13 @@ def float64_kernels_compiled_on_the_second_worker(request: pytest.FixtureRequest
     """Under ``make test`` (pytest-xdist, two workers) both workers start on CLI tests, which train in
     float32 and would both compile the same kernels (~30 s each for the fused input + readout node) at
     once. The second worker first compiles the float64 kernels instead, which the equivalence tests need
-    later: the two compile in parallel, not twice (numba's cache on disk then serves both)."""
+    later: the two compile in parallel, not twice (numba's cache on disk then serves both). Only when the
+    session holds both (a run of a few files would wait ~30 s for kernels it never uses)."""
     if getattr(request.config, "workerinput", {}).get("workerid") != "gw1":
+        return
+    paths = {item.path for item in request.session.items}
+    if not any(path.parent.name == "cli" for path in paths) or not any(
+            path.name == "test_equivalence.py" for path in paths):
         return
     from spikekit.kernels import events_from_dense
     from spikekit.nn import SNN
