@@ -258,8 +258,14 @@ def _step(name: str, mode: str, num_steps: int, images: Tensor, labels: Tensor) 
     return train
 
 
-def cli_samples_per_second(num_steps: int, batches: int, data_dir: str | None) -> float:
-    """``spikekit train``'s own epoch throughput over ``batches`` batches of 128 (metrics.jsonl)."""
+def _repeats(repeats: int, num_steps: int) -> int:
+    """Timed batches of a row: ``--repeats`` at T=25, half that (at least 3) at T=100."""
+    return repeats if num_steps == 25 else max(3, repeats // 2)
+
+
+def cli_samples_per_second(num_steps: int, data_dir: str | None) -> float:
+    """``spikekit train``'s own epoch throughput (metrics.jsonl) over 200 batches of 128 at T=25, 100 else."""
+    batches = 200 if num_steps == 25 else 100
     with tempfile.TemporaryDirectory() as directory:
         command = [sys.executable, "-m", "spikekit", "train", "--epochs", "1", "-T", str(num_steps),
                    "--limit-train", str(128 * batches), "--limit-test", "1000", "--out", f"{directory}/run"]
@@ -292,7 +298,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="T=25 only, no peak memory (a smoke run)")
     parser.add_argument("--data-dir", help="MNIST IDX folder for the spikekit train rows (default: its sources)")
     parser.add_argument("--pairs", type=int, default=3,
-                        help="alternations of the fastest peer's training step and a spikekit train epoch (0: none)")
+                        help="rounds of every training peer's step, then a spikekit train epoch, per T (0: none)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
     set_threads(args.threads)
@@ -311,7 +317,7 @@ def main() -> None:
         print(f"  {name}: {verdict}")
     rows = []
     for num_steps in (25,) if args.quick else (25, 100):
-        repeats = args.repeats if num_steps == 25 else max(3, args.repeats // 2)
+        repeats = _repeats(args.repeats, num_steps)
         for mode in ("train", "infer"):
             images, labels = _batch(mode, data)
             for name in [*PEERS, "spikekit fast"]:
@@ -323,7 +329,7 @@ def main() -> None:
                 peak = float("nan") if args.quick else _peak_in_fresh_process((name, mode, num_steps), args.threads)
                 rows.append((name, mode, num_steps, rate, peak, ""))
             if mode == "train":
-                rate = cli_samples_per_second(num_steps, 200 if num_steps == 25 else 100, args.data_dir)
+                rate = cli_samples_per_second(num_steps, args.data_dir)
                 rows.append(("spikekit train (CLI epoch)", mode, num_steps, rate, float("nan"), ""))
     print("\n| implementation | mode | T | samples/s | peak RSS MB | x fastest peer | note |")
     print("|---|---|---|---|---|---|---|")
@@ -349,13 +355,13 @@ def paired(rows: list[tuple], args: argparse.Namespace, data) -> None:
         names = [r[0] for r in rows if r[1:3] == ("train", num_steps) and r[0] in PEERS and r[3] is not None]
         if not names:
             continue
-        repeats = args.repeats if num_steps == 25 else max(3, args.repeats // 2)
+        repeats = _repeats(args.repeats, num_steps)
         ratios = []
         for _ in range(args.pairs):
             rates = {name: 1000 * 128 / _median_ms(_step(name, "train", num_steps, *_batch("train", data)), repeats)
                      for name in names}
             name = max(rates, key=rates.get)
-            cli = cli_samples_per_second(num_steps, 200 if num_steps == 25 else 100, args.data_dir)
+            cli = cli_samples_per_second(num_steps, args.data_dir)
             ratios.append(cli / rates[name])
             print(f"| {num_steps} | {name} | {rates[name]:,.0f} | {cli:,.0f} | {ratios[-1]:.1f} |")
         print(f"| {num_steps} | median of {len(ratios)} | | | **{statistics.median(ratios):.1f}** |")
