@@ -79,7 +79,9 @@ def _profile_loop(args: argparse.Namespace) -> None:
 
     from spikekit.data.mnist import Split
 
-    loop.random_shift = _timed(loop.random_shift, "augment: shift")
+    loop.shift_offsets = _timed(loop.shift_offsets, "augment: shift offsets")
+    # the loop's inputs: gathered from the bytes, shifted and set up for the draw in one pass
+    loop.poisson_encode_byte_events = _timed(loop.poisson_encode_byte_events, "encode: Poisson setup")
     data = load_mnist()
     count = 128 * args.steps
     split = Split(data.train.images[:count], data.train.labels[:count])

@@ -25,7 +25,7 @@ def test_shift_matches_a_per_image_loop(shape: tuple[int, int, int], max_shift: 
     assert torch.equal(shifted, expected)
     # The torch path (other devices and dtypes) gives the same images from the same offsets.
     generator, batch = torch.Generator().manual_seed(4), images.shape[0]
-    dy, dx = (torch.randint(0, 2 * max_shift + 1, (batch,), generator=generator) for _ in range(2))
+    dy, dx = (torch.randint(0, 2 * max_shift + 1, (batch,), generator=generator) - max_shift for _ in range(2))
     assert torch.equal(_gather_shift(images, shape, max_shift, dy, dx), expected)
     assert torch.equal(random_shift(images.double(), shape, max_shift, torch.Generator().manual_seed(4)),
                        expected.double())

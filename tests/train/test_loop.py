@@ -9,10 +9,13 @@ from spikekit.train.loop import (
     batch_order,
     build_model,
     build_optimizer,
+    encode_batch,
     evaluate,
+    image_inputs,
     load_optimizer_state,
     optimizer_state,
     train_epoch,
+    train_intensity,
 )
 from spikekit.train.rng import keyed_seed
 
@@ -104,3 +107,23 @@ def test_optimizer_state_that_does_not_fit_is_refused() -> None:
     fresh, fresh_optimizer = _square_first_layer_run(0)
     with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 1 has shape \[3\], the parameter \[10\]"):
         load_optimizer_state(fresh, fresh_optimizer, state)
+
+
+@pytest.mark.parametrize(("engine", "shift", "arch", "input_shape"), [
+    ("fast", 2, "128-10", (1, 28, 28)), ("fast", 0, "128-10", (1, 28, 28)), ("fast", 1, "4c5-p2-10", (1, 28, 28)),
+    ("fast", 1, "128-10", (784,)), ("reference", 1, "128-10", (1, 28, 28))])
+def test_image_inputs_equal_the_shifted_intensities_encoded(mnist: MNIST, engine, shift, arch, input_shape) -> None:
+    # The fast engine's inputs come from the raw bytes in one pass; they must be the events that encoding the
+    # shifted float intensities gives (the path of every other engine), so runs are the same either way.
+    config = TrainConfig(engine=engine, shift=shift, num_steps=6)
+    split = Split(mnist.train.images[:300], mnist.train.labels[:300])
+    index = batch_order(300, 0, 1)[:50]
+    mine = image_inputs(split, index, config, input_shape, ("train", 1, 4), ("shift", 1, 4))
+    theirs = encode_batch(train_intensity(split, index, config, input_shape, ("shift", 1, 4)), config, "train", 1, 4)
+    assert isinstance(mine, torch.Tensor) == (engine == "reference")
+    dense = mine if isinstance(mine, torch.Tensor) else mine.to_dense()
+    assert torch.equal(dense, theirs if isinstance(theirs, torch.Tensor) else theirs.to_dense())
+    unshifted = image_inputs(split, index, config, input_shape, ("train", 1, 4))
+    if not isinstance(unshifted, torch.Tensor):
+        unshifted = unshifted.to_dense()
+    assert torch.equal(unshifted, dense) == (not shift or len(input_shape) != 3)

@@ -3,7 +3,8 @@
 Two samplers of the same distribution, both driven by an explicit ``torch.Generator``:
 - ``poisson_encode``: dense ``[T, B, P]`` float spikes from ``torch.rand < p`` (the reference);
 - ``poisson_encode_events``: ``LazyEvents`` (spike events drawn on first use) from a counter-based sampler (see
-  ``spikekit.kernels.poisson``), ~30x faster and what the fast engine consumes.
+  ``spikekit.kernels.poisson``), ~30x faster and what the fast engine consumes;
+  ``poisson_encode_byte_events`` gives the same events from raw image bytes, gathered and shifted in the pass.
 They draw different random numbers, so their spikes differ sample by sample, not in distribution.
 """
 
@@ -13,12 +14,16 @@ import torch
 from torch import Tensor
 
 from spikekit.kernels.events import LazyEvents
-from spikekit.kernels.poisson import INTENSITY_RANGE_ERROR, poisson_events
+from spikekit.kernels.poisson import INTENSITY_RANGE_ERROR, poisson_byte_events, poisson_events
+
+
+def _check_steps(num_steps: int) -> None:
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
 
 
 def _check_shape(intensity: Tensor, num_steps: int) -> None:
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}")
+    _check_steps(num_steps)
     if intensity.dim() != 2:
         raise ValueError(f"intensity must be [B, P], got shape {list(intensity.shape)}")
 
@@ -54,8 +59,23 @@ def poisson_encode_events(intensity: Tensor, num_steps: int, generator: torch.Ge
     the range of the intensities itself, in the pass that reads them.
     """
     _check_shape(intensity, num_steps)
-    key = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
-    return poisson_events(intensity, num_steps, key)
+    return poisson_events(intensity, num_steps, _draw_key(generator))
+
+
+def poisson_encode_byte_events(images: Tensor, index: Tensor, byte_intensity: Tensor, num_steps: int,
+                               generator: torch.Generator, shape: tuple[int, int, int] | None = None,
+                               offsets: tuple[Tensor, Tensor] | None = None) -> LazyEvents:
+    """``poisson_encode_events(intensity, num_steps, generator)`` for ``intensity`` = ``byte_intensity[images[index]]``
+    with image b translated by (offsets[0][b], offsets[1][b]) pixels: the same events, from the same key, made
+    in one pass over the raw bytes (``kernels.poisson.poisson_byte_events`` gives the shapes).
+    """
+    _check_steps(num_steps)
+    return poisson_byte_events(images, index, byte_intensity, num_steps, _draw_key(generator), shape, offsets)
+
+
+def _draw_key(generator: torch.Generator) -> int:
+    """The events' 63-bit stream key: one draw from ``generator``."""
+    return int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
 
 
 ENCODERS = {"dense": poisson_encode, "events": poisson_encode_events}

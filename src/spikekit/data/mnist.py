@@ -45,6 +45,14 @@ SHA256 = {  # of the published .gz files
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
 
 
+def byte_intensity(raw: Tensor) -> Tensor:
+    """Intensity in [0, 1] of raw pixel bytes: byte / 255, float32 (of a new tensor, divided in place)."""
+    return raw.float().div_(255.0)
+
+
+BYTE_INTENSITY = byte_intensity(torch.arange(256, dtype=torch.uint8))  # [256]: the intensity of each byte value
+
+
 class Split(NamedTuple):
     images: Tensor  # [N, 784] uint8, raw pixel bytes 0..255
     labels: Tensor  # [N] int64 in 0..9
@@ -56,7 +64,7 @@ class Split(NamedTuple):
         shuffled rows against ``images[index].float() / 255`` (same values)."""
         gather = isinstance(index, Tensor) and index.dim() == 1 and index.dtype != torch.bool
         rows = self.images.index_select(0, index) if gather else self.images[index]
-        return rows.float().div_(255.0)
+        return byte_intensity(rows)
 
     def hold_out(self, count: int) -> tuple[Split, Split]:
         """(the first ``len - count`` images, the last ``count``): a validation split taken from training data.
