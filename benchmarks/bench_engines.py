@@ -111,8 +111,13 @@ def training_step(arch: str, engine: str, num_steps: int, images: torch.Tensor |
                   labels: torch.Tensor, input_shape: tuple[int, ...] = (1, 28, 28)) -> Callable[[int], None]:
     config = _config(arch, engine, num_steps, input_shape)
     model = build_model(config)
-    optimizer = build_optimizer(model, config.train)  # the optimiser spikekit train uses
+    return step_of(model, build_optimizer(model, config.train), config, images, labels)  # spikekit train's Adam
 
+
+def step_of(model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: RunConfig,
+            images: torch.Tensor | BinnedSplit, labels: torch.Tensor) -> Callable[[int], None]:
+    """The benchmark's training step of ``model``: the batch ``images`` encoded again each call (a new
+    stream per index), forward, cross-entropy, backward, ``optimizer``."""
     def step(index: int) -> None:
         counts = model(_inputs(images, config, index))
         loss = F.cross_entropy(counts, labels)

@@ -1,6 +1,6 @@
 """Where a fast-engine training step spends its time, measured inside the training loop.
 
-    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10] [--loop | --events]
+    python benchmarks/profile_step.py [-T 25] [--steps 400] [--arch 128-10] [--loop | --events | --compare]
 
 Runs the same step as ``bench_engines.py`` (encode + forward + loss + backward + Adam, batch 128,
 784-128-10) and times each part with ``perf_counter`` around it: the Poisson setup and draw, forward
@@ -17,6 +17,11 @@ real training images, after the kernel warm-up the CLI does; it prints the epoch
 metrics.jsonl would, the first batch, and the mean and median batch. With ``--events``, the step is the
 benchmark's event-data row instead: 128 synthetic N-MNIST recordings binned to T steps, 2312-128-10 (the
 input layer consumes the events; "encode: events" is the batch's ``SpikeEvents`` made from the bins).
+With ``--compare``, ``--rounds`` rounds in one process each run a ``--block``-batch ``train_epoch`` (what
+``spikekit train`` times), then as many of the benchmark's steps on the benchmark's own fresh model, then as
+many on the loop's model, and print each round's ratios of rates and their medians: how close the CLI's loop
+comes to the benchmark's step, measured at the same moments (with the loop's model, the same weights and so
+the same spiking work: what the loop itself adds).
 """
 
 from __future__ import annotations
@@ -105,6 +110,51 @@ def _profile_loop(args: argparse.Namespace) -> None:
     print(f"  {'rest (Python, autograd glue)':30s} {rest:6.3f} ms")
 
 
+def _compare(args: argparse.Namespace) -> None:
+    """The CLI's loop against the benchmark's step, in one process, taking turns (the host's speed moves
+    within seconds, so two separate runs compare moments, not code)."""
+    import statistics
+
+    from bench_engines import step_of, training_step  # benchmarks/ is the script's directory, on sys.path
+
+    from spikekit.data.mnist import Split
+
+    data = load_mnist()
+    split = Split(data.train.images[:128 * args.block], data.train.labels[:128 * args.block])
+    config = RunConfig(ModelConfig(arch=args.arch), TrainConfig(num_steps=args.num_steps))
+    model = loop.build_model(config)
+    optimizer = loop.build_optimizer(model, config.train)
+    loop.warm_up(model, split, config.train)
+    images, labels = data.train.intensity(slice(0, 128)), data.train.labels[:128]
+    steps = {"benchmark's step": training_step(args.arch, "fast", args.num_steps, images, labels),
+             "step, loop's model": step_of(model, optimizer, config, images, labels)}
+    for step in steps.values():
+        for index in range(3):  # warm-up (and numba compilation on a first run)
+            step(index)
+    print(f"{args.arch}, T={args.num_steps}, batch 128, ms a batch in rounds that take turns: a {args.block}-batch "
+          "train_epoch (what `spikekit train` runs and times: shuffled real images, shift, loss and accuracy sums; "
+          f"the epoch's seconds / batches, as metrics.jsonl), then {args.block} of the benchmark's steps "
+          "(bench_engines: one batch encoded again each step, forward, loss, backward, Adam) on its own fresh "
+          "model, then as many on the loop's model (the same weights and firing as the loop)")
+    print(f"| round | loop | {' | '.join(steps)} | loop's rate / each step's |")
+    print("|---|---|---|---|---|")
+    ratios: dict[str, list[float]] = {name: [] for name in steps}
+    for number in range(args.rounds):
+        progress = loop.train_epoch(model, optimizer, split, config.train, loop.EpochProgress(number))
+        loop_ms, cells = 1000 * progress.seconds / progress.batch, []
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for index in range(args.block):
+                step(3 + index)
+            step_ms = 1000 * (time.perf_counter() - start) / args.block
+            ratios[name].append(step_ms / loop_ms)
+            cells.append(f"{step_ms:.2f}")
+        print(f"| {number + 1} | {loop_ms:.2f} | {' | '.join(cells)} | "
+              f"{', '.join(f'{r[-1]:.0%}' for r in ratios.values())} |")
+    medians = ", ".join(f"{statistics.median(r):.0%}" for r in ratios.values())
+    print(f"| median of {args.rounds} | | | | **{medians}** |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-T", "--num-steps", type=int, default=25)
@@ -113,9 +163,15 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--loop", action="store_true", help="time the parts inside train_epoch (the CLI's loop)")
     mode.add_argument("--events", action="store_true", help="time the benchmark's event-data step instead")
+    mode.add_argument("--compare", action="store_true",
+                      help="the CLI's train_epoch against the benchmark's step, taking turns in one process")
+    parser.add_argument("--rounds", type=int, default=9, help="--compare: rounds of loop and step")
+    parser.add_argument("--block", type=int, default=50, help="--compare: batches per side and round")
     args = parser.parse_args()
     keep_freed_memory()  # as the CLI and the benchmark do
     conv = "c" in args.arch
+    if args.compare:
+        return _compare(args)
     if args.loop:
         _instrument()
         return _profile_loop(args)
