@@ -159,7 +159,7 @@ def image_inputs(split: Split, index: Tensor, config: TrainConfig, input_shape: 
 
     Equal to ``encode_batch(train_intensity(...), config, *keys)`` (tested). For the events encoder it is made
     in one pass from the raw bytes (``poisson_encode_byte_events``): no float batch is gathered, shifted and
-    read again (measured ~0.35 -> ~0.15 ms of a ~2.9 ms T=25 batch in the CLI's loop).
+    read again (measured ~0.35 -> ~0.25 ms of a ~2.9 ms T=25 batch in the CLI's loop).
     """
     if encoder_name(config) != "events":
         intensity = (train_intensity(split, index, config, input_shape, shift_keys) if shift_keys is not None
