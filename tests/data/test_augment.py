@@ -51,3 +51,5 @@ def test_no_shift_and_flat_inputs_are_unchanged() -> None:
     assert random_shift(images, (784,), 2, generator) is images
     with pytest.raises(ValueError, match="max_shift"):
         random_shift(images, (1, 28, 28), -1, generator)
+    with pytest.raises(ValueError, match=r"must be \[B, 784\] for images of shape \[1, 28, 28\], got \[3, 700\]"):
+        random_shift(images[:, :700], (1, 28, 28), 1, generator)

@@ -35,6 +35,10 @@ def random_shift(intensity: Tensor, shape: tuple[int, ...], max_shift: int, gene
         raise ValueError(f"max_shift must be >= 0, got {max_shift}")
     if max_shift == 0 or len(shape) != 3 or intensity.shape[0] == 0:
         return intensity
+    if intensity.dim() != 2 or intensity.shape[1] != shape[0] * shape[1] * shape[2]:
+        # the compiled pass indexes flat rows by (C, H, W): a row of another size would be read past its end
+        raise ValueError(f"intensity must be [B, {shape[0] * shape[1] * shape[2]}] for images of shape "
+                         f"{list(shape)}, got {list(intensity.shape)}")
     dy, dx = shift_offsets(intensity.shape[0], max_shift, generator)
     if intensity.device.type == "cpu" and intensity.dtype in (torch.float32, torch.float64):
         # One compiled pass over the batch: the torch gather below (pad, index arithmetic, take) measured

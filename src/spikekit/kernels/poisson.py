@@ -45,6 +45,14 @@ def _level(x):
 
 
 @numba.njit(inline="always")
+def _checked_level(x):
+    """(``_level(x)``, 0) for x in [0, 1]; (0, 1) for x outside it or NaN: the samplers count such inputs in the
+    pass that reads them anyway and refuse the batch."""
+    valid = x >= 0 and x <= 1  # False for NaN
+    return _level(x if valid else np.float32(0)), np.int64(not valid)
+
+
+@numba.njit(inline="always")
 def _select_active(levels, active, active_levels, num_pixels):
     """Keep the pixels of one image with level > 0 (levels: [P + LANES], padded for ``select_levels``' reads):
     active[:n] = first the defaults (level >= 1/2), then the others, each group in pixel order, with their
@@ -69,10 +77,8 @@ def _active_pixels(intensity, active, active_levels, num_active, num_defaults, n
         levels = np.empty(num_pixels + LANES, np.uint32)
         invalid = 0
         for pixel in range(num_pixels):
-            x = intensity[b, pixel]
-            valid = x >= 0 and x <= 1  # False for NaN
-            invalid += np.int64(not valid)
-            levels[pixel] = _level(x if valid else np.float32(0))
+            levels[pixel], bad = _checked_level(intensity[b, pixel])
+            invalid += bad
         num_invalid[b] = invalid
         num_defaults[b], num_active[b] = _select_active(levels, active[b], active_levels[b], num_pixels)
 
@@ -87,10 +93,8 @@ def _active_bytes(images, index, byte_intensity, offset_y, offset_x, channels, h
     byte_levels = np.empty(256, np.uint32)  # a pixel's level is then one load (no multiply and round per pixel)
     bad_intensities = 0
     for byte in range(256):
-        x = byte_intensity[byte]
-        valid = x >= 0 and x <= 1  # False for NaN
-        bad_intensities += np.int64(not valid)
-        byte_levels[byte] = _level(x if valid else np.float32(0))
+        byte_levels[byte], bad = _checked_level(byte_intensity[byte])
+        bad_intensities += bad
     bad_indices = 0
     for b in range(index.shape[0]):
         bad_indices += np.int64(not (0 <= index[b] < images.shape[0]))

@@ -162,9 +162,7 @@ def image_inputs(split: Split, index: Tensor, config: TrainConfig, input_shape: 
     read again (measured ~0.35 -> ~0.25 ms of a ~2.9 ms T=25 batch in the CLI's loop).
     """
     if encoder_name(config) != "events":
-        intensity = (train_intensity(split, index, config, input_shape, shift_keys) if shift_keys is not None
-                     else split.intensity(index).to(config.device))
-        return encode_batch(intensity, config, *keys)
+        return encode_batch(train_intensity(split, index, config, input_shape, shift_keys), config, *keys)
     offsets, shape = None, (input_shape if len(input_shape) == 3 else None)
     if shift_keys is not None and config.shift and shape is not None and len(index):
         offsets = shift_offsets(len(index), config.shift, keyed_generator(config.seed, *shift_keys))
@@ -173,11 +171,12 @@ def image_inputs(split: Split, index: Tensor, config: TrainConfig, input_shape: 
 
 
 def train_intensity(split: Split, index: Tensor, config: TrainConfig, input_shape: tuple[int, ...],
-                    keys: tuple[int | str, ...]) -> Tensor:
+                    keys: tuple[int | str, ...] | None) -> Tensor:
     """Intensities [B, P] of the training images ``index``, on ``config.device``, each translated by up to
-    ``config.shift`` pixels with offsets drawn from the stream keyed (seed, *keys)."""
+    ``config.shift`` pixels with offsets drawn from the stream keyed (seed, *keys); untranslated if ``keys``
+    is None (evaluation)."""
     intensity = split.intensity(index).to(config.device)
-    if not config.shift:
+    if not config.shift or keys is None:
         return intensity
     generator = keyed_generator(config.seed, *keys, device=config.device)
     return random_shift(intensity, input_shape, config.shift, generator)
