@@ -13,6 +13,7 @@ gradients flow through the charge, not through the decision to reset. Every engi
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -22,9 +23,12 @@ from spikekit.dynamics.surrogate import check_surrogate, spike
 
 
 class LIFParams(NamedTuple):
-    tau: float = 2.0  # membrane time constant, in time steps (> 1; 1 would forget everything each step)
-    threshold: float = 1.0  # membrane value at which a spike is emitted (> 0)
-    reset: float = 0.0  # membrane value after a spike (< threshold)
+    """Constants of a LIF layer. ``tau``, ``threshold`` and ``reset`` are floats, or tensors broadcastable to
+    the neurons' shape (per-neuron values, learnable ones included; ``spikekit.nn.neurons``)."""
+
+    tau: float | Tensor = 2.0  # membrane time constant, in time steps (> 1; 1 would forget everything each step)
+    threshold: float | Tensor = 1.0  # membrane value at which a spike is emitted (> 0)
+    reset: float | Tensor = 0.0  # membrane value after a spike (< threshold)
     surrogate: str = "fast_sigmoid"  # a key of spikekit.dynamics.surrogate.SURROGATES
     slope: float = 5.0  # surrogate sharpness, in inverse membrane units; 5 learns better than 25 here (README)
 
@@ -34,21 +38,45 @@ class LIFState(NamedTuple):
 
 
 def check_params(params: LIFParams) -> LIFParams:
-    """Raise ``ValueError`` naming the first out-of-range field of ``params``; else return it."""
-    values = {"tau": params.tau, "threshold": params.threshold, "reset": params.reset, "slope": params.slope}
-    for name, value in values.items():
-        if not torch.isfinite(torch.tensor(float(value))):
-            raise ValueError(f"{name} must be a finite number, got {value}")
-    if params.tau <= 1.0:
-        raise ValueError(f"tau must be > 1 time step, got {params.tau}")
-    if params.threshold <= 0.0:
-        raise ValueError(f"threshold must be > 0, got {params.threshold}")
-    if params.reset >= params.threshold:
-        raise ValueError(f"reset must be below threshold ({params.threshold}), got {params.reset}")
-    if params.slope <= 0.0:
-        raise ValueError(f"slope must be > 0, got {params.slope}")
-    check_surrogate(params.surrogate)
+    """Raise ``ValueError`` naming the first out-of-range field of ``params``; else return it. Tensor fields
+    are checked element by element."""
+    check_common(params)
     return params
+
+
+def _values(value: float | Tensor) -> Tensor:
+    return torch.as_tensor(value.detach() if isinstance(value, Tensor) else value, dtype=torch.float64)
+
+
+def _describe(value: float | Tensor) -> str:
+    return str(value) if not isinstance(value, Tensor) or value.numel() == 1 else f"a tensor holding {value}"
+
+
+def check_range(name: str, value: float | Tensor, low: float, high: float = math.inf, *,
+                low_open: bool = True) -> None:
+    """``ValueError`` naming ``name`` unless every element of ``value`` is finite and in (low, high)
+    (``low_open`` False: [low, high))."""
+    values = _values(value)
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"{name} must be a finite number, got {_describe(value)}")
+    above = values > low if low_open else values >= low
+    if not bool((above & (values < high)).all()):
+        bound = f"> {low}" if low_open else f">= {low}"
+        raise ValueError(f"{name} must be {bound}{'' if high == math.inf else f' and < {high}'}, "
+                         f"got {_describe(value)}")
+
+
+def check_common(params: NamedTuple) -> None:
+    """The checks every neuron model shares: tau > 1 step, threshold > 0, reset below threshold, slope > 0,
+    a known surrogate (``params`` has those fields, floats or tensors)."""
+    check_range("tau", params.tau, 1.0)
+    check_range("threshold", params.threshold, 0.0)
+    check_range("reset", params.reset, -math.inf)
+    if not bool((_values(params.reset) < _values(params.threshold)).all()):
+        raise ValueError(f"reset must be below threshold ({_describe(params.threshold)}), got "
+                         f"{_describe(params.reset)}")
+    check_range("slope", params.slope, 0.0)
+    check_surrogate(params.surrogate)
 
 
 def initial_state(batch_size: int, neurons: int | tuple[int, ...], like: Tensor) -> LIFState:
@@ -75,9 +103,15 @@ def lif_step(current: Tensor, state: LIFState, params: LIFParams) -> tuple[Tenso
     """
     membrane = charge(current, state, params)
     spikes = spike(membrane - params.threshold, params.surrogate, params.slope)
-    # Detached reset: the gradient flows through the charge, not through the reset decision.
-    membrane = torch.where(spikes.detach().bool(), torch.full_like(membrane, params.reset), membrane)
-    return spikes, LIFState(membrane)
+    return spikes, LIFState(reset_where(spikes, params.reset, membrane))
+
+
+def reset_where(spikes: Tensor, reset: float | Tensor, membrane: Tensor) -> Tensor:
+    """``reset`` where ``spikes`` fired, else ``membrane``. Detached decision: the gradient flows through the
+    charge (and into a tensor ``reset`` where it was used), not through the decision to reset."""
+    if isinstance(reset, Tensor):
+        return torch.where(spikes.detach().bool(), reset.to(membrane.dtype), membrane)
+    return torch.where(spikes.detach().bool(), torch.full_like(membrane, reset), membrane)
 
 
 def lif_scan(current: Tensor, state: LIFState, params: LIFParams) -> tuple[Tensor, LIFState]:

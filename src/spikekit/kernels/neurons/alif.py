@@ -1,0 +1,69 @@
+"""ALIF (``spikekit.dynamics.alif``) as compiled rows for the generic kernels (``spikekit.kernels.neurons``).
+
+Constants [5, N]: tau, threshold, reset, tau_adapt, beta. State [2, N]: V, a. Saved per step [2, N]: V_pre and
+a[t-1], from which the step's spike, V[t] and a[t] follow exactly. Forward arithmetic is the reference's, in
+its order. The adjoint, with g_V, g_a the state's gradients from step t+1, x = V_pre - threshold - beta a[t-1],
+h = f'(x), and V[t-1] re-derived from the previous step's saved row (0 at t = 0):
+
+    g_S'        = g_S + g_a / tau_adapt             # a[t] = a[t-1] + (S - a[t-1]) / tau_adapt
+    g_x         = g_S' * h
+    g_pre       = g_x + (0 if S else g_V)
+    g_I         = g_pre / tau,   g_V[t-1] = g_pre * (1 - 1/tau)
+    g_a[t-1]    = g_a * (1 - 1/tau_adapt) - g_x * beta
+    g_tau      += -g_pre * (V_pre - V[t-1]) / tau,   g_tau_adapt += -g_a * (a[t] - a[t-1]) / tau_adapt
+    g_threshold += -g_x,   g_beta += -g_x * a[t-1],   g_reset += g_V if S else 0
+"""
+
+from __future__ import annotations
+
+import numba
+
+from spikekit.dynamics.surrogate import derivative_row
+
+
+@numba.njit(inline="always")
+def forward_row(consts, state, current, saved, spikes):
+    """One step over a row of N neurons (shapes in the module docstring); state updated in place."""
+    tau, threshold, reset, tau_adapt, beta = consts[0], consts[1], consts[2], consts[3], consts[4]
+    membrane, adaptation, pre, before = state[0], state[1], saved[0], saved[1]
+    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    for j in range(current.shape[0]):
+        v = membrane[j] + (current[j] - membrane[j]) / tau[j]
+        a = adaptation[j]
+        pre[j], before[j] = v, a
+        s = one if v - (threshold[j] + beta[j] * a) >= zero else zero
+        spikes[j] = s
+        membrane[j] = reset[j] if s != zero else v
+        adaptation[j] = a + (s - a) / tau_adapt[j]
+
+
+@numba.njit(inline="always")
+def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
+                grad_consts):
+    """One step (t) of the adjoint above; grad_state [2, N]: (g_V, g_a) at t on entry, at t-1 on exit;
+    grad_consts [5, N] accumulates; x, h: scratch rows [N]."""
+    tau, threshold, reset, tau_adapt, beta = consts[0], consts[1], consts[2], consts[3], consts[4]
+    pre, before, grad_membrane, grad_adaptation = saved[0], saved[1], grad_state[0], grad_state[1]
+    zero, one = pre.dtype.type(0), pre.dtype.type(1)
+    for j in range(pre.shape[0]):
+        x[j] = pre[j] - (threshold[j] + beta[j] * before[j])
+    derivative_row(surrogate, x, zero, slope, h)
+    for j in range(pre.shape[0]):
+        fired = x[j] >= zero
+        s = one if fired else zero
+        g_a = grad_adaptation[j]
+        g_x = (grad_spikes[j] + g_a / tau_adapt[j]) * h[j]
+        g = g_x + (zero if fired else grad_membrane[j])
+        previous = zero
+        if not first:
+            fired_before = saved_prev[0, j] - (threshold[j] + beta[j] * saved_prev[1, j]) >= zero
+            previous = reset[j] if fired_before else saved_prev[0, j]
+        after = before[j] + (s - before[j]) / tau_adapt[j]
+        grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
+        grad_consts[1, j] -= g_x
+        grad_consts[2, j] += grad_membrane[j] if fired else zero
+        grad_consts[3, j] -= g_a * (after - before[j]) / tau_adapt[j]
+        grad_consts[4, j] -= g_x * before[j]
+        grad_current[j] = g / tau[j]
+        grad_membrane[j] = g * (one - one / tau[j])
+        grad_adaptation[j] = g_a * (one - one / tau_adapt[j]) - g_x * beta[j]

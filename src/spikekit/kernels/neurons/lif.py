@@ -1,0 +1,59 @@
+"""LIF (``spikekit.dynamics.lif``) as compiled rows for the generic kernels (``spikekit.kernels.neurons``).
+
+Constants ``consts`` [3, N]: tau, threshold, reset (``dynamics.neuron.pack``). State [1, N]: V. Saved per
+step [1, N]: V_pre, from which the step's spike and V[t] follow (``V_pre >= threshold``). Forward arithmetic
+is the reference's, in its order (bit-identical spikes). The adjoint, with g_V the membrane's gradient from
+step t+1, h = f'(V_pre - threshold) and V[t-1] re-derived from the previous step's V_pre (0 at t = 0):
+
+    g_pre       = g_S * h + (0 if S else g_V)     # the detached reset blocks g_V
+    g_I         = g_pre / tau
+    g_V[t-1]    = g_pre * (1 - 1/tau)
+    g_tau      += -g_pre * (V_pre - V[t-1]) / tau  # d V_pre / d tau = -(I - V[t-1]) / tau^2
+    g_threshold += -g_S * h
+    g_reset    += g_V if S else 0
+"""
+
+from __future__ import annotations
+
+import numba
+
+from spikekit.dynamics.surrogate import derivative_row
+
+
+@numba.njit(inline="always")
+def forward_row(consts, state, current, saved, spikes):
+    """One step over a row of N neurons (shapes in the module docstring); state updated in place."""
+    tau, threshold, reset = consts[0], consts[1], consts[2]
+    membrane, pre = state[0], saved[0]
+    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    for j in range(current.shape[0]):
+        v = membrane[j] + (current[j] - membrane[j]) / tau[j]
+        pre[j] = v
+        fired = v - threshold[j] >= zero
+        spikes[j] = one if fired else zero
+        membrane[j] = reset[j] if fired else v
+
+
+@numba.njit(inline="always")
+def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
+                grad_consts):
+    """One step (t) of the adjoint above; grad_state [1, N] holds g_V[t] on entry and g_V[t-1] on exit;
+    grad_consts [3, N] accumulates; x, h: scratch rows [N]."""
+    tau, threshold, reset = consts[0], consts[1], consts[2]
+    pre, pre_prev, grad_membrane = saved[0], saved_prev[0], grad_state[0]
+    zero, one = pre.dtype.type(0), pre.dtype.type(1)
+    for j in range(pre.shape[0]):
+        x[j] = pre[j] - threshold[j]
+    derivative_row(surrogate, x, zero, slope, h)
+    for j in range(pre.shape[0]):
+        fired = x[j] >= zero
+        surrogate_term = grad_spikes[j] * h[j]
+        g = surrogate_term + (zero if fired else grad_membrane[j])
+        previous = zero
+        if not first:
+            previous = reset[j] if pre_prev[j] - threshold[j] >= zero else pre_prev[j]
+        grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
+        grad_consts[1, j] -= surrogate_term
+        grad_consts[2, j] += grad_membrane[j] if fired else zero
+        grad_current[j] = g / tau[j]
+        grad_membrane[j] = g * (one - one / tau[j])
