@@ -36,7 +36,7 @@ def test_trace_matches_the_engine_spikes() -> None:
 
 
 def test_one_params_per_layer_or_an_error() -> None:
-    with pytest.raises(ValueError, match="2 spiking layers need as many LIFParams, got 1"):
+    with pytest.raises(ValueError, match="2 spiking layers need as many neurons \\(Params or modules\\), got 1"):
         SNN((12, 6, 3), [LIFParams()])
 
 

@@ -21,6 +21,8 @@ from spikekit.dynamics.alif import ALIFParams, ALIFState, alif_step, check_alif
 from spikekit.dynamics.cuba import CubaLIFParams, CubaLIFState, check_cuba, cuba_step
 from spikekit.dynamics.lif import LIFParams, LIFState, check_params, lif_step
 
+NeuronParams = LIFParams | ALIFParams | CubaLIFParams  # any model's constants; the type picks the model
+
 
 class NeuronModel(NamedTuple):
     name: str  # "lif", "alif", "cuba": the CLI's --neuron and config.json's value

@@ -3,7 +3,7 @@
 Every engine has the signature ``(inputs, linear, params) -> spikes``:
     inputs: input spikes [T, B, N_in] as a dense tensor, ``SpikeEvents`` or ``LazyEvents``;
     linear: the layer's ``nn.Linear`` (synaptic weights, current = W x + b);
-    params: ``LIFParams``;
+    params: ``NeuronParams``;
     spikes: [T, B, N_out] in {0., 1.}, membrane starting at rest.
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
 
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.conv import CONV_ENGINES
 from spikekit.kernels.event_layer import event_lif_layer
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
@@ -27,7 +27,7 @@ from spikekit.kernels.fast import fast_counts, fast_layer
 from spikekit.kernels.reference import Layers, reference_counts, reference_layer
 
 Inputs = Tensor | SpikeEvents | LazyEvents
-Engine = Callable[[Inputs, nn.Linear, LIFParams], Tensor]
+Engine = Callable[[Inputs, nn.Linear, NeuronParams], Tensor]
 
 CountEngine = Callable[[Inputs, Layers], Tensor]
 

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spikekit.dynamics.lif import LIFParams, initial_state, lif_step
+from spikekit.dynamics.neuron import NeuronParams, model_of, rest_state
 from spikekit.kernels.event_conv import ImageEvents, event_conv_layer, supports_event_conv
 from spikekit.kernels.events import as_dense
 from spikekit.kernels.image_lif import pooled_lif_scan, supports_pooled_scan
-from spikekit.kernels.lif_fused import fused_lif_scan
+from spikekit.kernels.scan import plain_lif, scan_neurons
 
 
 def _dense(inputs: Tensor | ImageEvents, conv: nn.Conv2d) -> Tensor:
@@ -36,20 +36,21 @@ def _dense(inputs: Tensor | ImageEvents, conv: nn.Conv2d) -> Tensor:
     return inputs
 
 
-def reference_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFParams, pool: int = 1) -> Tensor:
+def reference_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: NeuronParams, pool: int = 1) -> Tensor:
     """Conv then LIF, step by step: inputs [T, B, C_in, H, W] -> spikes [T, B, C_out, H, W]; then, if
     ``pool`` > 1, ``pool`` x ``pool`` max pooling (``spikekit.nn.pool``) to [T, B, C_out, H // pool, W // pool]."""
     inputs = _dense(inputs, conv)
     num_steps, batch_size, _, height, width = inputs.shape
-    state = initial_state(batch_size, (conv.out_channels, height, width), like=conv.weight)
+    model = model_of(params)
+    state = rest_state(model, batch_size, (conv.out_channels, height, width), like=conv.weight)
     spikes = []
     for inputs_t in inputs:  # inputs_t: [B, C_in, H, W]
-        spikes_t, state = lif_step(conv(inputs_t), state, params)
+        spikes_t, state = model.step(conv(inputs_t), state, params)
         spikes.append(spikes_t if pool == 1 else F.max_pool2d(spikes_t, pool))
     return torch.stack(spikes)
 
 
-def fast_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFParams, pool: int = 1) -> Tensor:
+def fast_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: NeuronParams, pool: int = 1) -> Tensor:
     """Same contract as ``reference_conv_layer``; one conv over [T*B, C_in, H, W], then the fused scan,
     with the max pooling fused into it when ``pool`` > 1 (``image_lif``).
 
@@ -58,7 +59,7 @@ def fast_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFPa
     The LIF scan is elementwise, so it runs on the NHWC currents as they lie; the spikes come back as a
     [T, B, C, H, W] view of NHWC memory. Events into a first layer go through ``event_conv`` instead.
     """
-    if isinstance(inputs, ImageEvents) and supports_event_conv(conv.weight):
+    if isinstance(inputs, ImageEvents) and supports_event_conv(conv.weight) and plain_lif(params):
         return event_conv_layer(inputs, conv.weight, conv.bias, params, pool).permute(0, 1, 4, 2, 3)
     inputs = _dense(inputs, conv)
     num_steps, batch_size = inputs.shape[:2]
@@ -66,11 +67,14 @@ def fast_conv_layer(inputs: Tensor | ImageEvents, conv: nn.Conv2d, params: LIFPa
     weight = conv.weight.contiguous(memory_format=torch.channels_last)
     current = F.conv2d(images, weight, conv.bias, padding=conv.padding)  # [T*B, C_out, H, W], NHWC in memory
     current = current.permute(0, 2, 3, 1).reshape(num_steps, batch_size, *current.shape[2:], current.shape[1])
-    if pool > 1 and supports_pooled_scan(current):
+    if not plain_lif(params):
+        # Other models, per-neuron or learned constants: the generic scan over [T, B, C, H, W] currents, so that
+        # constants given per channel ([C, 1, 1]) or per neuron ([C, H, W]) line up with the neurons.
+        spikes = scan_neurons(current.permute(0, 1, 4, 2, 3).contiguous(), params)
+    elif pool > 1 and supports_pooled_scan(current):
         return pooled_lif_scan(current, params, pool).permute(0, 1, 4, 2, 3)
-    state = initial_state(batch_size, current.shape[2:], like=conv.weight)  # [B, H, W, C_out]
-    spikes, _ = fused_lif_scan(current, state, params)
-    spikes = spikes.permute(0, 1, 4, 2, 3)  # [T, B, C_out, H, W]
+    else:  # the LIF scan is elementwise: it runs on the NHWC currents as they lie
+        spikes = scan_neurons(current, params).permute(0, 1, 4, 2, 3)  # [T, B, C_out, H, W]
     if pool == 1:
         return spikes
     pooled = F.max_pool2d(spikes.reshape(num_steps * batch_size, *spikes.shape[2:]), pool)

@@ -1,10 +1,12 @@
-"""An SNNLayer fed by spike events, fused: synaptic current and LIF scan in one pass per direction.
+"""An SNNLayer fed by spike events, fused: synaptic current and neuron scan in one pass per direction.
 
-Forward, per sample and step: current = bias + default rows + on rows - off rows of W^T (the event
-product of ``events.py``), then one LIF step (``lif_fused.charge_and_fire_row``) while that row of
-current is still in L1. Backward, steps in reverse: the LIF adjoint (``lif_fused.adjoint_row``) gives
-the row g_I[t, b], which is at once scatter-added into dW^T at the row's events (+ on, - off); its sum
-over t goes, once per sample, to the sample's defaults and to the bias gradient.
+The input part is the event product, the neuron part any model (``spikekit.kernels.neurons``: LIF, ALIF,
+CubaLIF, per-neuron and learned constants), the output part stores the spikes. Forward, per sample and
+step: current = bias + default rows + on rows - off rows of W^T (the event product of ``events.py``),
+then one step of the neuron model (``neurons.charge_and_fire``) while that row of current is still in L1.
+Backward, steps in reverse: the model's adjoint (``neurons.adjoint``) gives the row g_I[t, b] (and adds
+into the constants' gradient), which is at once scatter-added into dW^T at the row's events (+ on, - off);
+its sum over t goes, once per sample, to the sample's defaults and to the bias gradient.
 
 Why fused: run as two kernels, the [T, B, N] current and its gradient (1.6 MB each for a T=25 batch of
 128 samples and 128 neurons) were written by one pass and read back by the next, and each pass had its
@@ -30,15 +32,17 @@ values either way.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.dynamics.lif import LIFParams
-from spikekit.dynamics.surrogate import SURROGATES, derivative_row
+from spikekit.dynamics.neuron import model_of, pack
+from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.events import SpikeEvents
-from spikekit.kernels.lif_fused import adjoint_row, charge_and_fire_row
+from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire
 from spikekit.kernels.rows import add_rows, scatter_rows
 
 GROUP = 8  # samples stepped together through time (see above)
@@ -141,14 +145,13 @@ def start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membr
 
 
 @numba.njit(inline="always")
-def adjoint_events(grad_spikes, pre, lif, grad_membrane, over_time, accumulator, events, num_on, num_off, slope_row,
-                   grad_current):
-    """One (step, sample) of the backward, rows [N]: the LIF adjoint (``lif_fused.adjoint_row``; lif =
-    (tau, threshold, surrogate code, slope)) gives g_I into ``grad_current``, which is added to ``over_time``
-    and scattered into the dW^T accumulator at the events (as ``scatter_events``)."""
-    tau, threshold, surrogate, slope = lif
-    derivative_row(surrogate, pre, threshold, slope, slope_row)
-    adjoint_row(grad_spikes, pre, slope_row, threshold, tau, grad_membrane, grad_current)
+def adjoint_neuron_events(code, consts, saved, saved_prev, first, grad_spikes, surrogate, grad_state, over_time,
+                          accumulator, accumulator_consts, events, num_on, num_off, scratch, grad_current):
+    """One (step, sample) of the backward, rows [N]: the neuron's adjoint (``neurons.adjoint``; surrogate =
+    (code, slope); scratch: two rows) gives g_I into ``grad_current``, which is added to ``over_time`` and
+    scattered into the dW^T accumulator at the events (as ``scatter_events``)."""
+    adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate[0], surrogate[1], scratch[0], scratch[1],
+            grad_state, grad_current, accumulator_consts)
     for j in range(over_time.shape[0]):
         over_time[j] += grad_current[j]
     scatter_events(accumulator, events, num_on, num_off, grad_current)
@@ -175,15 +178,16 @@ def scatter_events(accumulator, events, num_on, num_off, grad_current):
 
 
 @numba.njit(parallel=True, cache=True)
-def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, tau, threshold, reset,
-             num_parts, keep_pre, weight_t, spikes, pre):
+def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, neuron, num_parts, keep,
+             weight_t, spikes, saved):
     """Events as ``SpikeEvents`` (arrays); weight_t: W^T [N_in, N] (its rows are what the events add),
-    filled here from weight W [N, N_in] if ``transpose`` (else weight is not read); out: spikes [T, B, N]
-    and V_pre: [T, B, N] if keep_pre, else [num_parts, 1, N] per-thread scratch (when backward will not
-    need it). keep_pre is an argument, not read off pre's shape: [num_parts, 1, N] is [T, 1, N] when
-    T = num_parts, and indexing it by (t, b) wrote out of bounds."""
+    filled here from weight W [N, N_in] if ``transpose`` (else weight is not read); neuron: (model code,
+    constants [P, N], state variables S). Out: spikes [T, B, N] and the model's saved rows: [T, B, K, N] if
+    keep, else [num_parts, 1, K, N] per-thread scratch (when backward will not need them). keep is an
+    argument, not read off saved's shape: [num_parts, 1, ...] is [T, 1, ...] when T = num_parts."""
     num_steps, batch_size, _ = indices.shape
     width, dtype = weight_t.shape[1], spikes.dtype
+    code, consts, num_state = neuron
     if transpose:
         # W^T here rather than as a torch transpose before the call: the two threads each write half of
         # it, and the copy stays in their caches for the gather below.
@@ -191,47 +195,50 @@ def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose
             transpose_part(weight, part, num_parts, weight_t)
     for part in numba.prange(num_parts):
         base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
-        membrane = np.empty((GROUP, width), dtype)
+        state = np.empty((GROUP, num_state, width), dtype)
         current = np.empty(width, dtype)
         for group in range(*part_groups(part, num_parts, batch_size)):
             first, stop = group_samples(group, batch_size)
-            start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane)
+            start_group(bias, weight_t, defaults, first, stop, num_defaults, base, state)
             for t in range(num_steps):
                 for b in range(first, stop):
                     event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
-                    charge_and_fire_row(current, membrane[b - first], tau, threshold, reset,
-                                        pre[t, b] if keep_pre else pre[part, 0], spikes[t, b])
+                    charge_and_fire(code, consts, state[b - first], current, saved[t, b] if keep else saved[part, 0],
+                                    spikes[t, b])
 
 
 @numba.njit(parallel=True, cache=True)
-def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, pre, tau, threshold, surrogate, slope,
-              partial, partial_bias, transpose, grad_weight, grad_bias):
-    """grad_spikes, pre: [T, B, N]; surrogate: ``Surrogate.code``; partial [P, N_in, N] and partial_bias
-    [P, N]: scratch, one accumulator of dW^T and of the bias gradient per thread p. Out: grad_bias [N]
-    and the weight gradient, both sums of the accumulators (over p in order): if ``transpose``, written
-    to grad_weight dW [N, N_in]; else left in partial[0] as dW^T (grad_weight is not read)."""
+def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, saved, neuron, surrogate, partials,
+              transpose, grad_weight, grad_bias):
+    """grad_spikes: [T, B, N]; saved: [T, B, K, N]; neuron: (code, constants [P, N], S); surrogate: (code,
+    slope); partials: scratch, one accumulator per thread p of dW^T [P, N_in, N], of the bias gradient [P, N]
+    and of the constants' gradient [P, P_c, N]. Out: grad_bias [N] and the weight gradient, sums of the
+    accumulators (over p in order): if ``transpose``, written to grad_weight dW [N, N_in]; else left in
+    partial[0] as dW^T (grad_weight is not read); the constants' gradient stays per thread."""
     num_steps, batch_size, _ = indices.shape
-    width = pre.shape[2]
-    num_parts = partial.shape[0]
-    dtype = pre.dtype
+    partial, partial_bias, partial_consts = partials
+    code, consts, num_state = neuron
+    width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
     zero = dtype.type(0)
     for part in numba.prange(num_parts):
-        accumulator, accumulator_bias = partial[part], partial_bias[part]
+        accumulator, accumulator_bias, accumulator_consts = partial[part], partial_bias[part], partial_consts[part]
         accumulator[:] = zero
         accumulator_bias[:] = zero
-        grad_membrane = np.empty((GROUP, width), dtype)
+        accumulator_consts[:] = zero
+        grad_state = np.empty((GROUP, num_state, width), dtype)
         over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
-        slope_row = np.empty(width, dtype)
+        scratch = np.empty((2, width), dtype)
         grad_current = np.empty(width, dtype)
         for group in range(*part_groups(part, num_parts, batch_size)):
             first, stop = group_samples(group, batch_size)
-            grad_membrane[:] = zero
+            grad_state[:] = zero
             over_time[:] = zero
             for t in range(num_steps - 1, -1, -1):
                 for b in range(first, stop):
-                    adjoint_events(grad_spikes[t, b], pre[t, b], (tau, threshold, surrogate, slope),
-                                   grad_membrane[b - first], over_time[b - first], accumulator, indices[t, b],
-                                   num_on[t, b], num_off[t, b], slope_row, grad_current)
+                    adjoint_neuron_events(code, consts, saved[t, b], saved[max(t - 1, 0), b], t == 0,
+                                          grad_spikes[t, b], surrogate, grad_state[b - first], over_time[b - first],
+                                          accumulator, accumulator_consts, indices[t, b], num_on[t, b], num_off[t, b],
+                                          scratch, grad_current)
             end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
     for part in numba.prange(num_parts):
         sum_partials_part(partial, part, transpose, grad_weight)
@@ -255,46 +262,48 @@ def event_arrays(events: SpikeEvents) -> tuple:
         events.indices, events.num_on, events.num_off, events.defaults, events.num_defaults))
 
 
-class _EventLIF(torch.autograd.Function):
+class _EventNeurons(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight: Tensor, bias: Tensor, events: SpikeEvents, params: LIFParams,  # type: ignore[override]
-                keep_pre: bool) -> Tensor:
+    def forward(ctx, weight: Tensor, bias: Tensor, consts: Tensor, events: SpikeEvents,  # type: ignore[override]
+                model: tuple[int, int, float], keep: bool) -> Tensor:
         num_steps, batch_size, _ = events.shape
         width = weight.shape[0]
+        code, surrogate, slope = model
+        _, num_state, num_saved = SHAPES[code]
         num_parts = thread_parts(batch_size)
         weight, weight_t, transpose = kernel_weights(weight)
         spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
-        # Inference needs no V_pre: a one-row scratch per thread (one shared row was measured 2.5x slower:
-        # both threads writing the same cache line) saves writing and page-faulting a [T, B, N] tensor.
-        pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
-        dtype = weight.numpy().dtype.type
+        # Inference needs no saved rows: one scratch per thread (one shared row was measured 2.5x slower:
+        # both threads writing the same cache line) saves writing and page-faulting a [T, B, K, N] tensor.
+        saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
+                            dtype=weight.dtype)
+        packed = consts.detach().contiguous()
         _forward(*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
-                 dtype(params.tau), dtype(params.threshold), dtype(params.reset), num_parts, keep_pre, weight_t.numpy(),
-                 spikes.numpy(), pre.numpy())
-        ctx.save_for_backward(pre)
-        ctx.events, ctx.params = events, params  # events: integer tensors only, no autograd checks needed
+                 (code, packed.numpy(), num_state), num_parts, keep, weight_t.numpy(), spikes.numpy(), saved.numpy())
+        ctx.save_for_backward(saved, packed)
+        ctx.events, ctx.model = events, model  # events: integer tensors only, no autograd checks needed
         ctx.transpose = transpose
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor):  # type: ignore[override]
-        (pre,) = ctx.saved_tensors
+        saved, packed = ctx.saved_tensors
         events: SpikeEvents = ctx.events
-        params: LIFParams = ctx.params
-        num_parts = thread_parts(pre.shape[1])
+        code, surrogate, slope = ctx.model
+        num_parts, width = thread_parts(saved.shape[1]), saved.shape[3]
         # One private accumulator per thread, summed after: no two threads write the same row.
-        partial = torch.empty(num_parts, events.num_inputs, pre.shape[2], dtype=pre.dtype)
-        partial_bias = torch.empty(num_parts, pre.shape[2], dtype=pre.dtype)
+        partials = (saved.new_empty(num_parts, events.num_inputs, width), saved.new_empty(num_parts, width),
+                    saved.new_empty(num_parts, *packed.shape))
         # An input-major weight gets dW^T in its own layout (partial[0], no transpose), which autograd
         # hands on as the weight's .grad without a copy.
-        grad_weight = (torch.empty(pre.shape[2], events.num_inputs, dtype=pre.dtype) if ctx.transpose
-                       else pre.new_empty(0, 0))
-        grad_bias = torch.empty(pre.shape[2], dtype=pre.dtype)
-        dtype = pre.numpy().dtype.type
-        _backward(*event_arrays(events), grad_spikes.contiguous().numpy(), pre.numpy(), dtype(params.tau),
-                  dtype(params.threshold), SURROGATES[params.surrogate].code, dtype(params.slope), partial.numpy(),
-                  partial_bias.numpy(), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
-        return grad_weight if ctx.transpose else partial[0].t(), grad_bias, None, None, None
+        grad_weight = saved.new_empty(width, events.num_inputs) if ctx.transpose else saved.new_empty(0, 0)
+        grad_bias = saved.new_empty(width)
+        dtype = saved.numpy().dtype.type
+        _backward(*event_arrays(events), grad_spikes.contiguous().numpy(), saved.numpy(),
+                  (code, packed.numpy(), SHAPES[code][1]), (surrogate, dtype(slope)),
+                  tuple(p.numpy() for p in partials), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
+        grad_consts = partials[2].sum(0) if ctx.needs_input_grad[2] else None
+        return grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, grad_consts, None, None, None
 
 
 def input_major(weight: Tensor) -> bool:
@@ -307,21 +316,26 @@ def supports_event_layer(weight: Tensor) -> bool:
     return weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
 
 
-def event_lif_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, params: LIFParams) -> Tensor:
-    """Spikes of an SNNLayer (current = W x + b, then LIF from rest) whose input spikes are ``events``.
+def event_lif_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, params: NamedTuple) -> Tensor:
+    """Spikes of an SNNLayer (current = W x + b, then the neurons of ``params`` from rest) whose input spikes
+    are ``events``.
 
     Args:
         events: input spikes standing for [T, B, N_in].
         weight: [N, N_in], float32 or float64, on the CPU (``supports_event_layer``); stored either way,
             input-major (``input_major``) saves a transpose of it forward and of its gradient backward.
         bias: [N].
-        params: the layer's LIF constants.
+        params: the layer's neuron constants, of any model (``dynamics.neuron.MODELS``); floats or per-neuron
+            tensors, learned ones included.
     Returns:
-        spikes [T, B, N] in {0., 1.}, differentiable in ``weight`` and ``bias`` (surrogate gradient).
+        spikes [T, B, N] in {0., 1.}, differentiable in ``weight``, ``bias`` and tensor constants (surrogate
+        gradient).
     """
     if events.num_inputs != weight.shape[1]:
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
     if not supports_event_layer(weight):
         raise ValueError(f"event_lif_layer needs a float32/float64 CPU weight, got {weight.dtype} on {weight.device}")
-    keep_pre = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad)
-    return _EventLIF.apply(weight, bias, events, params, keep_pre)
+    consts = pack(params, (weight.shape[0],), weight)
+    keep = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad or consts.requires_grad)
+    model = (model_of(params).code, SURROGATES[params.surrogate].code, params.slope)
+    return _EventNeurons.apply(weight, bias, consts, events, model, keep)

@@ -42,16 +42,16 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.dynamics.surrogate import SURROGATES, derivative_row
 from spikekit.kernels.event_layer import (
     GROUP,
-    adjoint_events,
     end_group,
     event_arrays,
     event_current,
     group_samples,
     kernel_weights,
     part_groups,
+    scatter_events,
     start_group,
     sum_partials,
     sum_partials_part,
@@ -61,7 +61,7 @@ from spikekit.kernels.event_layer import (
     transpose_part,
 )
 from spikekit.kernels.events import SpikeEvents
-from spikekit.kernels.lif_fused import adjoint_kernel, charge_and_fire_row, column_chunks, scan_kernel
+from spikekit.kernels.lif_fused import adjoint_kernel, adjoint_row, charge_and_fire_row, column_chunks, scan_kernel
 from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
 from spikekit.kernels.select import LANES, select_fired
 
@@ -75,6 +75,20 @@ def _fired(pre, threshold, fired):
     for start in range(0, pre.shape[0], LANES):
         count += select_fired(fired, count, pre, start, pre.shape[0] - start, threshold)
     return count
+
+
+@numba.njit(inline="always")
+def adjoint_events(grad_spikes, pre, lif, grad_membrane, over_time, accumulator, events, num_on, num_off, slope_row,
+                   grad_current):
+    """One (step, sample) of the hidden layer's backward, rows [N]: the LIF adjoint (``lif_fused.adjoint_row``; lif =
+    (tau, threshold, surrogate code, slope)) gives g_I into ``grad_current``, which is added to ``over_time``
+    and scattered into the dW^T accumulator at the events (as ``scatter_events``)."""
+    tau, threshold, surrogate, slope = lif
+    derivative_row(surrogate, pre, threshold, slope, slope_row)
+    adjoint_row(grad_spikes, pre, slope_row, threshold, tau, grad_membrane, grad_current)
+    for j in range(over_time.shape[0]):
+        over_time[j] += grad_current[j]
+    scatter_events(accumulator, events, num_on, num_off, grad_current)
 
 
 @numba.njit(parallel=True, cache=True)

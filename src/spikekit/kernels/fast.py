@@ -12,25 +12,23 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from spikekit.dynamics.lif import LIFParams, initial_state
+from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
 from spikekit.kernels.event_readout import event_readout_counts, supports_event_readout
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events
-from spikekit.kernels.lif_fused import fused_lif_scan
 from spikekit.kernels.readout import readout_counts, supports_readout
 from spikekit.kernels.reference import Layers, layerwise_counts
+from spikekit.kernels.scan import plain_lif, scan_neurons
 
 
-def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
+def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: NeuronParams) -> Tensor:
     """Same contract as ``reference_layer``: inputs [T, B, N_in] -> spikes [T, B, N_out]."""
     weight = linear.weight
     events = as_events(inputs)
     if events is not None and supports_event_layer(weight):
         return event_lif_layer(events, weight, linear.bias, params)
     current = linear(as_dense(inputs, weight))  # [T, B, N_in] @ W.T: one GEMM over T*B rows
-    state = initial_state(current.shape[1], linear.out_features, like=weight)
-    spikes, _ = fused_lif_scan(current, state, params)
-    return spikes
+    return scan_neurons(current, params)
 
 
 def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
@@ -40,10 +38,11 @@ def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Te
     Two layers fed by events run as one pass, ``event_readout_counts``.
     """
     *hidden, (linear, params) = layers
-    if len(hidden) == 1 and (events := as_events(inputs)) is not None and supports_event_readout(hidden[0][0], linear):
+    if (len(hidden) == 1 and (events := as_events(inputs)) is not None and supports_event_readout(hidden[0][0], linear)
+            and plain_lif(hidden[0][1]) and plain_lif(params)):
         return event_readout_counts(events, *hidden[0], linear, params)
     for hidden_linear, hidden_params in hidden:
         inputs = fast_layer(inputs, hidden_linear, hidden_params)
-    if supports_readout(inputs, linear):
+    if supports_readout(inputs, linear) and plain_lif(params):
         return readout_counts(inputs, linear, params)
     return layerwise_counts(fast_layer, inputs, [(linear, params)])

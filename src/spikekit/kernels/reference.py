@@ -7,25 +7,27 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from spikekit.dynamics.lif import LIFParams, initial_state, lif_step
+from spikekit.dynamics.neuron import NeuronParams, model_of, rest_state
 from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense
 
 
-def reference_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: LIFParams) -> Tensor:
-    """Run ``linear`` then LIF, step by step; inputs [T, B, N_in] -> spikes [T, B, N_out]."""
+def reference_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: NeuronParams) -> Tensor:
+    """Run ``linear`` then the neurons of ``params`` (any model), step by step; inputs [T, B, N_in] -> spikes
+    [T, B, N_out]."""
     inputs = as_dense(inputs, linear.weight)
-    state = initial_state(inputs.shape[1], linear.out_features, like=linear.weight)
+    model = model_of(params)
+    state = rest_state(model, inputs.shape[1], (linear.out_features,), like=linear.weight)
     spikes = []
     for inputs_t in inputs:  # inputs_t: [B, N_in]
-        spikes_t, state = lif_step(linear(inputs_t), state, params)
+        spikes_t, state = model.step(linear(inputs_t), state, params)
         spikes.append(spikes_t)
     return torch.stack(spikes)
 
 
-Layers = Sequence[tuple[nn.Linear, LIFParams]]  # a feed-forward stack: each layer's synapses and LIF constants
+Layers = Sequence[tuple[nn.Linear, NeuronParams]]  # a feed-forward stack: each layer's synapses and LIF constants
 
 
-def layerwise_counts(engine: Callable[[Tensor | SpikeEvents | LazyEvents, nn.Linear, LIFParams], Tensor],
+def layerwise_counts(engine: Callable[[Tensor | SpikeEvents | LazyEvents, nn.Linear, NeuronParams], Tensor],
                      inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
     """Output spike counts [B, N_out] of ``layers`` run one after another by a layer ``engine`` from
     input spikes [T, B, N_in]: the last layer's spikes summed over the T steps."""

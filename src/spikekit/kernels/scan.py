@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.dynamics.neuron import model_of, pack
+from spikekit.dynamics.lif import LIFParams, initial_state
+from spikekit.dynamics.neuron import model_of, neuron_scan, pack
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.lif_fused import fused_lif_scan
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire
 
 
@@ -115,3 +117,23 @@ def fused_scan(current: Tensor, params) -> Tensor:
     consts = pack(params, tuple(current.shape[2:]), current)
     keep = torch.is_grad_enabled() and (current.requires_grad or consts.requires_grad)
     return _Scan.apply(current, consts, model.code, (SURROGATES[params.surrogate].code, params.slope), keep)
+
+
+def plain_lif(params) -> bool:
+    """Whether ``params`` is LIF with float constants only: what the LIF-specialised kernels (``lif_fused``,
+    ``readout``, ``event_readout``, ``event_conv``, ``image_lif``) take. Any other model, per-neuron or learned
+    constants go through the generic kernels (this file, ``event_layer``), which give them gradients."""
+    return type(params) is LIFParams and not any(isinstance(getattr(params, name), Tensor)
+                                                 for name in ("tau", "threshold", "reset"))
+
+
+def scan_neurons(current: Tensor, params) -> Tensor:
+    """Spikes [T, B, *shape] from rest of the neurons of ``params`` driven by ``current`` [T, B, *shape]: the
+    LIF-specialised scan for plain LIF, the generic one for anything else, the reference loop off the CPU or
+    in other dtypes. Every path equals ``dynamics.neuron.neuron_scan`` (tests)."""
+    if not supports_scan(current):
+        return neuron_scan(current, params)[0]
+    if plain_lif(params):
+        return fused_lif_scan(current, initial_state(current.shape[1], tuple(current.shape[2:]), like=current),
+                              params)[0]
+    return fused_scan(current, params)

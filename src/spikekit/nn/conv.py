@@ -5,9 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state, lif_step
+from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels import CONV_ENGINES, check_engine
-from spikekit.nn.layer import LayerTrace
+from spikekit.nn.layer import LayerTrace, trace_neurons
+from spikekit.nn.neurons import Neuron, as_neuron
 
 # PyTorch's default conv init (uniform, +-1/sqrt(C_in K^2)) scaled up so that Poisson-coded inputs make the
 # neurons fire from the start. At gain 1 the 12c5-p2-32c5-p2-10 network is silent in every layer on MNIST
@@ -24,17 +26,24 @@ class ConvLayer(nn.Module):
         out_channels: C_out, LIF neurons per pixel.
         kernel_size: K, odd (so 'same' padding K // 2 keeps H x W).
         Weights start as PyTorch's default times ``INIT_GAIN`` (see there why).
-        params: LIF constants shared by the layer's neurons.
+        neuron: the neurons (a module of ``spikekit.nn.neurons`` or a model's Params, as ``SNNLayer``'s);
+            per-neuron constants broadcast to [C_out, H, W] (per channel: [C_out, 1, 1]).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, params: LIFParams = LIFParams()) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 neuron: Neuron | NeuronParams = LIFParams()) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
         with torch.no_grad():
             self.conv.weight.mul_(INIT_GAIN)
-        self.params = check_params(params)
+        self.neuron = as_neuron(neuron)
+
+    @property
+    def params(self) -> NeuronParams:
+        """The neurons' constants now (``Neuron.params``)."""
+        return self.neuron.params()
 
     def forward(self, inputs: Tensor, engine: str = "fast", pool: int = 1) -> Tensor:
         """Input spikes [T, B, C_in, H, W] (or ``ImageEvents``) -> output spikes [T, B, C_out, H, W]; with
@@ -44,16 +53,5 @@ class ConvLayer(nn.Module):
     @torch.no_grad()
     def trace(self, inputs: Tensor) -> LayerTrace:
         """Spikes and membranes over time (reference math), each flattened to [T, B, C_out*H*W]."""
-        num_steps, batch_size, _, height, width = inputs.shape
-        state = initial_state(batch_size, (self.conv.out_channels, height, width), like=self.conv.weight)
-        spikes, membranes = [], []
-        for inputs_t in inputs:
-            current = self.conv(inputs_t)
-            membranes.append(charge(current, state, self.params).flatten(1))
-            spikes_t, state = lif_step(current, state, self.params)
-            spikes.append(spikes_t.flatten(1))
-        return LayerTrace(torch.stack(spikes), torch.stack(membranes))
-
-    def extra_repr(self) -> str:
-        p = self.params
-        return f"tau={p.tau}, threshold={p.threshold}, reset={p.reset}, surrogate={p.surrogate}"
+        shape = (self.conv.out_channels, *inputs.shape[3:])
+        return trace_neurons(self.conv, inputs, self.params, shape)

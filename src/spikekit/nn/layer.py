@@ -1,15 +1,18 @@
-"""SNNLayer: synaptic weights (``nn.Linear``) followed by a layer of LIF neurons."""
+"""SNNLayer: synaptic weights (``nn.Linear``) followed by a layer of spiking neurons (LIF, ALIF, CubaLIF)."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from spikekit.dynamics.lif import LIFParams, charge, check_params, initial_state, lif_step
+from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.neuron import NeuronParams, model_of, rest_state
 from spikekit.kernels import ENGINES, Inputs, as_dense, check_engine
 from spikekit.nn.input_major import InputMajorLinear
+from spikekit.nn.neurons import Neuron, as_neuron
 
 
 class LayerTrace(NamedTuple):
@@ -18,25 +21,31 @@ class LayerTrace(NamedTuple):
 
 
 class SNNLayer(nn.Module):
-    """``current = W x + b``, then LIF (``spikekit.dynamics.lif``) over every time step.
+    """``current = W x + b``, then a layer of spiking neurons (``spikekit.nn.neurons``) over every time step.
 
-    The layer keeps no state between calls: every forward starts with the membrane at rest.
+    The layer keeps no state between calls: every forward starts with the neurons at rest.
 
     Args:
         in_features: N_in, number of input neurons.
-        out_features: N_out, number of LIF neurons.
-        params: LIF constants shared by the layer's neurons.
+        out_features: N_out, number of neurons.
+        neuron: the neurons: a module (``LIF``, ``ALIF``, ``CubaLIF``, with per-neuron or learned constants),
+            or a model's Params (``LIFParams``: the seed's LIF), shared by the layer's neurons.
         input_major: store the weight as W^T (``InputMajorLinear``), the layout the fast engine's event
             kernel reads and writes; ``SNN`` sets it for a first layer, the one fed input events. The
             same values (and initialisation) either way.
     """
 
-    def __init__(self, in_features: int, out_features: int, params: LIFParams = LIFParams(),
+    def __init__(self, in_features: int, out_features: int, neuron: Neuron | NeuronParams = LIFParams(),
                  input_major: bool = False) -> None:
         super().__init__()
         linear = nn.Linear(in_features, out_features)
         self.linear = InputMajorLinear(linear) if input_major else linear
-        self.params = check_params(params)
+        self.neuron = as_neuron(neuron)
+
+    @property
+    def params(self) -> NeuronParams:
+        """The neurons' constants now (``Neuron.params``)."""
+        return self.neuron.params()
 
     def forward(self, inputs: Inputs, engine: str = "fast") -> Tensor:
         """Input spikes [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]."""
@@ -46,15 +55,20 @@ class SNNLayer(nn.Module):
     def trace(self, inputs: Inputs) -> LayerTrace:
         """Spikes and membranes over time (reference math), for plots; no gradient."""
         inputs = as_dense(inputs, self.linear.weight)
-        state = initial_state(inputs.shape[1], self.linear.out_features, like=self.linear.weight)
-        spikes, membranes = [], []
-        for inputs_t in inputs:
-            current = self.linear(inputs_t)
-            membranes.append(charge(current, state, self.params))
-            spikes_t, state = lif_step(current, state, self.params)
-            spikes.append(spikes_t)
-        return LayerTrace(torch.stack(spikes), torch.stack(membranes))
+        return trace_neurons(self.linear, inputs, self.params, (self.linear.out_features,))
 
-    def extra_repr(self) -> str:
-        p = self.params
-        return f"tau={p.tau}, threshold={p.threshold}, reset={p.reset}, surrogate={p.surrogate}"
+
+def trace_neurons(synapses: nn.Module, inputs: Tensor, params: NeuronParams, shape: tuple[int, ...]) -> LayerTrace:
+    """Spikes and membranes before reset of ``synapses`` then the neurons of ``params``, step by step, each
+    flattened to [T, B, N]. The membrane before reset is the one a step leaves with the threshold raised out of
+    reach (the same charge, no fire)."""
+    model = model_of(params)
+    state = rest_state(model, inputs.shape[1], shape, like=inputs)
+    silent = params._replace(threshold=math.inf, reset=0.0)
+    spikes, membranes = [], []
+    for inputs_t in inputs:
+        current = synapses(inputs_t)
+        membranes.append(model.step(current, state, silent)[1].membrane.flatten(1))
+        spikes_t, state = model.step(current, state, params)
+        spikes.append(spikes_t.flatten(1))
+    return LayerTrace(torch.stack(spikes), torch.stack(membranes))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
@@ -9,11 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.neuron import MODELS, NeuronParams, model_of
 from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, as_dense, as_events, check_engine
 from spikekit.kernels.event_conv import ImageEvents
 from spikekit.nn.conv import ConvLayer
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
+from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
 from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
@@ -36,7 +39,23 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
-def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: LIFParams, first: bool) -> nn.Module:
+def _layer_neuron(spec: LayerSpec, given: Neuron | NeuronParams) -> Neuron | NeuronParams:
+    """The neurons of a spiking layer: ``given``, or, where the layer's token names another model (``128a``),
+    that model with ``given``'s shared constants (tau, threshold, reset, surrogate) and its own defaults."""
+    if not spec.neuron:
+        return copy.deepcopy(given) if isinstance(given, Neuron) else given
+    model = MODELS[spec.neuron]
+    if isinstance(given, Neuron):
+        if given.model is not model:
+            raise ValueError(f"layer {spec.token!r} is {model.name} but was given {type(given).__name__} neurons")
+        return copy.deepcopy(given)
+    if model_of(given) is model:
+        return given
+    return model.params(**{name: getattr(given, name) for name in ("tau", "threshold", "reset", "surrogate", "slope")})
+
+
+def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: Neuron | NeuronParams,
+                first: bool) -> nn.Module:
     if spec.kind == "linear":  # a fully connected layer reads its inputs flattened; a first one, input events
         return SNNLayer(math.prod(input_shape), spec.size, params, input_major=first)
     if spec.kind == "conv":
@@ -52,7 +71,9 @@ class SNN(nn.Module):
     Args:
         arch: a spec string (``spikekit.nn.spec``: ``"12c5-p2-32c5-p2-10"``), or the widths of a fully
             connected stack [N_in, hidden..., N_out] (then the input is flat, [N_in]).
-        params: LIF constants shared by every spiking layer, or a sequence of them, one per spiking layer.
+        params: the neurons of every spiking layer (a model's Params such as ``LIFParams``, or a module of
+            ``spikekit.nn.neurons``), or a sequence of them, one per spiking layer. A layer whose token names a
+            model (``128a``) gets that model, with the shared constants of what it was given.
         engine: key of ``spikekit.kernels.ENGINES``; changes speed, never results (up to float rounding).
         input_shape: shape of one input sample, [C, H, W] for images or [N]; required with a spec string.
             Inputs may come flat, [T, B, prod(input_shape)], and are reshaped for a conv first layer.
@@ -67,7 +88,7 @@ class SNN(nn.Module):
     """
 
     def __init__(self, arch: str | Sequence[int] = (784, 128, 10),
-                 params: LIFParams | Sequence[LIFParams] = LIFParams(), engine: str = "fast",
+                 params: NeuronParams | Neuron | Sequence[NeuronParams | Neuron] = LIFParams(), engine: str = "fast",
                  input_shape: Sequence[int] | None = None):
         super().__init__()
         if isinstance(arch, str):
@@ -82,13 +103,15 @@ class SNN(nn.Module):
             specs = parse_arch("-".join(map(str, sizes[1:])))
         self.shapes = output_shapes(specs, self.input_shape)  # one sample's shape after each layer
         num_spiking = sum(spec.kind in SPIKING_KINDS for spec in specs)
-        per_layer = [params] * num_spiking if isinstance(params, LIFParams) else list(params)
+        shared = isinstance(params, Neuron) or (isinstance(params, tuple) and hasattr(params, "_fields"))
+        per_layer = [params] * num_spiking if shared else list(params)
         if len(per_layer) != num_spiking:
-            raise ValueError(f"{num_spiking} spiking layers need as many LIFParams, got {len(per_layer)}")
+            raise ValueError(f"{num_spiking} spiking layers need as many neurons (Params or modules), got "
+                             f"{len(per_layer)}")
         layer_params, layers, shape = iter(per_layer), [], self.input_shape
         for spec, output_shape in zip(specs, self.shapes):
-            layers.append(_make_layer(spec, shape, next(layer_params) if spec.kind in SPIKING_KINDS else LIFParams(),
-                                      first=not layers))
+            neuron = _layer_neuron(spec, next(layer_params)) if spec.kind in SPIKING_KINDS else LIFParams()
+            layers.append(_make_layer(spec, shape, neuron, first=not layers))
             shape = output_shape
         self.layers = nn.ModuleList(layers)
         self.arch = "-".join(spec.token for spec in specs if spec.kind != "flatten")

@@ -2,13 +2,15 @@
 
 A spec is dash-separated layers, left to right; the input shape comes from the data:
 
-    N       a fully connected LIF layer of N neurons                 e.g. ``128``
-    CcK     a conv LIF layer: C channels, K x K kernel (K odd), stride 1, 'same' padding   ``12c5``
+    N       a fully connected layer of N spiking neurons             e.g. ``128``
+    CcK     a conv layer: C channels, K x K kernel (K odd), stride 1, 'same' padding        ``12c5``
     pK      K x K max pooling, stride K (on spikes: a spike if any input of the window spiked)
     aK      K x K average pooling, stride K (the window's mean: 0, 1/K^2, ..., 1 on spikes)
     sK      K x K sum pooling, stride K (the window's spike count; NIR's SumPool2d)
 
-A ``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The
+A fully connected or conv layer may end with its neuron model: ``a`` for ALIF, ``s`` for CubaLIF
+(``128a``, ``12c5s``; ``spikekit.dynamics.neuron``); without a suffix it takes the run's default (``--neuron``,
+LIF unless set). A ``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The
 last layer must be fully connected: its neurons' spike counts are the network's output (one per class).
 ``128-10`` is the seed network; ``12c5-p2-32c5-p2-10`` a small conv SNN. ``PRESETS`` names whole recipes.
 """
@@ -22,18 +24,24 @@ Kind = Literal["linear", "conv", "maxpool", "avgpool", "sumpool", "flatten"]
 POOL_KINDS: dict[str, Kind] = {"p": "maxpool", "a": "avgpool", "s": "sumpool"}
 SPATIAL: frozenset[Kind] = frozenset({"conv", "maxpool", "avgpool", "sumpool"})
 SPIKING_KINDS: frozenset[Kind] = frozenset({"linear", "conv"})  # the layers with LIF neurons
-_TOKEN = re.compile(r"(?P<linear>\d+)|(?P<channels>\d+)c(?P<kernel>\d+)|(?P<pool>[pas])(?P<size>\d+)")
-_GRAMMAR = "N (fully connected), CcK (conv, K odd), pK (max pool), aK (average pool), sK (sum pool)"
+_TOKEN = re.compile(r"(?P<linear>\d+)(?P<linear_neuron>[as]?)|(?P<channels>\d+)c(?P<kernel>\d+)(?P<conv_neuron>[as]?)"
+                    r"|(?P<pool>[pas])(?P<size>\d+)")
+NEURON_SUFFIXES = {"a": "alif", "s": "cuba"}  # a spiking layer's token suffix -> its neuron model
+_GRAMMAR = ("N (fully connected), CcK (conv, K odd), either ending in a (ALIF) or s (CubaLIF); pK (max pool), "
+            "aK (average pool), sK (sum pool)")
+_MAX_SIZE = 10**7  # neurons or channels of one layer, and kernel sizes: beyond any network that fits in memory
 
 
 class LayerSpec(NamedTuple):
     """One layer of a spec: ``size`` is neurons (linear) or channels (conv); ``kernel`` the conv kernel or
-    pooling window (0 for linear and flatten); ``token`` the text it was parsed from."""
+    pooling window (0 for linear and flatten); ``token`` the text it was parsed from; ``neuron`` the model its
+    suffix names ("" when it has none: the run's default)."""
 
     kind: Kind
     size: int = 0
     kernel: int = 0
     token: str = ""
+    neuron: str = ""
 
 
 class Preset(NamedTuple):
@@ -62,10 +70,13 @@ def _parse_token(token: str) -> LayerSpec:
     match = _TOKEN.fullmatch(token)
     if match is None:
         raise ValueError(f"bad layer {token!r} in the architecture; each layer is one of {_GRAMMAR}")
+    if any(len(digits) > 7 for digits in re.findall(r"\d+", token)):
+        raise ValueError(f"layer {token!r}: sizes above {_MAX_SIZE} neurons, channels or pixels are not supported")
     if match["linear"] is not None:
-        layer = LayerSpec("linear", int(match["linear"]), 0, token)
+        layer = LayerSpec("linear", int(match["linear"]), 0, token, NEURON_SUFFIXES.get(match["linear_neuron"], ""))
     elif match["channels"] is not None:
-        layer = LayerSpec("conv", int(match["channels"]), int(match["kernel"]), token)
+        layer = LayerSpec("conv", int(match["channels"]), int(match["kernel"]), token,
+                          NEURON_SUFFIXES.get(match["conv_neuron"], ""))
         if layer.kernel % 2 == 0:
             raise ValueError(f"layer {token!r}: the kernel size must be odd for 'same' padding, got {layer.kernel}")
     else:
@@ -85,6 +96,8 @@ def parse_arch(spec: str) -> tuple[LayerSpec, ...]:
     Example:
         >>> [layer.kind for layer in parse_arch("12c5-p2-10")]
         ['conv', 'maxpool', 'flatten', 'linear']
+        >>> [layer.neuron for layer in parse_arch("12c5s-p2-128a-10")]
+        ['cuba', '', '', 'alif', '']
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"the architecture must be a non-empty string such as '128-10', got {spec!r}")
