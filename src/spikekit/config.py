@@ -14,15 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spikekit.data.events import check_binning
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams, check_params
+from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
-from spikekit.nn.spec import output_shapes, parse_arch, resolve_arch
+from spikekit.nn.neurons import NEURONS, Neuron
+from spikekit.nn.spec import SPIKING_KINDS, output_shapes, parse_arch, resolve_arch
 from spikekit.schedule import check_schedule
 
 DEVICES = ("cpu", "cuda")
 DATASETS = ("mnist", "nmnist")  # spikekit.data.mnist, spikekit.data.nmnist
 _LIF_DEFAULTS = LIFParams._field_defaults
+_ALIF_DEFAULTS = ALIFParams._field_defaults
+_CUBA_DEFAULTS = CubaLIFParams._field_defaults
 
 
 @dataclass(frozen=True)
@@ -36,15 +42,34 @@ class ModelConfig:
     surrogate: str = _LIF_DEFAULTS["surrogate"]  # backward derivative, see spikekit.dynamics.surrogate
     slope: float = _LIF_DEFAULTS["slope"]  # surrogate sharpness
     input_shape: tuple[int, ...] = (1, 28, 28)  # one MNIST image [C, H, W]; fully connected layers read it flat
+    # Neuron model of the spiking layers whose token has no suffix (spikekit.dynamics.neuron: lif, alif, cuba);
+    # a token's own suffix (128a, 12c5s) wins. Each model's other constants: defaults and why in its Params.
+    neuron: str = "lif"
+    tau_adapt: float = _ALIF_DEFAULTS["tau_adapt"]  # ALIF: adaptation time constant, in steps
+    beta_adapt: float = _ALIF_DEFAULTS["beta"]  # ALIF: threshold rise per unit of adaptation
+    tau_syn: float = _CUBA_DEFAULTS["tau_syn"]  # CubaLIF: synaptic time constant, in steps
+    # Constants to learn, per neuron (per channel in conv layers), in every spiking layer whose model has them:
+    # e.g. ("tau",) learns each neuron's membrane time constant (PLIF); time constants stay > 1 (spikekit.nn.neurons)
+    learn: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "learn", tuple(self.learn))
         object.__setattr__(self, "arch", resolve_arch(self.arch))  # a preset's name becomes its spec
         if not self.input_shape or any(not isinstance(n, int) or isinstance(n, bool) or n < 1
                                        for n in self.input_shape):
             raise ConfigError(f"input_shape must be positive integers, e.g. (1, 28, 28), got {self.input_shape}")
         _guard(lambda: output_shapes(parse_arch(self.arch), self.input_shape))
+        _guard(lambda: check_model(self.neuron))
         _guard(lambda: check_params(self.lif))
+        kinds = self.layer_models()
+        for kind in dict.fromkeys(kinds):
+            _guard(lambda kind=kind: MODELS[kind].check(self.neuron_params(kind)))
+        known = {name for kind in kinds for name in MODELS[kind].constants}
+        for name in self.learn:
+            if name not in known:
+                raise ConfigError(f"cannot learn {name!r}: the layers' neurons ({', '.join(dict.fromkeys(kinds))}) "
+                                  f"have the constants {', '.join(sorted(known))}")
 
     @property
     def outputs(self) -> int:
@@ -54,6 +79,31 @@ class ModelConfig:
     @property
     def lif(self) -> LIFParams:
         return LIFParams(self.tau, self.threshold, self.reset, self.surrogate, self.slope)
+
+    def layer_models(self) -> list[str]:
+        """The neuron model of each spiking layer, in order: its token's suffix, else ``neuron``."""
+        return [spec.neuron or self.neuron for spec in parse_arch(self.arch) if spec.kind in SPIKING_KINDS]
+
+    def neuron_params(self, kind: str) -> NeuronParams:
+        """Model ``kind``'s Params with this config's constants (each model takes the fields it has)."""
+        values = {"tau": self.tau, "threshold": self.threshold, "reset": self.reset, "surrogate": self.surrogate,
+                  "slope": self.slope, "tau_adapt": self.tau_adapt, "beta": self.beta_adapt, "tau_syn": self.tau_syn}
+        model = MODELS[kind]
+        return model.params(**{name: values[name] for name in model.params._fields})
+
+    def layer_neurons(self) -> list[Neuron]:
+        """Fresh neuron modules of the spiking layers, in order, with their learned constants (``learn``) one per
+        neuron (fully connected) or per channel (conv)."""
+        specs = [spec for spec in parse_arch(self.arch) if spec.kind in SPIKING_KINDS]
+        neurons = []
+        for spec, kind in zip(specs, self.layer_models()):
+            params, model = self.neuron_params(kind), MODELS[kind]
+            learn = [name for name in self.learn if name in model.constants]
+            shape = (spec.size,) if spec.kind == "linear" else (spec.size, 1, 1)
+            neurons.append(NEURONS[kind](shape if learn else (), learn=learn, surrogate=params.surrogate,
+                                         slope=params.slope, **{name: getattr(params, name)
+                                                                for name in model.constants}))
+        return neurons
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

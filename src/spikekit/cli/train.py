@@ -17,6 +17,7 @@ from spikekit.cli.session import checkpoint_every_option, train_run
 from spikekit.config import DATASETS, ModelConfig, RunConfig, TrainConfig
 from spikekit.data.events import BIN_MODES
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
+from spikekit.dynamics.neuron import MODELS
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.errors import ConfigError
 from spikekit.io.run_dir import RunDir, SeedRuns
@@ -58,6 +59,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--surrogate", default=defaults_model.surrogate, help=f"one of {', '.join(SURROGATES)}")
     parser.add_argument("--slope", type=float, default=defaults_model.slope,
                         help="surrogate sharpness (fast_sigmoid: 1/(1+slope*|V-threshold|)^2)")
+    parser.add_argument("--neuron", choices=list(MODELS), default=defaults_model.neuron,
+                        help="neuron model of layers whose token has no suffix: lif, alif (adaptive threshold) or "
+                        "cuba (current-based synapse); a token's suffix wins (128a: ALIF, 12c5s: CubaLIF)")
+    parser.add_argument("--tau-adapt", type=float, default=defaults_model.tau_adapt,
+                        help="ALIF adaptation time constant, in steps")
+    parser.add_argument("--beta-adapt", type=float, default=defaults_model.beta_adapt,
+                        help="ALIF threshold rise per unit of adaptation (threshold + beta * a)")
+    parser.add_argument("--tau-syn", type=float, default=defaults_model.tau_syn,
+                        help="CubaLIF synaptic time constant, in steps")
+    parser.add_argument("--learn", type=_names, default=(), metavar="NAMES",
+                        help="constants to learn per neuron, comma-separated (e.g. tau or tau,threshold; PLIF)")
     parser.add_argument("--seed", type=int, help=f"every random draw derives from it (default {defaults_train.seed})")
     parser.add_argument("--seeds", type=int, nargs="+", metavar="N", help="train once per seed, one after "
                         "another, into RUN_DIR/seed-<N>/; writes RUN_DIR/summary.json (mean and spread)")
@@ -106,7 +118,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
     side = -(-NMNIST_SENSOR[1] // args.downsample)
     model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
-                        surrogate=args.surrogate, slope=args.slope,
+                        surrogate=args.surrogate, slope=args.slope, neuron=args.neuron, tau_adapt=args.tau_adapt,
+                        beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn,
                         input_shape=(NMNIST_SENSOR[0], side, side) if events else ModelConfig.input_shape)
     shift = (0 if events else chosen(None, "shift")) if args.shift is None else args.shift
     eval_steps = (None if events else chosen(None, "eval_steps")) if args.eval_steps is None else args.eval_steps
@@ -118,6 +131,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         label_smoothing=args.label_smoothing, shift=shift, bin_mode=args.bin_mode,
                         downsample=args.downsample, eval_steps=eval_steps)
     return RunConfig(model, train, args.data_dir, args.dataset)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (``--learn tau,threshold``)."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, e.g. tau,threshold; got {text!r}")
+    return names
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -13,8 +13,8 @@ if TYPE_CHECKING:  # config imports nn (for the grammar); nn needs only the type
 
 
 def build_network(model: ModelConfig, engine: str, seed: int) -> SNN:
-    """``SNN(model.arch, model.lif, engine, model.input_shape)`` with weights initialised from ``seed``
-    (PyTorch's default initialisation), leaving the global random state as it was."""
+    """``SNN(model.arch, model.layer_neurons(), engine, model.input_shape)`` with weights initialised from
+    ``seed`` (PyTorch's default initialisation), leaving the global random state as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SNN(model.arch, model.lif, engine, model.input_shape)
+        return SNN(model.arch, model.layer_neurons(), engine, model.input_shape)

@@ -129,8 +129,10 @@ def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimize
 
 
 def encoder_name(config: TrainConfig) -> str:
-    """The fast engine consumes events from the counter-based sampler (CPU); else dense spikes."""
-    return "events" if config.engine == "fast" and config.device == "cpu" else "dense"
+    """Events from the counter-based sampler on the CPU, dense spikes elsewhere. The engine plays no part:
+    switching it may change rounding, never the input spikes (the reference engine reads the same events
+    as a dense tensor; tests)."""
+    return "events" if config.device == "cpu" else "dense"
 
 
 def encode_batch(intensity: Tensor, config: TrainConfig, *keys: int | str) -> object:
@@ -145,8 +147,8 @@ def batch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
 
 
 def binned_inputs(split: BinnedSplit, index: Tensor | slice, config: TrainConfig) -> Inputs:
-    """Binned event recordings ``index`` as the engine takes them: ``SpikeEvents`` for the fast engine on
-    the CPU (no dense tensor is made), dense [T, B, N] frames otherwise."""
+    """Binned event recordings ``index`` as the engines take them: ``SpikeEvents`` on the CPU (no dense tensor
+    is made), dense [T, B, N] frames otherwise."""
     if encoder_name(config) == "events":
         return split.events(index)
     return split.dense(index).to(config.device)

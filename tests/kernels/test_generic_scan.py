@@ -1,0 +1,96 @@
+"""The generic kernels (any neuron model, per-neuron and learned constants) equal the reference, forward and
+backward: the dense scan (``kernels.scan``) and the event-fed layer (``kernels.event_layer``)."""
+
+import pytest
+import torch
+
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.cuba import CubaLIFParams
+from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.neuron import model_of, neuron_scan
+from spikekit.kernels import event_lif_layer, events_from_dense
+from spikekit.kernels.reference import reference_layer
+from spikekit.kernels.scan import fused_scan, plain_lif
+
+BASES = {"tau": 2.5, "threshold": 0.8, "reset": -0.1, "tau_adapt": 3.0, "beta": 0.7, "tau_syn": 3.0}
+MODEL_PARAMS = [LIFParams, ALIFParams, CubaLIFParams]
+
+
+def _constants(params_type, width: int, dtype=torch.float64, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Per-neuron constants near the BASES, each a leaf that wants a gradient."""
+    generator = torch.Generator().manual_seed(seed)
+    return {name: (BASES[name] + 0.2 * torch.rand(width, generator=generator, dtype=dtype)).requires_grad_()
+            for name in model_of(params_type()).constants}
+
+
+def _grads(output: torch.Tensor, leaves: list[torch.Tensor], seed: int = 1) -> tuple[torch.Tensor, ...]:
+    weights = torch.randn(output.shape, dtype=output.dtype, generator=torch.Generator().manual_seed(seed))
+    return torch.autograd.grad((output * weights).sum(), leaves)
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "atan"])
+def test_fused_scan_equals_the_reference_with_gradients_of_every_constant(params_type, surrogate: str) -> None:
+    generator = torch.Generator().manual_seed(2)
+    current = (torch.randn(17, 5, 7, generator=generator, dtype=torch.float64) * 2).requires_grad_()
+    constants = _constants(params_type, 7)
+    params = params_type(**constants, surrogate=surrogate)
+    expected, _ = neuron_scan(current, params)
+    got = fused_scan(current, params)
+    assert torch.equal(got, expected) and 0 < expected.mean() < 1
+    leaves = [current, *constants.values()]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+        assert theirs.abs().sum() > 0
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+def test_fused_scan_float32_spikes_are_the_reference_bits(params_type) -> None:
+    generator = torch.Generator().manual_seed(3)
+    current = torch.randn(30, 4, 3, 5, generator=generator) * 2  # a [C, H, W]-like neuron shape
+    params = params_type(**{name: value.detach().float().reshape(1, 5).expand(3, 5)
+                            for name, value in _constants(params_type, 5).items()})
+    assert torch.equal(fused_scan(current, params), neuron_scan(current, params)[0])
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+def test_event_layer_equals_the_reference_layer_for_every_model(params_type) -> None:
+    generator = torch.Generator().manual_seed(4)
+    dense = (torch.rand(9, 13, 30, generator=generator) < 0.3).double()  # 13 samples: a group of 8 and a part
+    torch.manual_seed(5)
+    linear = torch.nn.Linear(30, 20).double()
+    with torch.no_grad():
+        linear.weight.mul_(3.0)
+    constants = _constants(params_type, 20, seed=6)
+    params = params_type(**constants)
+    expected = reference_layer(dense, linear, params)
+    got = event_lif_layer(events_from_dense(dense), linear.weight, linear.bias, params)
+    assert torch.equal(got, expected) and 0 < expected.mean() < 1
+    leaves = [linear.weight, linear.bias, *constants.values()]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_a_learnable_lif_tau_gets_its_gradient_on_the_fast_engine() -> None:
+    # Once silently dropped: LIFParams(tau=nn.Parameter) gave tau.grad = None on the fast engine.
+    dense = (torch.rand(12, 4, 10, generator=torch.Generator().manual_seed(7)) < 0.4).double()
+    torch.manual_seed(8)
+    linear = torch.nn.Linear(10, 6).double()
+    grads = []
+    for run in (lambda p: reference_layer(dense, linear, p),
+                lambda p: event_lif_layer(events_from_dense(dense), linear.weight, linear.bias, p)):
+        tau = torch.nn.Parameter(torch.tensor(3.0, dtype=torch.float64))
+        params = LIFParams(tau=tau, threshold=0.3)
+        assert not plain_lif(params)
+        run(params).sum().backward()
+        grads.append(tau.grad)
+    assert grads[1] is not None and grads[0] != 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-10, atol=1e-12)
+
+
+def test_inference_keeps_nothing_and_gives_the_training_spikes() -> None:
+    current = torch.randn(40, 3, 8, generator=torch.Generator().manual_seed(9)) * 2
+    params = ALIFParams(tau_adapt=torch.full((8,), 5.0))
+    with torch.no_grad():
+        inferred = fused_scan(current, params)
+    assert torch.equal(inferred, fused_scan(current.requires_grad_(), params).detach())
