@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from spikekit.nn.spec import PRESETS, output_shapes, parse_arch, resolve_arch
 
-linear = st.integers(1, 999).map(str)
+suffix = st.sampled_from(["", "a", "s"])  # the neuron model: the default, ALIF, CubaLIF
+linear = st.tuples(st.integers(1, 999), suffix).map(lambda ns: f"{ns[0]}{ns[1]}")
 spatial = st.one_of(
-    st.tuples(st.integers(1, 64), st.sampled_from([1, 3, 5, 7])).map(lambda ck: f"{ck[0]}c{ck[1]}"),
+    st.tuples(st.integers(1, 64), st.sampled_from([1, 3, 5, 7]), suffix).map(lambda ck: f"{ck[0]}c{ck[1]}{ck[2]}"),
     st.tuples(st.sampled_from("pas"), st.integers(2, 4)).map(lambda pk: f"{pk[0]}{pk[1]}"),
 )
 
@@ -21,6 +22,9 @@ def test_valid_specs_parse_to_their_tokens_with_one_implied_flatten(front: list[
     assert [layer.token for layer in layers if layer.kind != "flatten"] == front + back
     kinds = [layer.kind for layer in layers]
     assert kinds.count("flatten") == (1 if front else 0)
+    for layer in layers:
+        if layer.kind in ("linear", "conv"):
+            assert layer.neuron == {"a": "alif", "s": "cuba"}.get(layer.token[-1], "")
     if front:
         assert kinds.index("flatten") == len(front)
 
@@ -39,6 +43,8 @@ def test_an_unknown_token_is_named(back: list[str], junk: str) -> None:
     ("128-12c5-10", "layer '12c5' cannot follow a fully connected layer"),
     ("12c5-p2", "the last layer must be fully connected"),
     ("128--10", "empty layer"),
+    ("128as-10", "bad layer '128as'"),
+    ("99999999999999999999-10", "layer '99999999999999999999': sizes above 10000000"),
     ("", "non-empty string"),
 ])
 def test_bad_specs_say_what_is_wrong(spec: str, message: str) -> None:

@@ -1,0 +1,73 @@
+"""The neuron models from the command line: a learned-tau ALIF run and its config.json, evaluation of its
+checkpoint, a one-line error for each bad neuron option, and an engine that changes no input spike."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikekit.cli import main
+from spikekit.config import ModelConfig, RunConfig, TrainConfig
+from spikekit.train.loop import build_model, image_inputs
+from tests.conftest import tiny_split
+
+SMALL = ["--epochs", "1", "-T", "6", "--limit-train", "256"]
+
+
+def test_an_alif_run_with_a_learned_tau_records_its_neurons(tmp_path: Path, small_mnist_dir: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--out", str(run_dir), "--arch", "64a-10s",
+                 "--learn", "tau", "--tau-adapt", "10", "--beta-adapt", "0.5", *SMALL]) == 0
+    model = json.loads((run_dir / "config.json").read_text())["model"]
+    assert (model["arch"], model["learn"], model["tau_adapt"], model["beta_adapt"]) == ("64a-10s", ["tau"], 10.0, 0.5)
+    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    assert config.model.layer_models() == ["alif", "cuba"]
+    capsys.readouterr()
+    assert main(["eval", str(run_dir / "checkpoints" / "last.safetensors"), "--data-dir", str(small_mnist_dir)]) == 0
+    accuracy = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])["test_accuracy"]
+    assert f"test accuracy {100 * accuracy:.2f}%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--learn", "tau_syn"], "cannot learn 'tau_syn': the layers' neurons (lif) have the constants"),
+    (["--neuron", "izhikevich"], "argument --neuron: invalid choice: 'izhikevich'"),
+    (["--arch", "128a-10", "--tau-adapt", "0.5"], "tau_adapt must be > 1.0, got 0.5"),
+    (["--neuron", "cuba", "--tau-syn", "nan"], "tau_syn must be a finite number"),
+    (["--learn", ","], "expected names separated by commas"),
+])
+def test_bad_neuron_options_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) if "invalid choice" in message or "commas" in message else _no_raise() as caught:
+        code = main(["train", "--out", str(tmp_path / "r"), *args])
+    if caught is not None and hasattr(caught, "value"):
+        code = caught.value.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "r").exists()
+
+
+class _no_raise:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+
+def test_the_engine_changes_no_input_spike() -> None:
+    split = tiny_split(8)
+    inputs = []
+    for engine in ("reference", "fast"):
+        config = TrainConfig(engine=engine, num_steps=5, shift=1)
+        spikes = image_inputs(split, torch.arange(8), config, (1, 28, 28), ("train", 0, 0), ("shift", 0, 0))
+        inputs.append(spikes.to_dense(torch.float32))
+    assert torch.equal(inputs[0], inputs[1]) and inputs[0].sum() > 0
+
+
+def test_old_configs_without_neuron_fields_build_the_lif_network() -> None:
+    config = RunConfig.from_dict({"model": {"arch": "128-10", "tau": 2.0}, "train": {}})
+    assert config.model.neuron == "lif" and config.model.learn == ()
+    model = build_model(config)
+    assert [name for name, _ in model.named_parameters()] == ["layers.0.linear.weight_t", "layers.0.linear.bias",
+                                                               "layers.1.linear.weight", "layers.1.linear.bias"]
+    assert ModelConfig().layer_models() == ["lif", "lif"]
