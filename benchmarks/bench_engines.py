@@ -38,8 +38,10 @@ from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
 from spikekit.data.nmnist import saccade_events
-from spikekit.kernels import ENGINES
+from spikekit.kernels import ENGINES, as_dense
 from spikekit.kernels.allocator import keep_freed_memory
+from spikekit.nn import SNNLayer
+from spikekit.nn.neurons import LIF
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import binned_inputs, build_model, build_optimizer, encode_batch
 
@@ -166,9 +168,13 @@ def conv_floor(num_steps: int, batch: int) -> Callable[[int], None]:
     return step
 
 
+NEURON_ROWS = [("train", 25, 128), ("train", 100, 128), ("infer", 25, 128), ("infer", 100, 128)]
 SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its training rows, input shape
     "seed": ("128-10", [("train", 25, 128), ("train", 100, 128), ("infer", 25, 1000), ("infer", 100, 1000)],
              gemm_floor, (1, 28, 28)),
+    "alif": ("128a-10", NEURON_ROWS, gemm_floor, (1, 28, 28)),  # the seed network with ALIF hidden neurons
+    "cuba": ("128s-10", NEURON_ROWS, gemm_floor, (1, 28, 28)),  # ... with CubaLIF hidden neurons
+    "custom": ("user's model", [("train", 25, 128), ("train", 100, 128)], gemm_floor, (1, 28, 28)),
     "conv": ("12c5-p2-32c5-p2-10", [("train", 25, 128), ("infer", 25, 128)], conv_floor, (1, 28, 28)),
     "events": ("128-10", [("train", 25, 128), ("infer", 25, 128)],
                lambda num_steps, batch: gemm_floor(num_steps, batch, 2 * 34 * 34), NMNIST_SENSOR),
@@ -182,10 +188,48 @@ def _event_batch(images: torch.Tensor, labels: torch.Tensor, num_steps: int) -> 
     return EventSplit.from_recordings(recordings, labels.tolist(), NMNIST_SENSOR).binned(num_steps)
 
 
+class ResidualModel(torch.nn.Module):
+    """A user's own model (the README's): LIF 784-256, dropout, LIF 256-256 added back (a residual sum), and a
+    linear head on the spike counts. ``dense_input``: the first layer as ``nn.Linear`` then an ``nn.LIF``
+    module (a dense product over T*B rows) instead of an ``SNNLayer`` fed by the input spikes."""
+
+    def __init__(self, engine: str, dense_input: bool = False) -> None:
+        super().__init__()
+        self.engine, self.dense_input = engine, dense_input
+        self.first = torch.nn.Linear(784, 256) if dense_input else SNNLayer(784, 256, LIF())
+        self.first_neurons = LIF()
+        self.dropout = torch.nn.Dropout(0.2)
+        self.second = SNNLayer(256, 256, LIF())
+        self.head = torch.nn.Linear(256, 10)
+        with torch.no_grad():  # enough drive that the hidden layers fire from the first batch
+            for weight in (self.first.weight if dense_input else self.first.linear.weight, self.second.linear.weight):
+                weight.mul_(4.0)
+
+    def forward(self, inputs) -> torch.Tensor:
+        if self.dense_input:
+            hidden = self.first_neurons(self.first(as_dense(inputs, self.first.weight)))
+        else:
+            hidden = self.first(inputs, self.engine)
+        hidden = hidden + self.second(self.dropout(hidden), self.engine)
+        return self.head(hidden.sum(0))
+
+
+def _custom_step(engine: str, num_steps: int, images: torch.Tensor, labels: torch.Tensor,
+                 dense_input: bool = False) -> Callable[[int], None]:
+    config = _config("128-10", engine, num_steps)
+    torch.manual_seed(0)
+    model = ResidualModel(engine, dense_input)
+    return step_of(model, build_optimizer(model, config.train), config, images, labels)
+
+
 def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[str, Callable[[int], None]]:
     arch, _, floor, input_shape = SECTIONS[section]
     split = data.train if mode == "train" else data.test
     images, labels = split.intensity(slice(0, batch)), split.labels[:batch]
+    if section == "custom":
+        cases = {engine: _custom_step(engine, num_steps, images, labels) for engine in ENGINES}
+        cases["fast, nn.Linear + nn.LIF first"] = _custom_step("fast", num_steps, images, labels, dense_input=True)
+        return cases
     if section == "events":
         images = _event_batch(images, labels, num_steps)
     cases = {engine: (training_step(arch, engine, num_steps, images, labels, input_shape) if mode == "train"

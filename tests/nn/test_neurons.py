@@ -62,6 +62,7 @@ def _pair(arch, params, input_shape, scale: float = 4.0) -> tuple[SNN, SNN]:
     ("16a-10", (30,), LIFParams(threshold=0.5)),
     ("16s-12a-10s", (30,), LIFParams(threshold=0.5)),
     ("16-10", (30,), ALIF(learn=("tau", "beta"), shape=(), threshold=0.5)),
+    ("16-10", (30,), [CubaLIF(learn=("tau_syn", "threshold"), shape=16, threshold=0.5), LIFParams(threshold=0.5)]),
     ("3c3s-p2-10a", (1, 6, 6), CubaLIFParams(threshold=0.5)),
 ])
 @pytest.mark.parametrize("as_events", [False, True])

@@ -32,6 +32,7 @@ values either way.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numba
@@ -39,11 +40,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.dynamics.neuron import model_of, pack
+from spikekit.dynamics.neuron import pack
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.events import SpikeEvents
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire
 from spikekit.kernels.rows import add_rows, scatter_rows
+from spikekit.kernels.scan import kernel_code
 
 GROUP = 8  # samples stepped together through time (see above)
 
@@ -148,10 +150,10 @@ def start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membr
 def adjoint_neuron_events(code, consts, saved, saved_prev, first, grad_spikes, surrogate, grad_state, over_time,
                           accumulator, accumulator_consts, events, num_on, num_off, scratch, grad_current):
     """One (step, sample) of the backward, rows [N]: the neuron's adjoint (``neurons.adjoint``; surrogate =
-    (code, slope); scratch: two rows) gives g_I into ``grad_current``, which is added to ``over_time`` and
+    (code, slope, learn); scratch: two rows) gives g_I into ``grad_current``, which is added to ``over_time`` and
     scattered into the dW^T accumulator at the events (as ``scatter_events``)."""
     adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate[0], surrogate[1], scratch[0], scratch[1],
-            grad_state, grad_current, accumulator_consts)
+            grad_state, grad_current, accumulator_consts, surrogate[2])
     for j in range(over_time.shape[0]):
         over_time[j] += grad_current[j]
     scatter_events(accumulator, events, num_on, num_off, grad_current)
@@ -177,72 +179,82 @@ def scatter_events(accumulator, events, num_on, num_off, grad_current):
     scatter_rows(accumulator, events, capacity - num_off, capacity, grad_current, -one)
 
 
-@numba.njit(parallel=True, cache=True)
-def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, neuron, num_parts, keep,
-             weight_t, spikes, saved):
-    """Events as ``SpikeEvents`` (arrays); weight_t: W^T [N_in, N] (its rows are what the events add),
-    filled here from weight W [N, N_in] if ``transpose`` (else weight is not read); neuron: (model code,
-    constants [P, N], state variables S). Out: spikes [T, B, N] and the model's saved rows: [T, B, K, N] if
-    keep, else [num_parts, 1, K, N] per-thread scratch (when backward will not need them). keep is an
-    argument, not read off saved's shape: [num_parts, 1, ...] is [T, 1, ...] when T = num_parts."""
-    num_steps, batch_size, _ = indices.shape
-    width, dtype = weight_t.shape[1], spikes.dtype
-    code, consts, num_state = neuron
-    if transpose:
-        # W^T here rather than as a torch transpose before the call: the two threads each write half of
-        # it, and the copy stays in their caches for the gather below.
+@functools.cache
+def kernels(code: int):
+    """(forward, backward) compiled for neuron model ``code``, a closure constant (``scan.kernels`` says why)."""
+
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, neuron, num_parts, keep,
+                weight_t, spikes, saved):
+        """Events as ``SpikeEvents`` (arrays); weight_t: W^T [N_in, N] (its rows are what the events add),
+        filled here from weight W [N, N_in] if ``transpose`` (else weight is not read); neuron: (constants
+        [P, N], state variables S). Out: spikes [T, B, N] and the model's saved rows: [T, B, K, N] if
+        keep, else [num_parts, 1, K, N] per-thread scratch (when backward will not need them). keep is an
+        argument, not read off saved's shape: [num_parts, 1, ...] is [T, 1, ...] when T = num_parts."""
+        num_steps, batch_size, _ = indices.shape
+        width, dtype = weight_t.shape[1], spikes.dtype
+        consts, num_state = neuron
+        if transpose:
+            # W^T here rather than as a torch transpose before the call: the two threads each write half of
+            # it, and the copy stays in their caches for the gather below.
+            for part in numba.prange(num_parts):
+                transpose_part(weight, part, num_parts, weight_t)
         for part in numba.prange(num_parts):
-            transpose_part(weight, part, num_parts, weight_t)
-    for part in numba.prange(num_parts):
-        base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
-        state = np.empty((GROUP, num_state, width), dtype)
-        current = np.empty(width, dtype)
-        for group in range(*part_groups(part, num_parts, batch_size)):
-            first, stop = group_samples(group, batch_size)
-            start_group(bias, weight_t, defaults, first, stop, num_defaults, base, state)
-            for t in range(num_steps):
-                for b in range(first, stop):
-                    event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
-                    charge_and_fire(code, consts, state[b - first], current, saved[t, b] if keep else saved[part, 0],
-                                    spikes[t, b])
+            local = consts.copy()  # private (see neurons.py: LLVM then needs no overlap checks against it)
+            base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
+            state = np.empty((GROUP, num_state, width), dtype)
+            current = np.empty(width, dtype)
+            for group in range(*part_groups(part, num_parts, batch_size)):
+                first, stop = group_samples(group, batch_size)
+                start_group(bias, weight_t, defaults, first, stop, num_defaults, base, state)
+                for t in range(num_steps):
+                    for b in range(first, stop):
+                        event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
+                        charge_and_fire(code, local, state[b - first], current, saved[t, b] if keep else saved[part, 0],
+                                        spikes[t, b])
 
 
-@numba.njit(parallel=True, cache=True)
-def _backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, saved, neuron, surrogate, partials,
-              transpose, grad_weight, grad_bias):
-    """grad_spikes: [T, B, N]; saved: [T, B, K, N]; neuron: (code, constants [P, N], S); surrogate: (code,
-    slope); partials: scratch, one accumulator per thread p of dW^T [P, N_in, N], of the bias gradient [P, N]
-    and of the constants' gradient [P, P_c, N]. Out: grad_bias [N] and the weight gradient, sums of the
-    accumulators (over p in order): if ``transpose``, written to grad_weight dW [N, N_in]; else left in
-    partial[0] as dW^T (grad_weight is not read); the constants' gradient stays per thread."""
-    num_steps, batch_size, _ = indices.shape
-    partial, partial_bias, partial_consts = partials
-    code, consts, num_state = neuron
-    width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
-    zero = dtype.type(0)
-    for part in numba.prange(num_parts):
-        accumulator, accumulator_bias, accumulator_consts = partial[part], partial_bias[part], partial_consts[part]
-        accumulator[:] = zero
-        accumulator_bias[:] = zero
-        accumulator_consts[:] = zero
-        grad_state = np.empty((GROUP, num_state, width), dtype)
-        over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
-        scratch = np.empty((2, width), dtype)
-        grad_current = np.empty(width, dtype)
-        for group in range(*part_groups(part, num_parts, batch_size)):
-            first, stop = group_samples(group, batch_size)
-            grad_state[:] = zero
-            over_time[:] = zero
-            for t in range(num_steps - 1, -1, -1):
-                for b in range(first, stop):
-                    adjoint_neuron_events(code, consts, saved[t, b], saved[max(t - 1, 0), b], t == 0,
-                                          grad_spikes[t, b], surrogate, grad_state[b - first], over_time[b - first],
-                                          accumulator, accumulator_consts, indices[t, b], num_on[t, b], num_off[t, b],
-                                          scratch, grad_current)
-            end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
-    for part in numba.prange(num_parts):
-        sum_partials_part(partial, part, transpose, grad_weight)
-    sum_partials(partial_bias, grad_bias)
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, saved, neuron, surrogate, partials,
+                 transpose, grad_weight, grad_bias):
+        """grad_spikes: [T, B, N]; saved: [T, B, K, N]; neuron: (constants [P, N], S); surrogate: (code,
+        slope, learn: whether the constants want their gradient); partials: scratch, one accumulator per thread p of
+        dW^T [P, N_in, N], of the bias gradient [P, N]
+        and of the constants' gradient [P, P_c, N]. Out: grad_bias [N] and the weight gradient, sums of the
+        accumulators (over p in order): if ``transpose``, written to grad_weight dW [N, N_in]; else left in
+        partial[0] as dW^T (grad_weight is not read); the constants' gradient stays per thread."""
+        num_steps, batch_size, _ = indices.shape
+        partial, partial_bias, partial_consts = partials
+        consts, num_state = neuron
+        width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
+        zero = dtype.type(0)
+        for part in numba.prange(num_parts):
+            accumulator, accumulator_bias = partial[part], partial_bias[part]
+            accumulator[:] = zero
+            accumulator_bias[:] = zero
+            local = consts.copy()  # private, as the constants' accumulator (see neurons.py)
+            accumulator_consts = np.zeros_like(consts)
+            grad_state = np.empty((GROUP, num_state, width), dtype)
+            over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+            scratch = np.empty((2, width), dtype)
+            grad_current = np.empty(width, dtype)
+            for group in range(*part_groups(part, num_parts, batch_size)):
+                first, stop = group_samples(group, batch_size)
+                grad_state[:] = zero
+                over_time[:] = zero
+                for t in range(num_steps - 1, -1, -1):
+                    for b in range(first, stop):
+                        adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0,
+                                              grad_spikes[t, b], surrogate, grad_state[b - first],
+                                              over_time[b - first], accumulator, accumulator_consts, indices[t, b],
+                                              num_on[t, b], num_off[t, b], scratch, grad_current)
+                end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
+            partial_consts[part] = accumulator_consts
+        for part in numba.prange(num_parts):
+            sum_partials_part(partial, part, transpose, grad_weight)
+        sum_partials(partial_bias, grad_bias)
+
+    return forward, backward
 
 
 def kernel_weights(weight: Tensor) -> tuple[Tensor, Tensor, bool]:
@@ -278,8 +290,8 @@ class _EventNeurons(torch.autograd.Function):
         saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
                             dtype=weight.dtype)
         packed = consts.detach().contiguous()
-        _forward(*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
-                 (code, packed.numpy(), num_state), num_parts, keep, weight_t.numpy(), spikes.numpy(), saved.numpy())
+        kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
+                         (packed.numpy(), num_state), num_parts, keep, weight_t.numpy(), spikes.numpy(), saved.numpy())
         ctx.save_for_backward(saved, packed)
         ctx.events, ctx.model = events, model  # events: integer tensors only, no autograd checks needed
         ctx.transpose = transpose
@@ -299,9 +311,9 @@ class _EventNeurons(torch.autograd.Function):
         grad_weight = saved.new_empty(width, events.num_inputs) if ctx.transpose else saved.new_empty(0, 0)
         grad_bias = saved.new_empty(width)
         dtype = saved.numpy().dtype.type
-        _backward(*event_arrays(events), grad_spikes.contiguous().numpy(), saved.numpy(),
-                  (code, packed.numpy(), SHAPES[code][1]), (surrogate, dtype(slope)),
-                  tuple(p.numpy() for p in partials), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
+        kernels(code)[1](*event_arrays(events), grad_spikes.contiguous().numpy(), saved.numpy(),
+                         (packed.numpy(), SHAPES[code][1]), (surrogate, dtype(slope), bool(ctx.needs_input_grad[2])),
+                         tuple(p.numpy() for p in partials), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
         grad_consts = partials[2].sum(0) if ctx.needs_input_grad[2] else None
         return grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, grad_consts, None, None, None
 
@@ -337,5 +349,5 @@ def event_lif_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, params: N
         raise ValueError(f"event_lif_layer needs a float32/float64 CPU weight, got {weight.dtype} on {weight.device}")
     consts = pack(params, (weight.shape[0],), weight)
     keep = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad or consts.requires_grad)
-    model = (model_of(params).code, SURROGATES[params.surrogate].code, params.slope)
+    model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
     return _EventNeurons.apply(weight, bias, consts, events, model, keep)

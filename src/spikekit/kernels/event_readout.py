@@ -1,17 +1,19 @@
 """A two-layer network fed by spike events, as one pass: event input layer, then the readout's counts.
 
 counts[b] = sum over t of the spikes of the readout (``Linear`` then LIF, from rest) driven by the
-spikes of the hidden layer (an ``event_layer`` layer, from rest) driven by the events. The seed
-network, 784-128-10, and the N-MNIST one, 2312-128-10, are of this shape.
+spikes of the hidden layer (an ``event_layer`` layer of any neuron model, from rest) driven by the events.
+The seed network, 784-128-10, and the N-MNIST one, 2312-128-10, are of this shape, as are 784-128a-10 and
+784-128s-10 (ALIF or CubaLIF hidden neurons). In the engine's terms: input events, the hidden neurons
+(``neurons``), their spikes' output being the readout's events, then a LIF readout that counts.
 
-Forward, per sample and step, in rows that stay in L1: the hidden current and LIF step as in
+Forward, per sample and step, in rows that stay in L1: the hidden current and neuron step as in
 ``event_layer``; the indices of the hidden neurons that fired (``_fired``); the readout current as
 bias + their rows of W2^T (``rows.add_rows``: the hidden spikes are the readout's events), written to a
 [T, B, K] current. The readout's LIF then runs over all B*K columns at once (``lif_fused.scan_kernel``,
 adding the spikes into the counts). Backward: the readout's LIF adjoint first, over all columns
 (``lif_fused.adjoint_kernel``; the counts' gradient is every step's spike gradient), since it does not
 depend on the hidden layer; then, steps in reverse, per sample: g_I2 [K] is scattered into the rows of
-dW2^T of the hidden neurons that fired (re-derived from the saved V_pre) and makes the hidden spikes'
+dW2^T of the hidden neurons that fired (re-derived from the saved rows, ``neurons.fired``) and makes the hidden spikes'
 gradient g_S = W2^T g_I2 (``rows.weighted_rows``), which goes into the hidden layer's adjoint as in
 ``event_layer``.
 
@@ -36,22 +38,26 @@ k in order, multiply then add), so its results differ from the two-node path by 
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.dynamics.surrogate import SURROGATES, derivative_row
+from spikekit.dynamics.neuron import pack
+from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.event_layer import (
     GROUP,
+    adjoint_neuron_events,
     end_group,
     event_arrays,
     event_current,
     group_samples,
     kernel_weights,
     part_groups,
-    scatter_events,
     start_group,
     sum_partials,
     sum_partials_part,
@@ -61,15 +67,18 @@ from spikekit.kernels.event_layer import (
     transpose_part,
 )
 from spikekit.kernels.events import SpikeEvents
-from spikekit.kernels.lif_fused import adjoint_kernel, adjoint_row, charge_and_fire_row, column_chunks, scan_kernel
+from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
+from spikekit.kernels.neurons import SHAPES, charge_and_fire
+from spikekit.kernels.neurons import fired as fired_spikes
 from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
+from spikekit.kernels.scan import kernel_code, plain_lif
 from spikekit.kernels.select import LANES, select_fired
 
 
 @numba.njit(inline="always")
 def _fired(pre, threshold, fired):
-    """Indices j with pre[j] - threshold >= 0 (the neurons that spiked, as ``charge_and_fire_row``
-    decides) into the front of ``fired`` (int32 [N]), in order; returns their number. 16 at a time
+    """Indices j with pre[j] - threshold >= 0 (with spikes and 0.5: the neurons that spiked) into the front of
+    ``fired`` (int32 [N]), in order; returns their number. 16 at a time
     (``select.select_fired``): a scalar loop (branch-free) cost ~5% of a training step."""
     count = 0
     for start in range(0, pre.shape[0], LANES):
@@ -77,97 +86,96 @@ def _fired(pre, threshold, fired):
     return count
 
 
-@numba.njit(inline="always")
-def adjoint_events(grad_spikes, pre, lif, grad_membrane, over_time, accumulator, events, num_on, num_off, slope_row,
-                   grad_current):
-    """One (step, sample) of the hidden layer's backward, rows [N]: the LIF adjoint (``lif_fused.adjoint_row``; lif =
-    (tau, threshold, surrogate code, slope)) gives g_I into ``grad_current``, which is added to ``over_time``
-    and scattered into the dW^T accumulator at the events (as ``scatter_events``)."""
-    tau, threshold, surrogate, slope = lif
-    derivative_row(surrogate, pre, threshold, slope, slope_row)
-    adjoint_row(grad_spikes, pre, slope_row, threshold, tau, grad_membrane, grad_current)
-    for j in range(over_time.shape[0]):
-        over_time[j] += grad_current[j]
-    scatter_events(accumulator, events, num_on, num_off, grad_current)
+@functools.cache
+def kernels(code: int):
+    """(forward, backward) of the hidden layer and the readout's products, compiled for the hidden layer's
+    neuron model ``code``, a closure constant (``scan.kernels`` says why)."""
 
-
-@numba.njit(parallel=True, cache=True)
-def _forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, hidden, readout_weight_t,
-             readout_bias, num_parts, keep_pre, weight_t, pre, readout_current):
-    """Events as ``SpikeEvents`` (arrays); weight, transpose, bias, weight_t: the hidden layer's, as in
-    ``event_layer._forward``; hidden: its (tau, threshold, reset); readout_weight_t: W2^T [N, KP] and
-    readout_bias [KP], zero past column K. Out: readout_current [T, B, KP]; the hidden layer's V_pre
-    [T, B, N] if keep_pre, else [num_parts, 1, N] per-thread scratch."""
-    num_steps, batch_size, _ = indices.shape
-    width, dtype = weight_t.shape[1], pre.dtype
-    one = dtype.type(1)
-    tau, threshold, reset = hidden
-    if transpose:
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, hidden, readout_weight_t,
+                readout_bias, num_parts, keep, weight_t, saved, readout_current):
+        """Events as ``SpikeEvents`` (arrays); weight, transpose, bias, weight_t: the hidden layer's, as in
+        ``event_layer``; hidden: its (constants [P, N], state variables S); readout_weight_t: W2^T [N, KP] and
+        readout_bias [KP], zero past column K. Out: readout_current [T, B, KP]; the hidden layer's saved rows
+        [T, B, K_s, N] if keep, else [num_parts, 1, K_s, N] per-thread scratch."""
+        num_steps, batch_size, _ = indices.shape
+        width, dtype = weight_t.shape[1], saved.dtype
+        one, half = dtype.type(1), dtype.type(0.5)
+        consts, num_state = hidden
+        if transpose:
+            for part in numba.prange(num_parts):
+                transpose_part(weight, part, num_parts, weight_t)
         for part in numba.prange(num_parts):
-            transpose_part(weight, part, num_parts, weight_t)
-    for part in numba.prange(num_parts):
-        base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
-        membrane = np.empty((GROUP, width), dtype)
-        current, spikes = np.empty(width, dtype), np.empty(width, dtype)
-        fired = np.empty(width, np.int32)
-        for group in range(*part_groups(part, num_parts, batch_size)):
-            first, stop = group_samples(group, batch_size)
-            start_group(bias, weight_t, defaults, first, stop, num_defaults, base, membrane)
-            for t in range(num_steps):
-                for b in range(first, stop):
-                    pre_row = pre[t, b] if keep_pre else pre[part, 0]
-                    event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
-                    charge_and_fire_row(current, membrane[b - first], tau, threshold, reset, pre_row, spikes)
-                    readout_row = readout_current[t, b]
-                    readout_row[:] = readout_bias
-                    add_rows(readout_row, readout_weight_t, fired, 0, _fired(pre_row, threshold, fired), one)
+            local = consts.copy()  # private (see scan.kernels)
+            base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
+            state = np.empty((GROUP, num_state, width), dtype)
+            current, spikes = np.empty(width, dtype), np.empty(width, dtype)
+            fired = np.empty(width, np.int32)
+            for group in range(*part_groups(part, num_parts, batch_size)):
+                first, stop = group_samples(group, batch_size)
+                start_group(bias, weight_t, defaults, first, stop, num_defaults, base, state)
+                for t in range(num_steps):
+                    for b in range(first, stop):
+                        saved_row = saved[t, b] if keep else saved[part, 0]
+                        event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
+                        charge_and_fire(code, local, state[b - first], current, saved_row, spikes)
+                        readout_row = readout_current[t, b]
+                        readout_row[:] = readout_bias
+                        add_rows(readout_row, readout_weight_t, fired, 0, _fired(spikes, half, fired), one)
 
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def backward(indices, num_on, num_off, defaults, num_defaults, readout_grad, saved, readout_weight, hidden,
+                 surrogate, partials, transpose, grads):
+        """readout_grad [T, B, KP]: g_I2, the readout current's gradient (zero past column K); saved [T, B, K_s,
+        N]: the hidden layer's; readout_weight: W2 [K, N]; hidden: (constants [P, N], S); surrogate: (code,
+        slope, learn). partials: per-thread accumulators (partial [P, N_in, N] of dW^T, partial_bias [P, N],
+        readout_partial [P, N, KP] of dW2^T, readout_partial_bias [P, KP], partial_consts [P, P_c, N]); grads:
+        (grad_weight, grad_bias, grad_readout_weight [K, N], grad_readout_bias [K]), the sums of the
+        accumulators over p in order, the hidden weight's as in ``event_layer`` (``transpose``)."""
+        partial, partial_bias, readout_partial, readout_partial_bias, partial_consts = partials
+        grad_weight, grad_bias, grad_readout_weight, grad_readout_bias = grads
+        consts, num_state = hidden
+        num_steps, batch_size, _ = indices.shape
+        width, num_outputs, num_parts, dtype = saved.shape[3], readout_weight.shape[0], partial.shape[0], saved.dtype
+        zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
+        for part in numba.prange(num_parts):
+            accumulator, accumulator_bias = partial[part], partial_bias[part]
+            readout_accumulator, readout_accumulator_bias = readout_partial[part], readout_partial_bias[part]
+            accumulator[:] = zero
+            accumulator_bias[:] = zero
+            readout_accumulator[:] = zero
+            readout_accumulator_bias[:] = zero
+            local, accumulator_consts = consts.copy(), np.zeros_like(consts)  # private (see scan.kernels)
+            grad_state = np.empty((GROUP, num_state, width), dtype)
+            over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+            scratch = np.empty((2, width), dtype)
+            grad_current, grad_spikes, spikes = np.empty(width, dtype), np.empty(width, dtype), np.empty(width, dtype)
+            fired = np.empty(width, np.int32)
+            for group in range(*part_groups(part, num_parts, batch_size)):
+                first, stop = group_samples(group, batch_size)
+                grad_state[:] = zero
+                over_time[:] = zero
+                for t in range(num_steps - 1, -1, -1):
+                    for b in range(first, stop):
+                        readout_row = readout_grad[t, b]
+                        for k in range(readout_row.shape[0]):
+                            readout_accumulator_bias[k] += readout_row[k]
+                        fired_spikes(code, local, saved[t, b], spikes)
+                        scatter_rows(readout_accumulator, fired, 0, _fired(spikes, half, fired), readout_row, one)
+                        weighted_rows(grad_spikes, readout_weight, readout_row)
+                        adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, grad_spikes,
+                                              surrogate, grad_state[b - first], over_time[b - first], accumulator,
+                                              accumulator_consts, indices[t, b], num_on[t, b], num_off[t, b],
+                                              scratch, grad_current)
+                end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
+            partial_consts[part] = accumulator_consts
+        for part in numba.prange(num_parts):
+            sum_partials_part(partial, part, transpose, grad_weight)
+        sum_partials(partial_bias, grad_bias)
+        sum_transposed_rows(readout_partial[:, :, :num_outputs], 0, width, grad_readout_weight)
+        sum_partials(readout_partial_bias[:, :num_outputs], grad_readout_bias)
 
-@numba.njit(parallel=True, cache=True)
-def _backward(indices, num_on, num_off, defaults, num_defaults, readout_grad, pre, readout_weight, hidden, partials,
-              transpose, grads):
-    """readout_grad [T, B, KP]: g_I2, the readout current's gradient (zero past column K); pre [T, B, N]:
-    the hidden layer's V_pre; readout_weight: W2 [K, N]; hidden: its (tau, threshold, surrogate code,
-    slope). partials: per-thread accumulators (partial [P, N_in, N] of dW^T, partial_bias [P, N],
-    readout_partial [P, N, KP] of dW2^T, readout_partial_bias [P, KP]); grads: (grad_weight, grad_bias,
-    grad_readout_weight [K, N], grad_readout_bias [K]), the sums of the accumulators over p in order, the
-    hidden weight's as in ``event_layer._backward`` (``transpose``)."""
-    partial, partial_bias, readout_partial, readout_partial_bias = partials
-    grad_weight, grad_bias, grad_readout_weight, grad_readout_bias = grads
-    num_steps, batch_size, _ = indices.shape
-    width, num_outputs, num_parts, dtype = pre.shape[2], readout_weight.shape[0], partial.shape[0], pre.dtype
-    zero, one = dtype.type(0), dtype.type(1)
-    threshold = hidden[1]
-    for part in numba.prange(num_parts):
-        accumulator, accumulator_bias = partial[part], partial_bias[part]
-        readout_accumulator, readout_accumulator_bias = readout_partial[part], readout_partial_bias[part]
-        accumulator[:] = zero
-        accumulator_bias[:] = zero
-        readout_accumulator[:] = zero
-        readout_accumulator_bias[:] = zero
-        grad_membrane = np.empty((GROUP, width), dtype)
-        over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
-        slope_row, grad_current, grad_spikes = np.empty(width, dtype), np.empty(width, dtype), np.empty(width, dtype)
-        fired = np.empty(width, np.int32)
-        for group in range(*part_groups(part, num_parts, batch_size)):
-            first, stop = group_samples(group, batch_size)
-            grad_membrane[:] = zero
-            over_time[:] = zero
-            for t in range(num_steps - 1, -1, -1):
-                for b in range(first, stop):
-                    readout_row = readout_grad[t, b]
-                    for k in range(readout_row.shape[0]):
-                        readout_accumulator_bias[k] += readout_row[k]
-                    scatter_rows(readout_accumulator, fired, 0, _fired(pre[t, b], threshold, fired), readout_row, one)
-                    weighted_rows(grad_spikes, readout_weight, readout_row)
-                    adjoint_events(grad_spikes, pre[t, b], hidden, grad_membrane[b - first], over_time[b - first],
-                                   accumulator, indices[t, b], num_on[t, b], num_off[t, b], slope_row, grad_current)
-            end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
-    for part in numba.prange(num_parts):
-        sum_partials_part(partial, part, transpose, grad_weight)
-    sum_partials(partial_bias, grad_bias)
-    sum_transposed_rows(readout_partial[:, :, :num_outputs], 0, width, grad_readout_weight)
-    sum_partials(readout_partial_bias[:, :num_outputs], grad_readout_bias)
+    return forward, backward
 
 
 def _padded(width: int, like: Tensor) -> int:
@@ -190,63 +198,71 @@ def _padded_rows(rows: Tensor) -> Tensor:
 
 class _EventReadout(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight: Tensor, bias: Tensor, readout_weight: Tensor, readout_bias: Tensor,  # type: ignore[override]
-                events: SpikeEvents, params: tuple[LIFParams, LIFParams], keep_pre: bool) -> Tensor:
+    def forward(ctx, weight: Tensor, bias: Tensor, consts: Tensor, readout_weight: Tensor,  # type: ignore[override]
+                readout_bias: Tensor, events: SpikeEvents, params: tuple[NamedTuple, LIFParams], keep: bool) -> Tensor:
         num_steps, batch_size, _ = events.shape
         width = weight.shape[0]
         num_outputs = readout_weight.shape[0]
         num_parts = thread_parts(batch_size)
+        hidden, readout = params
+        code = kernel_code(hidden)
+        _, num_state, num_saved = SHAPES[code]
         weight, weight_t, transpose = kernel_weights(weight)
-        # V_pre only where backward will read it; else a one-row scratch per thread (see event_layer).
-        pre = torch.empty(*((num_steps, batch_size) if keep_pre else (num_parts, 1)), width, dtype=weight.dtype)
+        # Saved rows only where backward will read them; else a one-row scratch per thread (see event_layer).
+        saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
+                            dtype=weight.dtype)
+        packed = consts.detach().contiguous()
         readout_weight_t = _padded_rows(readout_weight.detach().t())  # [N, KP]
         padded = readout_weight_t.shape[1]
         readout_current = weight_t.new_empty(num_steps, batch_size, padded)
-        dtype = pre.numpy().dtype.type
-        hidden, readout = params
-        _forward(*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
-                 (dtype(hidden.tau), dtype(hidden.threshold), dtype(hidden.reset)), readout_weight_t.numpy(),
-                 _padded_rows(readout_bias.detach().view(1, -1))[0].numpy(), num_parts, keep_pre, weight_t.numpy(),
-                 pre.numpy(), readout_current.numpy())
+        dtype = saved.numpy().dtype.type
+        kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
+                         (packed.numpy(), num_state), readout_weight_t.numpy(),
+                         _padded_rows(readout_bias.detach().view(1, -1))[0].numpy(), num_parts, keep,
+                         weight_t.numpy(), saved.numpy(), readout_current.numpy())
         # The readout's LIF over all samples at once (vectorised across the B*KP columns, as in readout).
         columns = batch_size * padded
-        counts = pre.new_zeros(columns)
-        readout_pre = pre.new_empty(num_steps, columns if keep_pre else 0)
-        scan_kernel(readout_current.view(num_steps, columns).numpy(), pre.new_zeros(columns).numpy(),
+        counts = saved.new_zeros(columns)
+        readout_pre = saved.new_empty(num_steps, columns if keep else 0)
+        scan_kernel(readout_current.view(num_steps, columns).numpy(), saved.new_zeros(columns).numpy(),
                     dtype(readout.tau), dtype(readout.threshold), dtype(readout.reset), column_chunks(columns),
-                    (False, keep_pre), pre.new_empty(0, 0).numpy(), readout_pre.numpy(), counts.numpy())
-        ctx.save_for_backward(pre, readout_pre, readout_weight)
-        ctx.events, ctx.params, ctx.transpose = events, params, transpose
+                    (False, keep), saved.new_empty(0, 0).numpy(), readout_pre.numpy(), counts.numpy())
+        ctx.save_for_backward(saved, packed, readout_pre, readout_weight)
+        ctx.events, ctx.params, ctx.transpose, ctx.code = events, params, transpose, code
         return counts.view(batch_size, padded)[:, :num_outputs]
 
     @staticmethod
     def backward(ctx, grad_counts: Tensor):  # type: ignore[override]
-        pre, readout_pre, readout_weight = ctx.saved_tensors
+        saved, packed, readout_pre, readout_weight = ctx.saved_tensors
         events: SpikeEvents = ctx.events
         hidden, readout = ctx.params
-        num_steps, batch_size, width = pre.shape
+        num_steps, batch_size, _, width = saved.shape
         num_parts, num_outputs, columns = thread_parts(batch_size), readout_weight.shape[0], readout_pre.shape[1]
-        dtype = pre.numpy().dtype.type
+        dtype = saved.numpy().dtype.type
         # g_I2 of every step first: the readout's adjoint does not depend on the hidden layer.
         readout_grad = torch.empty_like(readout_pre)
         adjoint_kernel(_padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
                        dtype(readout.threshold), dtype(readout.tau), SURROGATES[readout.surrogate].code,
-                       dtype(readout.slope), pre.new_zeros(columns).numpy(), column_chunks(columns),
+                       dtype(readout.slope), saved.new_zeros(columns).numpy(), column_chunks(columns),
                        readout_grad.numpy())
-        padded = _padded(num_outputs, pre)
+        padded = _padded(num_outputs, saved)
         # One private accumulator per thread, summed after: no two threads write the same row.
-        partials = (pre.new_empty(num_parts, events.num_inputs, width), pre.new_empty(num_parts, width),
-                    pre.new_empty(num_parts, width, padded), pre.new_empty(num_parts, padded))
+        partials = (saved.new_empty(num_parts, events.num_inputs, width), saved.new_empty(num_parts, width),
+                    saved.new_empty(num_parts, width, padded), saved.new_empty(num_parts, padded),
+                    saved.new_empty(num_parts, *packed.shape))
         # An input-major weight gets dW^T in its own layout (partials[0][0]), as in event_layer.
-        grad_weight = pre.new_empty(width, events.num_inputs) if ctx.transpose else pre.new_empty(0, 0)
-        grads = (grad_weight, pre.new_empty(width), pre.new_empty(num_outputs, width), pre.new_empty(num_outputs))
-        _backward(*event_arrays(events), readout_grad.view(num_steps, batch_size, padded).numpy(), pre.numpy(),
-                  readout_weight.detach().contiguous().numpy(),
-                  (dtype(hidden.tau), dtype(hidden.threshold), SURROGATES[hidden.surrogate].code, dtype(hidden.slope)),
-                  tuple(p.numpy() for p in partials), ctx.transpose, tuple(g.numpy() for g in grads))
+        grad_weight = saved.new_empty(width, events.num_inputs) if ctx.transpose else saved.new_empty(0, 0)
+        grads = (grad_weight, saved.new_empty(width), saved.new_empty(num_outputs, width),
+                 saved.new_empty(num_outputs))
+        learn = bool(ctx.needs_input_grad[2])
+        kernels(ctx.code)[1](*event_arrays(events), readout_grad.view(num_steps, batch_size, padded).numpy(),
+                             saved.numpy(), readout_weight.detach().contiguous().numpy(),
+                             (packed.numpy(), SHAPES[ctx.code][1]),
+                             (SURROGATES[hidden.surrogate].code, dtype(hidden.slope), learn),
+                             tuple(p.numpy() for p in partials), ctx.transpose, tuple(g.numpy() for g in grads))
         _, grad_bias, grad_readout_weight, grad_readout_bias = grads
-        return (grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, grad_readout_weight,
-                grad_readout_bias, None, None, None)
+        return (grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, partials[4].sum(0) if learn else None,
+                grad_readout_weight, grad_readout_bias, None, None, None)
 
 
 def supports_event_readout(hidden: nn.Module, readout: nn.Module) -> bool:
@@ -257,7 +273,7 @@ def supports_event_readout(hidden: nn.Module, readout: nn.Module) -> bool:
             and weight.dtype == readout_weight.dtype and readout_weight.shape[1] == weight.shape[0])
 
 
-def event_readout_counts(events: SpikeEvents, hidden: nn.Module, hidden_params: LIFParams, readout: nn.Module,
+def event_readout_counts(events: SpikeEvents, hidden: nn.Module, hidden_params: NamedTuple, readout: nn.Module,
                          readout_params: LIFParams) -> Tensor:
     """Spike counts over time of a two-layer network fed by ``events`` (the same as ``readout.readout_counts``
     of ``event_layer.event_lif_layer``'s spikes, up to float rounding in the readout's products).
@@ -265,17 +281,21 @@ def event_readout_counts(events: SpikeEvents, hidden: nn.Module, hidden_params: 
     Args:
         events: input spikes standing for [T, B, N_in].
         hidden: the first layer's synapses (``nn.Linear`` or ``InputMajorLinear``), weight [N, N_in].
-        hidden_params: its LIF constants.
+        hidden_params: its neurons' constants, of any model (``dynamics.neuron.MODELS``), learned ones included.
         readout: the second layer's synapses, weight [K, N].
-        readout_params: its LIF constants.
+        readout_params: its LIF constants (``scan.plain_lif``).
     Returns:
-        counts [B, K] (float), differentiable in both layers' weights and biases (surrogate gradient).
+        counts [B, K] (float), differentiable in both layers' weights and biases and in the hidden layer's
+        tensor constants (surrogate gradient).
     """
     if events.num_inputs != hidden.weight.shape[1]:
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {hidden.weight.shape[1]}")
+    if not plain_lif(readout_params):
+        raise ValueError("event_readout_counts needs a plain LIF readout (float constants, none learned)")
     if not supports_event_readout(hidden, readout):
         raise ValueError("event_readout_counts needs float32/float64 CPU weights of one dtype, the readout's "
                          f"[K, {hidden.weight.shape[0]}]")
-    parameters = (hidden.weight, hidden.bias, readout.weight, readout.bias)
-    keep_pre = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
-    return _EventReadout.apply(*parameters, events, (hidden_params, readout_params), keep_pre)
+    consts = pack(hidden_params, (hidden.weight.shape[0],), hidden.weight)
+    parameters = (hidden.weight, hidden.bias, consts, readout.weight, readout.bias)
+    keep = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
+    return _EventReadout.apply(*parameters, events, (hidden_params, readout_params), keep)

@@ -39,7 +39,7 @@ def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Te
     """
     *hidden, (linear, params) = layers
     if (len(hidden) == 1 and (events := as_events(inputs)) is not None and supports_event_readout(hidden[0][0], linear)
-            and plain_lif(hidden[0][1]) and plain_lif(params)):
+            and plain_lif(params)):
         return event_readout_counts(events, *hidden[0], linear, params)
     for hidden_linear, hidden_params in hidden:
         inputs = fast_layer(inputs, hidden_linear, hidden_params)

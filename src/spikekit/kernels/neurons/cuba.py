@@ -21,14 +21,18 @@ from spikekit.dynamics.surrogate import derivative_row
 
 @numba.njit(inline="always")
 def forward_row(consts, state, current, saved, spikes):
-    """One step over a row of N neurons (shapes in the module docstring); state updated in place."""
+    """One step over a row of N neurons (shapes in the module docstring); state updated in place. Two loops,
+    each writing at most three rows (as ALIF's, for the same reason)."""
     tau, threshold, reset, tau_syn = consts[0], consts[1], consts[2], consts[3]
     synaptic, membrane, kept, pre = state[0], state[1], saved[0], saved[1]
     zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
     for j in range(current.shape[0]):
         i = synaptic[j] + (current[j] - synaptic[j]) / tau_syn[j]
-        v = membrane[j] + (i - membrane[j]) / tau[j]
-        synaptic[j], kept[j], pre[j] = i, i, v
+        synaptic[j] = i
+        kept[j] = i
+    for j in range(current.shape[0]):
+        v = membrane[j] + (synaptic[j] - membrane[j]) / tau[j]
+        pre[j] = v
         fired = v - threshold[j] >= zero
         spikes[j] = one if fired else zero
         membrane[j] = reset[j] if fired else v
@@ -36,28 +40,42 @@ def forward_row(consts, state, current, saved, spikes):
 
 @numba.njit(inline="always")
 def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
-                grad_consts):
-    """One step (t) of the adjoint above; grad_state [2, N]: (g_J, g_V) at t on entry, at t-1 on exit;
-    grad_consts [4, N] accumulates; x, h: scratch rows [N]."""
+                grad_consts, learn):
+    """One step (t) of the adjoint above; grad_state [2, N]: (g_J, g_V) at t on entry, at t-1 on exit. With
+    ``learn``, grad_consts [4, N] accumulates the constants' terms, in a loop of its own (as LIF's); x, h:
+    scratch rows [N]."""
     tau, threshold, reset, tau_syn = consts[0], consts[1], consts[2], consts[3]
     kept, pre, grad_synaptic, grad_membrane = saved[0], saved[1], grad_state[0], grad_state[1]
     zero, one = pre.dtype.type(0), pre.dtype.type(1)
     for j in range(pre.shape[0]):
         x[j] = pre[j] - threshold[j]
     derivative_row(surrogate, x, zero, slope, h)
+    if learn:
+        for j in range(pre.shape[0]):
+            fired = x[j] >= zero
+            surrogate_term = grad_spikes[j] * h[j]
+            g = surrogate_term + (zero if fired else grad_membrane[j])
+            previous, synaptic_before = zero, zero
+            if not first:
+                synaptic_before = saved_prev[0, j]
+                previous = reset[j] if saved_prev[1, j] - threshold[j] >= zero else saved_prev[1, j]
+            g_j = grad_synaptic[j] + g / tau[j]
+            grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
+            grad_consts[1, j] -= surrogate_term
+            grad_consts[2, j] += grad_membrane[j] if fired else zero
+            grad_consts[3, j] -= g_j * (kept[j] - synaptic_before) / tau_syn[j]
     for j in range(pre.shape[0]):
-        fired = x[j] >= zero
-        surrogate_term = grad_spikes[j] * h[j]
-        g = surrogate_term + (zero if fired else grad_membrane[j])
-        previous, synaptic_before = zero, zero
-        if not first:
-            synaptic_before = saved_prev[0, j]
-            previous = reset[j] if saved_prev[1, j] - threshold[j] >= zero else saved_prev[1, j]
+        g = grad_spikes[j] * h[j] + (zero if x[j] >= zero else grad_membrane[j])
         g_j = grad_synaptic[j] + g / tau[j]
-        grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
-        grad_consts[1, j] -= surrogate_term
-        grad_consts[2, j] += grad_membrane[j] if fired else zero
-        grad_consts[3, j] -= g_j * (kept[j] - synaptic_before) / tau_syn[j]
         grad_current[j] = g_j / tau_syn[j]
         grad_synaptic[j] = g_j * (one - one / tau_syn[j])
         grad_membrane[j] = g * (one - one / tau[j])
+
+
+@numba.njit(inline="always")
+def fired_row(consts, saved, spikes):
+    """The step's spikes (1. or 0.) re-derived from its saved row: V_pre >= threshold."""
+    threshold, pre = consts[1], saved[1]
+    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    for j in range(pre.shape[0]):
+        spikes[j] = one if pre[j] - threshold[j] >= zero else zero

@@ -36,24 +36,38 @@ def forward_row(consts, state, current, saved, spikes):
 
 @numba.njit(inline="always")
 def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
-                grad_consts):
-    """One step (t) of the adjoint above; grad_state [1, N] holds g_V[t] on entry and g_V[t-1] on exit;
-    grad_consts [3, N] accumulates; x, h: scratch rows [N]."""
+                grad_consts, learn):
+    """One step (t) of the adjoint above; grad_state [1, N] holds g_V[t] on entry and g_V[t-1] on exit. With
+    ``learn``, grad_consts [3, N] accumulates the constants' terms, in a loop of its own so that the main loop
+    stays as lean as when nothing is learned; x, h: scratch rows [N]."""
     tau, threshold, reset = consts[0], consts[1], consts[2]
-    pre, pre_prev, grad_membrane = saved[0], saved_prev[0], grad_state[0]
+    pre, grad_membrane = saved[0], grad_state[0]
     zero, one = pre.dtype.type(0), pre.dtype.type(1)
     for j in range(pre.shape[0]):
         x[j] = pre[j] - threshold[j]
     derivative_row(surrogate, x, zero, slope, h)
+    if learn:
+        pre_prev = saved_prev[0]
+        for j in range(pre.shape[0]):
+            fired = x[j] >= zero
+            surrogate_term = grad_spikes[j] * h[j]
+            g = surrogate_term + (zero if fired else grad_membrane[j])
+            previous = zero
+            if not first:
+                previous = reset[j] if pre_prev[j] - threshold[j] >= zero else pre_prev[j]
+            grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
+            grad_consts[1, j] -= surrogate_term
+            grad_consts[2, j] += grad_membrane[j] if fired else zero
     for j in range(pre.shape[0]):
-        fired = x[j] >= zero
-        surrogate_term = grad_spikes[j] * h[j]
-        g = surrogate_term + (zero if fired else grad_membrane[j])
-        previous = zero
-        if not first:
-            previous = reset[j] if pre_prev[j] - threshold[j] >= zero else pre_prev[j]
-        grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
-        grad_consts[1, j] -= surrogate_term
-        grad_consts[2, j] += grad_membrane[j] if fired else zero
+        g = grad_spikes[j] * h[j] + (zero if x[j] >= zero else grad_membrane[j])
         grad_current[j] = g / tau[j]
         grad_membrane[j] = g * (one - one / tau[j])
+
+
+@numba.njit(inline="always")
+def fired_row(consts, saved, spikes):
+    """The step's spikes (1. or 0.) re-derived from its saved row: V_pre >= threshold."""
+    threshold, pre = consts[1], saved[0]
+    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    for j in range(pre.shape[0]):
+        spikes[j] = one if pre[j] - threshold[j] >= zero else zero
