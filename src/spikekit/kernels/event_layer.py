@@ -40,12 +40,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.dynamics.neuron import pack
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.events import SpikeEvents
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire
 from spikekit.kernels.rows import add_rows, scatter_rows
-from spikekit.kernels.scan import kernel_code
+from spikekit.kernels.scan import kernel_code, kernel_constants
 
 GROUP = 8  # samples stepped together through time (see above)
 
@@ -347,7 +346,7 @@ def event_lif_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, params: N
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
     if not supports_event_layer(weight):
         raise ValueError(f"event_lif_layer needs a float32/float64 CPU weight, got {weight.dtype} on {weight.device}")
-    consts = pack(params, (weight.shape[0],), weight)
+    consts = kernel_constants(params, (weight.shape[0],), weight)
     keep = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad or consts.requires_grad)
     model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
     return _EventNeurons.apply(weight, bias, consts, events, model, keep)

@@ -47,7 +47,6 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
-from spikekit.dynamics.neuron import pack
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.event_layer import (
     GROUP,
@@ -68,10 +67,10 @@ from spikekit.kernels.event_layer import (
 )
 from spikekit.kernels.events import SpikeEvents
 from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
-from spikekit.kernels.neurons import SHAPES, charge_and_fire
+from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire
 from spikekit.kernels.neurons import fired as fired_spikes
 from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
-from spikekit.kernels.scan import kernel_code, plain_lif
+from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.kernels.select import LANES, select_fired
 
 
@@ -160,8 +159,12 @@ def kernels(code: int):
                         readout_row = readout_grad[t, b]
                         for k in range(readout_row.shape[0]):
                             readout_accumulator_bias[k] += readout_row[k]
-                        fired_spikes(code, local, saved[t, b], spikes)
-                        scatter_rows(readout_accumulator, fired, 0, _fired(spikes, half, fired), readout_row, one)
+                        if code == UNIFORM_LIF:  # fired where V_pre >= threshold: no spikes row needed
+                            count = _fired(saved[t, b, 0], local[1, 0], fired)
+                        else:
+                            fired_spikes(code, local, saved[t, b], spikes)
+                            count = _fired(spikes, half, fired)
+                        scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
                         weighted_rows(grad_spikes, readout_weight, readout_row)
                         adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, grad_spikes,
                                               surrogate, grad_state[b - first], over_time[b - first], accumulator,
@@ -295,7 +298,7 @@ def event_readout_counts(events: SpikeEvents, hidden: nn.Module, hidden_params: 
     if not supports_event_readout(hidden, readout):
         raise ValueError("event_readout_counts needs float32/float64 CPU weights of one dtype, the readout's "
                          f"[K, {hidden.weight.shape[0]}]")
-    consts = pack(hidden_params, (hidden.weight.shape[0],), hidden.weight)
+    consts = kernel_constants(hidden_params, (hidden.weight.shape[0],), hidden.weight)
     parameters = (hidden.weight, hidden.bias, consts, readout.weight, readout.bias)
     keep = torch.is_grad_enabled() and any(p.requires_grad for p in parameters)
     return _EventReadout.apply(*parameters, events, (hidden_params, readout_params), keep)
