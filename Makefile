@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 setup: $(VENV)/.installed $(VENV)/.numba-cache-fresh
 
 # numba's on-disk kernel cache (cache=True) checks the timestamp of a kernel's own file only, not of
-# the jitted helpers it inlines from other modules (events.py, lif_fused.py, surrogate.py): after an
+# the jitted helpers it inlines from other modules (events.py, lif_fused.py, neurons/, surrogate.py): after an
 # edit or a pull that changes only a helper, a cached kernel would still run the old code. So the cache
 # is dropped whenever any of those sources is newer than the last drop (it rebuilds in ~15 s).
-KERNEL_SOURCES := $(wildcard src/spikekit/kernels/*.py src/spikekit/dynamics/*.py)
+KERNEL_SOURCES := $(wildcard src/spikekit/kernels/*.py src/spikekit/kernels/neurons/*.py src/spikekit/dynamics/*.py)
 $(VENV)/.numba-cache-fresh: $(KERNEL_SOURCES) | $(VENV)/.installed
 	find src \( -name '*.nbi' -o -name '*.nbc' \) -delete
 	touch $@

@@ -1,6 +1,7 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
-    python benchmarks/bench_engines.py [--repeats 10] [--rounds 3] [--threads 2] [--section seed|conv|events|all]
+    python benchmarks/bench_engines.py [--repeats 10] [--rounds 3] [--threads 2]
+                                       [--section seed|alif|cuba|custom|conv|events|all] [--results FILE]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
 inference = encoding + forward without gradients. Three networks: the seed's 784-128-10 (inference
@@ -15,13 +16,20 @@ for the conv net the two convolutions and the readout product forward, and their
 gradients (none for the data), channels-last as the fast engine runs them. Each row is timed in blocks of
 back-to-back batches after a warm-up, the rows of a table taking turns over a few rounds (``_median_ms``).
 Peak RSS is the high-water mark of a fresh process that runs 3 calls of that row alone (data loaded, as in
-training), Linux only.
+training), Linux only. The ``alif`` and ``cuba`` sections are the seed network with ALIF or CubaLIF hidden
+neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``).
+
+The rows are printed and written, with the host (CPU model, vector extensions, torch and numba versions),
+into ``--results`` (default ``benchmarks/results/engines.json``, the sections run replacing their earlier
+rows); ``benchmarks/performance_page.py`` makes ``docs/performance.md`` from that file.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import platform
 import statistics
 import subprocess
 import sys
@@ -239,12 +247,45 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
     return cases
 
 
+RESULTS = Path(__file__).parent / "results" / "engines.json"
+
+
+def host() -> dict[str, str]:
+    """What the figures were measured on: CPU model and the vector extensions that decide the kernels' speed."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+                 platform.processor() or platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    import numba
+    return {"cpu": model, "machine": platform.machine(), "avx512": str("avx512f" in flags),
+            "amx": str("amx_tile" in flags), "numba_cpu": numba.config.CPU_NAME or "host",
+            "torch": torch.__version__, "numba": numba.__version__, "python": platform.python_version()}
+
+
+def write_results(path: Path, sections: list[str], rows: list[tuple], args: argparse.Namespace) -> None:
+    """Merge this run's rows into ``path`` (JSON), replacing the rows of the sections it ran."""
+    data = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    record = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "host": host(),
+              "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
+              "rows": [dict(zip(("network", "engine", "mode", "T", "batch", "samples_per_s", "ms", "peak_rss_mb",
+                                 "x_reference"), row)) for row in rows]}
+    for section in sections:
+        data["runs"][section] = {**record, "rows": [row for row, section_of in zip(record["rows"], _row_sections)
+                                                    if section_of == section]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+_row_sections: list[str] = []  # the section of each row of main's table, in order
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed batches per row and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the rows of a table (median of all)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--section", choices=[*SECTIONS, "all"], default="all", help="which networks to time")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file the rows are merged into")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)  # internal: one row's peak RSS, in its own process
     args = parser.parse_args()
     if args.peak_of:
@@ -253,7 +294,8 @@ def main() -> None:
     keep_freed_memory()  # as the CLI does; process-wide, so both engines run with it
     data = load_mnist()
     rows = []
-    for section in SECTIONS if args.section == "all" else [args.section]:
+    sections = list(SECTIONS) if args.section == "all" else [args.section]
+    for section in sections:
         arch, cases_of_section, _, input_shape = SECTIONS[section]
         if section == "events":
             arch = f"{2 * 34 * 34}-{arch} (events)"
@@ -264,6 +306,7 @@ def main() -> None:
                 peak = _peak_rss_in_fresh_process((section, name, mode, num_steps, batch))
                 rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], peak,
                              ms["reference"] / ms[name]))
+                _row_sections.append(section)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.rounds} rounds x {args.repeats} "
           "batches, each block after 2 warm-up; peak RSS of a fresh process running 3 batches of the row\n")
     print("| network | engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
@@ -271,6 +314,8 @@ def main() -> None:
     for arch, name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
         print(f"| {arch} | {name} | {mode} | {num_steps} | {batch} | {rate:,.0f} | {ms:.1f} | {rss:.0f} | "
               f"{ratio:.1f} |")
+    write_results(args.results, sections, rows, args)
+    print(f"\nwritten to {args.results} (python benchmarks/performance_page.py makes docs/performance.md from it)")
 
 
 if __name__ == "__main__":

@@ -190,3 +190,22 @@ def test_unsupported_conv_graphs_name_the_node(node, message: str) -> None:
     graph = nir.NIRGraph(nodes=nodes, edges=list(zip(nodes, list(nodes)[1:])), type_check=False)
     with pytest.raises(NIRError, match=f"'n0'.*{message}"):
         from_nir(graph)
+
+
+@pytest.mark.parametrize(("arch", "message"), [
+    ("16a-10", "layer 1 has alif neurons and cannot be exported: NIR has no adaptive LIF node"),
+    ("16-10s", "layer 2 has cuba neurons and cannot be exported: spikekit does not write NIR's CubaLIF node yet"),
+])
+def test_layers_nir_cannot_hold_are_refused_naming_the_layer(arch: str, message: str) -> None:
+    with pytest.raises(NIRError, match=message):
+        to_nir(SNN(arch, input_shape=(20,)))
+
+
+def test_per_neuron_and_learned_lif_constants_are_written_per_neuron() -> None:
+    from spikekit.nn.neurons import LIF
+
+    model = SNN("4-3", [LIF(shape=4, learn=("tau",), tau=3.0), LIF(tau=torch.tensor([2.0, 2.5, 4.0]))],
+                input_shape=(6,))
+    graph = to_nir(model, dt=1e-3)
+    assert np.allclose(graph.nodes["lif1"].tau, 3e-3) and graph.nodes["lif1"].tau.shape == (4,)
+    assert np.allclose(graph.nodes["lif2"].tau, [2e-3, 2.5e-3, 4e-3])

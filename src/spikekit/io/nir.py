@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from spikekit.dynamics.lif import LIFParams, check_params
+from spikekit.dynamics.neuron import model_of
 from spikekit.errors import SpikekitError
 from spikekit.nn import SNN, ConvLayer, Flatten, SNNLayer
 
@@ -37,12 +38,15 @@ def lif_to_nir(params: LIFParams, shape: int | tuple[int, ...], dt: float = DEFA
     ``dt/tau_nir = 1/tau``, ``r = 1`` and ``v_leak = 0``, i.e.
 
         tau_nir = tau * dt (seconds),  r = 1,  v_leak = 0,  v_threshold = threshold,  v_reset = reset.
+
+    Per-neuron constants (tensors broadcastable to ``shape``, learned ones included) become per-neuron arrays.
     """
     import nir
 
-    def full(value: float) -> np.ndarray:
-        return np.full(shape, value, dtype=np.float64)
-    return nir.LIF(tau=full(params.tau * dt), r=full(1.0), v_leak=full(0.0), v_threshold=full(params.threshold),
+    def full(value: float | torch.Tensor, scale: float = 1.0) -> np.ndarray:
+        values = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else value
+        return np.broadcast_to(np.asarray(values, dtype=np.float64) * scale, shape).copy()
+    return nir.LIF(tau=full(params.tau, dt), r=full(1.0), v_leak=full(0.0), v_threshold=full(params.threshold),
                    v_reset=full(params.reset))
 
 
@@ -109,6 +113,11 @@ def _layer_nodes(layer: Any, index: int, input_shape: tuple[int, ...], shape: tu
 
     def array(tensor: torch.Tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy().astype(np.float32)
+    if isinstance(layer, (SNNLayer, ConvLayer)) and type(layer.params) is not LIFParams:
+        model = model_of(layer.params).name
+        why = ("NIR has no adaptive LIF node" if model == "alif" else
+               "spikekit does not write NIR's CubaLIF node yet")
+        raise NIRError(f"layer {index} has {model} neurons and cannot be exported: {why}; only LIF layers can")
     if isinstance(layer, SNNLayer):
         synapse = nir.Affine(weight=array(layer.linear.weight), bias=array(layer.linear.bias))
         return {f"affine{index}": synapse, f"lif{index}": lif_to_nir(layer.params, shape, dt)}

@@ -1,11 +1,13 @@
-"""Thin modules over ``spikekit.dynamics`` and ``spikekit.kernels``: one layer kind per file, one network."""
+"""Thin modules over ``spikekit.dynamics`` and ``spikekit.kernels``: one layer kind per file, the neuron modules
+(``LIF``, ``ALIF``, ``CubaLIF``: currents [T, B, ...] to spikes, for a user's own models), one network."""
 
 from spikekit.nn.conv import ConvLayer
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.network import SNN, SPIKING, check_sizes
+from spikekit.nn.neurons import ALIF, LIF, NEURONS, CubaLIF, Neuron
 from spikekit.nn.pool import Pool2d
 from spikekit.nn.spec import PRESETS, LayerSpec, parse_arch, resolve_arch
 
-__all__ = ["PRESETS", "SNN", "SPIKING", "ConvLayer", "Flatten", "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer",
-           "check_sizes", "parse_arch", "resolve_arch"]
+__all__ = ["ALIF", "LIF", "NEURONS", "PRESETS", "SNN", "SPIKING", "CubaLIF", "Neuron", "ConvLayer", "Flatten",
+           "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer", "check_sizes", "parse_arch", "resolve_arch"]
