@@ -2,6 +2,10 @@
 
     python benchmarks/performance_page.py [--results benchmarks/results/engines.json] [--out docs/performance.md]
 
+docs/performance-avx2.md is the same page for a run without AVX-512 (``--results
+benchmarks/results/engines-avx2.json``: bench_engines.py run with NUMBA_CPU_NAME=haswell, NUMBA_CPU_FEATURES
+with every avx512 feature off, and ATEN_CPU_CAPABILITY=avx2).
+
 Every figure on the page comes from that file: one table per section, with the host and date it was measured
 on. Ratios compare engines measured in the same run (``bench_engines.py``); figures from different runs or
 hosts are not compared.
