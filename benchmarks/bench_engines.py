@@ -41,13 +41,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spikekit.allocator import keep_freed_memory
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
 from spikekit.data.nmnist import saccade_events
 from spikekit.kernels import ENGINES, as_dense
-from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.nn import SNNLayer
 from spikekit.nn.neurons import LIF
 from spikekit.train.distributed import set_threads

@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spikekit.allocator import keep_freed_memory
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
-from spikekit.kernels.allocator import keep_freed_memory
 from spikekit.nn.network import SNN
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import build_optimizer, encode_batch

@@ -33,11 +33,12 @@ from collections.abc import Callable
 
 import torch.nn.functional as F
 
+from spikekit import spike_events as events
+from spikekit.allocator import keep_freed_memory
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
-from spikekit.kernels import event_layer, event_readout, events, lif_fused, readout
-from spikekit.kernels.allocator import keep_freed_memory
+from spikekit.kernels import event_layer, event_readout, lif_fused, readout
 from spikekit.train import loop
 
 TOTALS: dict[str, float] = collections.defaultdict(float)

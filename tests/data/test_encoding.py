@@ -3,7 +3,7 @@ import torch
 
 from spikekit.data.augment import shift_offsets
 from spikekit.data.encoding import poisson_encode, poisson_encode_byte_events, poisson_encode_events
-from spikekit.kernels.shift import shift_images
+from spikekit.data.shift import shift_images
 
 PROBABILITIES = torch.tensor([[0.0, 0.05, 0.13, 0.5, 0.87, 1.0, 3 / 256, 255 / 256]])
 

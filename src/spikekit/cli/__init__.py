@@ -12,9 +12,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from spikekit.allocator import keep_freed_memory
 from spikekit.cli import inspect, interop, report, train
 from spikekit.errors import SpikekitError
-from spikekit.kernels.allocator import keep_freed_memory
 
 USER_ERROR = 2
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
-    keep_freed_memory()  # the CLI owns the process: see spikekit.kernels.allocator
+    keep_freed_memory()  # the CLI owns the process: see spikekit.allocator
     try:
         return args.run(args) or 0
     except SpikekitError as error:

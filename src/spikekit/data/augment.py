@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spikekit.kernels.shift import shift_images
+from spikekit.data.shift import shift_images
 
 
 def shift_offsets(batch: int, max_shift: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:

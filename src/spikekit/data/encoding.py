@@ -3,7 +3,7 @@
 Two samplers of the same distribution, both driven by an explicit ``torch.Generator``:
 - ``poisson_encode``: dense ``[T, B, P]`` float spikes from ``torch.rand < p`` (the reference);
 - ``poisson_encode_events``: ``LazyEvents`` (spike events drawn on first use) from a counter-based sampler (see
-  ``spikekit.kernels.poisson``), ~30x faster and what the fast engine consumes;
+  ``spikekit.data.poisson``), ~30x faster and what the fast engine consumes;
   ``poisson_encode_byte_events`` gives the same events from raw image bytes, gathered and shifted in the pass.
 They draw different random numbers, so their spikes differ sample by sample, not in distribution.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from spikekit.kernels.events import LazyEvents
-from spikekit.kernels.poisson import INTENSITY_RANGE_ERROR, poisson_byte_events, poisson_events
+from spikekit.data.poisson import INTENSITY_RANGE_ERROR, poisson_byte_events, poisson_events
+from spikekit.spike_events import LazyEvents
 
 
 def _check_steps(num_steps: int) -> None:
@@ -67,7 +67,7 @@ def poisson_encode_byte_events(images: Tensor, index: Tensor, byte_intensity: Te
                                offsets: tuple[Tensor, Tensor] | None = None) -> LazyEvents:
     """``poisson_encode_events(intensity, num_steps, generator)`` for ``intensity`` = ``byte_intensity[images[index]]``
     with image b translated by (offsets[0][b], offsets[1][b]) pixels: the same events, from the same key, made
-    in one pass over the raw bytes (``kernels.poisson.poisson_byte_events`` gives the shapes).
+    in one pass over the raw bytes (``data.poisson.poisson_byte_events`` gives the shapes).
     """
     _check_steps(num_steps)
     return poisson_byte_events(images, index, byte_intensity, num_steps, _draw_key(generator), shape, offsets)

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from spikekit.errors import DataError
-from spikekit.kernels.events import SpikeEvents, index_dtype
+from spikekit.spike_events import SpikeEvents, index_dtype
 
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("t", "<i8")])
 BIN_MODES = ("time", "count")

@@ -22,9 +22,9 @@ from torch import Tensor, nn
 from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.conv import CONV_ENGINES
 from spikekit.kernels.event_layer import event_lif_layer
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
 from spikekit.kernels.fast import fast_counts, fast_layer
 from spikekit.kernels.reference import Layers, reference_counts, reference_layer
+from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
 
 Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, NeuronParams], Tensor]

@@ -20,9 +20,9 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.neuron import NeuronParams, model_of, rest_state
 from spikekit.kernels.event_conv import ImageEvents, event_conv_layer, supports_event_conv
-from spikekit.kernels.events import as_dense
 from spikekit.kernels.image_lif import pooled_lif_scan, supports_pooled_scan
 from spikekit.kernels.scan import plain_lif, scan_neurons
+from spikekit.spike_events import as_dense
 
 
 def _dense(inputs: Tensor | ImageEvents, conv: nn.Conv2d) -> Tensor:

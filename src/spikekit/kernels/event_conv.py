@@ -1,7 +1,7 @@
 """A conv LIF layer fed by spike events, fused: the conv's current and the LIF scan in one pass per direction.
 
 The first conv layer of a network on Poisson-coded MNIST sees ~13% of its 784 inputs spike, and with
-complement coding (``events.py``) ~21 row operations per (step, sample) describe them. A dense conv
+complement coding (``spikekit.spike_events``) ~21 row operations per (step, sample) describe them. A dense conv
 touches all 784 x 25 (pixel, kernel tap) pairs per output channel; here each event adds its K x K patch of
 W (C_out-long rows of ``weight_t`` [C_in, K, K, C_out]) into the current image, laid out [H, W, C_out]
 (NHWC), so a step costs ~21 x K^2 row additions. Forward, per sample and step: current = bias + default
@@ -31,9 +31,9 @@ from torch import Tensor
 
 from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.surrogate import SURROGATES, derivative_row
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_events
 from spikekit.kernels.image_lif import parts, pool_row, unpool_row
 from spikekit.kernels.lif_fused import adjoint_row, charge_and_fire_row
+from spikekit.spike_events import LazyEvents, SpikeEvents, as_events
 
 
 class ImageEvents(NamedTuple):

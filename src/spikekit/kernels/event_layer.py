@@ -2,7 +2,7 @@
 
 The input part is the event product, the neuron part any model (``spikekit.kernels.neurons``: LIF, ALIF,
 CubaLIF, per-neuron and learned constants), the output part stores the spikes. Forward, per sample and
-step: current = bias + default rows + on rows - off rows of W^T (the event product of ``events.py``),
+step: current = bias + default rows + on rows - off rows of W^T (the event product of ``spikekit.spike_events``),
 then one step of the neuron model (``neurons.charge_and_fire``) while that row of current is still in L1.
 Backward, steps in reverse: the model's adjoint (``neurons.adjoint``) gives the row g_I[t, b] (and adds
 into the constants' gradient), which is at once scatter-added into dW^T at the row's events (+ on, - off);
@@ -41,10 +41,10 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
-from spikekit.kernels.events import SpikeEvents
+from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire
-from spikekit.kernels.rows import add_rows, scatter_rows
 from spikekit.kernels.scan import kernel_code, kernel_constants
+from spikekit.spike_events import SpikeEvents
 
 GROUP = 8  # samples stepped together through time (see above)
 
@@ -267,7 +267,7 @@ def kernel_weights(weight: Tensor) -> tuple[Tensor, Tensor, bool]:
 
 
 def event_arrays(events: SpikeEvents) -> tuple:
-    """The kernels' arrays, C-contiguous: the row intrinsics (``rows``) need it, and ``batch_slice``
+    """The kernels' arrays, C-contiguous: the row intrinsics (``intrinsics.rows``) need it, and ``batch_slice``
     (inference chunks) gives strided views."""
     return tuple(np.ascontiguousarray(tensor.numpy()) for tensor in (
         events.indices, events.num_on, events.num_off, events.defaults, events.num_defaults))

@@ -8,7 +8,7 @@ The seed network, 784-128-10, and the N-MNIST one, 2312-128-10, are of this shap
 
 Forward, per sample and step, in rows that stay in L1: the hidden current and neuron step as in
 ``event_layer``; the indices of the hidden neurons that fired (``_fired``); the readout current as
-bias + their rows of W2^T (``rows.add_rows``: the hidden spikes are the readout's events), written to a
+bias + their rows of W2^T (``intrinsics.rows.add_rows``: the hidden spikes are the readout's events), written to a
 [T, B, K] current. The readout's LIF then runs over all B*K columns at once (``lif_fused.scan_kernel``,
 adding the spikes into the counts). Backward: the readout's LIF adjoint first, over all columns
 (``lif_fused.adjoint_kernel``; the counts' gradient is every step's spike gradient), since it does not
@@ -65,20 +65,20 @@ from spikekit.kernels.event_layer import (
     thread_parts,
     transpose_part,
 )
-from spikekit.kernels.events import SpikeEvents
+from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
+from spikekit.kernels.intrinsics.select import LANES, select_fired
 from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire
 from spikekit.kernels.neurons import fired as fired_spikes
-from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
-from spikekit.kernels.select import LANES, select_fired
+from spikekit.spike_events import SpikeEvents
 
 
 @numba.njit(inline="always")
 def _fired(pre, threshold, fired):
     """Indices j with pre[j] - threshold >= 0 (with spikes and 0.5: the neurons that spiked) into the front of
     ``fired`` (int32 [N]), in order; returns their number. 16 at a time
-    (``select.select_fired``): a scalar loop (branch-free) cost ~5% of a training step."""
+    (``intrinsics.select.select_fired``): a scalar loop (branch-free) cost ~5% of a training step."""
     count = 0
     for start in range(0, pre.shape[0], LANES):
         count += select_fired(fired, count, pre, start, pre.shape[0] - start, threshold)
@@ -192,7 +192,7 @@ def _padded_rows(rows: Tensor) -> Tensor:
 
     Why: the readout's rows of W2^T and dW2^T are K = 10 wide. Unpadded, each is a masked 40-byte
     vector that shares cache lines with its neighbours; a masked store does not forward to a load of
-    the same line (``rows``), and the hidden neurons that fire together are often neighbours.
+    the same line (``intrinsics.rows``), and the hidden neurons that fire together are often neighbours.
     Padded, each row is one whole, aligned vector; the zero columns add zeros."""
     padded = rows.new_zeros(rows.shape[0], _padded(rows.shape[1], rows))
     padded[:, : rows.shape[1]] = rows

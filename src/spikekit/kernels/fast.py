@@ -15,10 +15,10 @@ from torch import Tensor, nn
 from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
 from spikekit.kernels.event_readout import event_readout_counts, supports_event_readout
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense, as_events
 from spikekit.kernels.readout import readout_counts, supports_readout
 from spikekit.kernels.reference import Layers, layerwise_counts
 from spikekit.kernels.scan import plain_lif, scan_neurons
+from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events
 
 
 def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: NeuronParams) -> Tensor:

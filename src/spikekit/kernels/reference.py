@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.neuron import NeuronParams, model_of, rest_state
-from spikekit.kernels.events import LazyEvents, SpikeEvents, as_dense
+from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense
 
 
 def reference_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: NeuronParams) -> Tensor:

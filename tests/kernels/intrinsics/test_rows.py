@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from spikekit.kernels.rows import add_rows, scatter_rows, weighted_rows
+from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
 
 
 @numba.njit

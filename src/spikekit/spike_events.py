@@ -2,7 +2,7 @@
 
 ``SpikeEvents`` stores, for every (step, sample), the indices of the inputs that spiked. Poisson
 inputs of MNIST are ~13% dense, so the product ``current = spikes @ W.T`` becomes a sum of about
-100 weight rows per (step, sample) instead of a 784-long dot product per output (``rows.add_rows``),
+100 weight rows per (step, sample) instead of a 784-long dot product per output (``kernels.intrinsics.rows.add_rows``),
 and the weight gradient ``dW = g.T @ spikes`` a scatter-add of gradient rows into the active inputs
 (``rows.scatter_rows``); ``event_layer`` runs both, fused with the LIF scan. Both use exact float
 arithmetic (only the summation order differs from a GEMM), unlike a bf16 GEMM, whose 8-bit mantissa

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikekit.kernels import select
-from spikekit.kernels.select import LANES, select_fired, select_lanes, select_levels
+from spikekit.kernels.intrinsics import select
+from spikekit.kernels.intrinsics.select import LANES, select_fired, select_lanes, select_levels
 
 FORMS = ["host", "generic"]
 

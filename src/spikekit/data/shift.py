@@ -1,6 +1,6 @@
 """Whole-pixel translation of images, compiled: the one definition used by the augmentation
 (``spikekit.data.augment.random_shift``) and by the Poisson sampler's pass from raw image bytes
-(``spikekit.kernels.poisson.poisson_byte_events``)."""
+(``spikekit.data.poisson.poisson_byte_events``)."""
 
 from __future__ import annotations
 

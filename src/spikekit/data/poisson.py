@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.kernels.events import LazyEvents, SpikeEvents, index_dtype
-from spikekit.kernels.select import LANES, select_lanes, select_levels
-from spikekit.kernels.shift import shift_image
+from spikekit.data.shift import shift_image
+from spikekit.kernels.intrinsics.select import LANES, select_lanes, select_levels
+from spikekit.spike_events import LazyEvents, SpikeEvents, index_dtype
 
 INTENSITY_RANGE_ERROR = "intensity must lie in [0, 1] (NaN is not allowed)"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -56,7 +56,8 @@ def _checked_level(x):
 def _select_active(levels, active, active_levels, num_pixels):
     """Keep the pixels of one image with level > 0 (levels: [P + LANES], padded for ``select_levels``' reads):
     active[:n] = first the defaults (level >= 1/2), then the others, each group in pixel order, with their
-    levels in active_levels; 16 pixels a test (``select.select_levels``). Returns (num_defaults, n)."""
+    levels in active_levels; 16 pixels a test (``kernels.intrinsics.select.select_levels``).
+    Returns (num_defaults, n)."""
     n = 0
     for start in range(0, num_pixels, LANES):
         n += select_levels(active, active_levels, n, levels, start, num_pixels - start, _HALF, _ALWAYS)
@@ -136,7 +137,7 @@ def _sample(active_levels, active, num_active, num_defaults, key, num_steps, fir
             # loop vectorises (measured 0.43 -> 0.29 ms to draw a T=25 batch of 128).
             for word in range((num_active[b] + 3) // 4):
                 words[word] = _splitmix64(stream + np.uint64(word + 1) * _GOLDEN)
-            # The row's events, 16 pixels a test (``select.select_lanes``): the silent defaults into
+            # The row's events, 16 pixels a test (``kernels.intrinsics.select.select_lanes``): the silent defaults into
             # ``silent`` first, then copied to the back of the row, last slot first (the order the
             # event kernels sum them in); the spikes of the others straight to the front.
             off = 0
@@ -196,7 +197,7 @@ def poisson_byte_events(images: Tensor, index: Tensor, byte_intensity: Tensor, n
         byte_intensity: [256] float32 in [0, 1], the intensity of each byte value (e.g. byte / 255).
         num_steps, key: as ``poisson_events``.
         shape: (C, H, W) of one image, C * H * W = P (needed with ``offsets``).
-        offsets: (dy, dx), [B] integers each: image b is shifted as ``kernels.shift.shift_image`` with
+        offsets: (dy, dx), [B] integers each: image b is shifted as ``data.shift.shift_image`` with
             offsets (dy[b], dx[b]) pixels; None: no shift.
     Returns:
         ``LazyEvents`` of shape [T, B, P].
