@@ -17,25 +17,20 @@ from __future__ import annotations
 import numba
 
 from spikekit.dynamics.surrogate import derivative_row
+from spikekit.kernels.neurons import lif
 
 
 @numba.njit(inline="always")
 def forward_row(consts, state, current, saved, spikes):
-    """One step over a row of N neurons (shapes in the module docstring); state updated in place. Two loops,
-    each writing at most three rows (as ALIF's, for the same reason)."""
-    tau, threshold, reset, tau_syn = consts[0], consts[1], consts[2], consts[3]
-    synaptic, membrane, kept, pre = state[0], state[1], saved[0], saved[1]
-    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    """One step over a row of N neurons (shapes in the module docstring); state updated in place: the synapse
+    filters the input into J, then LIF's row (``lif.forward_row``: consts' first three rows are LIF's, in its
+    order) charges, fires and resets the membrane on J. Two loops, each writing at most three rows (see ALIF's)."""
+    tau_syn, synaptic, kept = consts[3], state[0], saved[0]
     for j in range(current.shape[0]):
         i = synaptic[j] + (current[j] - synaptic[j]) / tau_syn[j]
         synaptic[j] = i
         kept[j] = i
-    for j in range(current.shape[0]):
-        v = membrane[j] + (synaptic[j] - membrane[j]) / tau[j]
-        pre[j] = v
-        fired = v - threshold[j] >= zero
-        spikes[j] = one if fired else zero
-        membrane[j] = reset[j] if fired else v
+    lif.forward_row(consts, state[1:], synaptic, saved[1:], spikes)
 
 
 @numba.njit(inline="always")
