@@ -69,8 +69,6 @@ def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope,
 
 @numba.njit(inline="always")
 def fired_row(consts, saved, spikes):
-    """The step's spikes (1. or 0.) re-derived from its saved row: V_pre >= threshold."""
-    threshold, pre = consts[1], saved[1]
-    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
-    for j in range(pre.shape[0]):
-        spikes[j] = one if pre[j] - threshold[j] >= zero else zero
+    """The step's spikes (1. or 0.) re-derived from its saved row: V_pre >= threshold, LIF's rule on the
+    membrane's saved row (``lif.fired_row``)."""
+    lif.fired_row(consts, saved[1:], spikes)
