@@ -38,7 +38,7 @@ from spikekit.allocator import keep_freed_memory
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
-from spikekit.kernels import event_layer, event_readout, lif_fused, readout
+from spikekit.kernels import event_layer, event_readout, lif_fused, readout, scan
 from spikekit.train import loop
 
 TOTALS: dict[str, float] = collections.defaultdict(float)
@@ -58,9 +58,9 @@ def _instrument() -> None:
     loop.ENCODERS["events"] = _timed(loop.ENCODERS["events"], "encode: Poisson setup")
     loop.binned_inputs = _timed(loop.binned_inputs, "encode: events")
     events.LazyEvents.events = _timed(events.LazyEvents.events, "encode: Poisson draw")
-    for cls, name in ((event_layer._EventLIF, "input layer"), (readout._Readout, "readout layer"),
+    for cls, name in ((event_layer._EventNeurons, "input layer"), (readout._Readout, "readout layer"),
                       (event_readout._EventReadout, "input + readout layers"),
-                      (lif_fused._FusedLIF, "other LIF scans")):
+                      (lif_fused._FusedLIF, "other LIF scans"), (scan._Scan, "other neuron scans")):
         cls.forward = staticmethod(_timed(cls.forward, f"{name} forward"))
         cls.backward = staticmethod(_timed(cls.backward, f"{name} backward"))
 
