@@ -75,6 +75,23 @@ def test_membrane_traces_mark_threshold_and_spikes() -> None:
         assert list(markers.get_xdata()) == list(np.nonzero(fired)[0])
 
 
+def test_membrane_figure_draws_a_moving_threshold_and_other_state_where_a_neuron_has_them() -> None:
+    membrane = np.array([[0.2, 0.5], [1.2, 0.9], [0.4, 1.1]])
+    thresholds = np.array([[1.0, 0.8], [1.0, 0.8], [1.1, 0.8]])  # the first neuron's rises after its spike
+    spikes = (membrane >= thresholds).astype(np.float32)
+    current = np.array([[np.nan, 0.4], [np.nan, 0.7], [np.nan, 1.3]])  # only the second neuron has one
+    figure = plots.membrane_figure(membrane, spikes, thresholds, ["a", "b"], {"synaptic current J": current})
+    moving, fixed = figure.axes
+    assert [line.get_label() for line in moving.lines] == ["membrane V", "adaptive threshold", "spike"]
+    assert np.array_equal(moving.lines[1].get_ydata(), thresholds[:, 0])
+    assert list(moving.lines[2].get_xdata()) == [1] and list(moving.lines[2].get_ydata()) == [1.0]
+    assert [line.get_label() for line in fixed.lines] == ["membrane V", "synaptic current J", "threshold", "spike"]
+    assert np.array_equal(fixed.lines[1].get_ydata(), current[:, 1])
+    assert list(fixed.lines[2].get_ydata()) == [0.8, 0.8]
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["membrane V", "adaptive threshold", "spike", "synaptic current J", "threshold"]
+
+
 def test_rate_histograms_count_every_neuron() -> None:
     rates = [np.linspace(0, 1, 128), np.zeros(10)]
     figure = plots.rate_histograms(rates, ["hidden", "output"])

@@ -11,6 +11,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+# colors of the other state variables over V (tab:blue), apart from the threshold (gray) and spikes (tab:red)
+OTHER_COLORS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:olive")
+
 
 def encoding_figure(intensity: np.ndarray, spikes: np.ndarray, label: int | None = None) -> Figure:
     """The seed's picture of Poisson rate coding for one image.
@@ -147,20 +150,44 @@ def raster_figure(layers: list[np.ndarray], names: list[str], title: str = "") -
     return figure
 
 
-def membrane_figure(membrane: np.ndarray, spikes: np.ndarray, thresholds: list[float], names: list[str]) -> Figure:
-    """Membrane traces of K neurons: ``membrane`` and ``spikes`` are [T, K] (V before the reset, and
-    {0, 1}); each neuron's threshold is a dashed line, its spikes red markers on that line."""
+def membrane_figure(membrane: np.ndarray, spikes: np.ndarray, thresholds: np.ndarray | list[float], names: list[str],
+                    others: dict[str, np.ndarray] | None = None) -> Figure:
+    """Membrane traces of K neurons, a panel each, with their thresholds, spikes and other state variables.
+
+    Args:
+        membrane: V before the reset, [T, K] (in threshold units, as the neurons' state).
+        spikes: [T, K] in {0, 1}.
+        thresholds: the threshold each step's V is compared with, [K] or [T, K] (broadcast as numpy does). A
+            neuron's fixed threshold is a dashed horizontal line; one that moves (an adaptive neuron's) a dashed
+            line over time, "adaptive threshold". Spikes are red markers on the threshold at their steps.
+        names: the K panels' labels.
+        others: more traces drawn over V in V's units (a synaptic current), label -> [T, K]; a neuron without
+            such a variable has NaN in its column and no such line in its panel.
+    """
     num_steps, count = membrane.shape
+    thresholds = np.broadcast_to(np.asarray(thresholds, dtype=float), membrane.shape)
     figure = Figure(figsize=(11, 1.0 + 1.3 * count), layout="constrained")
     axes_list = np.atleast_1d(figure.subplots(count, 1, sharex=True))
     steps = np.arange(num_steps)
-    for axes, trace, fired, threshold, name in zip(axes_list, membrane.T, spikes.T, thresholds, names):
-        axes.plot(steps, trace, color="tab:blue", lw=1.2, label="membrane V")
-        axes.axhline(threshold, color="gray", ls="--", lw=1, label="threshold")
-        axes.plot(steps[fired > 0], np.full(int(fired.sum()), threshold), "v", color="tab:red", label="spike")
+    for index, (axes, name) in enumerate(zip(axes_list, names)):
+        threshold, fired = thresholds[:, index], spikes[:, index] > 0
+        axes.plot(steps, membrane[:, index], color="tab:blue", lw=1.2, label="membrane V")
+        for number, (label, values) in enumerate((others or {}).items()):
+            if not np.isnan(values[:, index]).all():  # zorder below V's 2: V stays on top where they cross
+                axes.plot(steps, values[:, index], color=OTHER_COLORS[number % len(OTHER_COLORS)], lw=1.0,
+                          zorder=1.9, label=label)
+        if np.all(threshold == threshold[0]):
+            axes.axhline(threshold[0], color="gray", ls="--", lw=1, label="threshold")
+        else:
+            axes.plot(steps, threshold, color="gray", ls="--", lw=1, label="adaptive threshold")
+        axes.plot(steps[fired], threshold[fired], "v", color="tab:red", label="spike")
         axes.set_ylabel(f"{name}\nV")
-    handles, labels = axes_list[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside upper right", fontsize=8, ncols=3)
+    legend = {}  # label -> handle, first seen first: the union of the panels' lines
+    for axes in axes_list:
+        for handle, label in zip(*axes.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    # at most 3 columns: a wider legend reaches the centre, where a caller's suptitle goes
+    figure.legend(list(legend.values()), list(legend), loc="outside upper right", fontsize=8, ncols=min(3, len(legend)))
     axes_list[-1].set_xlabel("time step")
     return figure
 

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torch import Tensor, nn
 
 from spikekit import plots
-from spikekit.config import RunConfig
+from spikekit.config import ModelConfig, RunConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.data.events import BinnedSplit
 from spikekit.data.mnist import Split
+from spikekit.dynamics.neuron import model_of, pack
 from spikekit.metrics import ENERGY_PJ, ComputeCost, compute_cost, confusion_matrix
-from spikekit.nn.network import SNN
+from spikekit.nn.layer import LayerTrace
+from spikekit.nn.network import SNN, SPIKING
+from spikekit.nn.neurons import NEURONS
 from spikekit.train.loop import Evaluation, evaluate
 from spikekit.train.rng import keyed_generator
 
@@ -58,8 +62,9 @@ def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split
     figures["most_confidently_wrong"] = _wrong_figure(evaluation.counts, test)
     cost = compute_cost(evaluation.input_rate, evaluation.firing_rate, model.sizes, config.train.num_steps,
                         model.ann_macs())
-    return Report(figures, _page(config, history, evaluation, cost, list(figures), len(test.labels)), evaluation,
-                  cost)
+    kinds = (model_of(model.spiking_layers[0].params).name, model_of(model.spiking_layers[-1].params).name)
+    captions = {name: _caption(name, kinds) for name in figures}
+    return Report(figures, _page(config, history, evaluation, cost, captions, len(test.labels)), evaluation, cost)
 
 
 def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names: list[str]) -> dict[str, Figure]:
@@ -75,13 +80,65 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     active = counts.argsort(descending=True)[:int((counts > 0).sum())].tolist() or [0]
     busiest = [active[0], active[len(active) // 2], active[-1]]  # most, median and least active that fired
     ranked = output.spikes[:, 0].sum(0).argsort(descending=True)[:2].tolist()
-    membrane = np.concatenate([hidden.membrane[:, 0, busiest].numpy(), output.membrane[:, 0, ranked].numpy()], 1)
-    fired = np.concatenate([hidden.spikes[:, 0, busiest].numpy(), output.spikes[:, 0, ranked].numpy()], 1)
-    thresholds = [model.spiking_layers[0].params.threshold] * 3 + [model.spiking_layers[-1].params.threshold] * 2
+    shapes = [shape for layer, shape in zip(model.layers, model.shapes) if isinstance(layer, SPIKING)]
+    shown = _joined([_rows(model.spiking_layers[0], shapes[0], hidden, busiest),
+                     _rows(model.spiking_layers[-1], shapes[-1], output, ranked)])
     rows = [f"hidden {n}" for n in busiest] + [f"output {n} (digit {n})" for n in ranked]
-    traces_figure = plots.membrane_figure(membrane, fired, thresholds, rows)
+    traces_figure = plots.membrane_figure(shown.membrane, shown.spikes, shown.thresholds, rows, shown.others)
     traces_figure.suptitle(title)
     return {f"raster_{index}": raster, f"membrane_{index}": traces_figure}
+
+
+def _previous(values: Tensor) -> Tensor:
+    """values[t-1] at each step t of [T, ...] values, at rest (0) before the first step."""
+    return torch.cat([torch.zeros_like(values[:1]), values[:-1]])
+
+
+def _fixed_threshold(state: Any, constants: dict[str, Tensor]) -> Tensor:
+    """Each neuron's threshold at every step, [T, B, N]."""
+    return constants["threshold"].expand_as(state.membrane)
+
+
+# What the membrane figure draws for a model beside V_pre[t], from its trace's state (after each step, every
+# field [T, B, N]) and its constants ([N] each, by name); a model in neither table shows V and its fixed threshold.
+# The threshold V_pre[t] is compared with, where it moves: ALIF's theta + beta * a[t-1] (spikekit.dynamics.alif).
+MOVING_THRESHOLDS: dict[str, Callable[[Any, dict[str, Tensor]], Tensor]] = {
+    "alif": lambda state, constants: constants["threshold"] + constants["beta"] * _previous(state.adaptation),
+}
+# Other state variables in V's units, by legend label: CubaLIF's synaptic current J (spikekit.dynamics.cuba).
+OTHER_LINES: dict[str, Callable[[Any], dict[str, Tensor]]] = {
+    "cuba": lambda state: {"synaptic current J": state.synaptic},
+}
+
+
+class _Rows(NamedTuple):  # some neurons of one layer as plots.membrane_figure takes them, sample 0 of a trace
+    membrane: np.ndarray  # [T, K]
+    spikes: np.ndarray  # [T, K]
+    thresholds: np.ndarray  # [T, K], float64
+    others: dict[str, np.ndarray]  # label -> [T, K]
+
+
+def _rows(layer: nn.Module, shape: tuple[int, ...], trace: LayerTrace, neurons: list[int]) -> _Rows:
+    """Neurons ``neurons`` (indices into the flattened [N]) of a spiking layer of shape ``shape``, from its trace."""
+    params = layer.params
+    model = model_of(params)
+    with torch.no_grad():  # learned constants carry a graph; float64 keeps a float threshold exact
+        constants = dict(zip(model.constants, pack(params, shape, torch.empty(0, dtype=torch.float64))))
+    state = model.state(*(value.double() for value in trace.state))  # as the float64 constants
+    thresholds = MOVING_THRESHOLDS.get(model.name, _fixed_threshold)(state, constants)
+    others = OTHER_LINES.get(model.name, lambda _: {})(state)
+    return _Rows(trace.membrane[:, 0, neurons].numpy(), trace.spikes[:, 0, neurons].numpy(),
+                 thresholds[:, 0, neurons].numpy(), {label: values[:, 0, neurons].numpy()
+                                                     for label, values in others.items()})
+
+
+def _joined(parts: list[_Rows]) -> _Rows:
+    """The rows of several layers side by side, [T, K_1 + K_2 + ...]; a variable some layer lacks is NaN there."""
+    labels = dict.fromkeys(label for part in parts for label in part.others)  # every layer's, first seen first
+    others = {label: np.concatenate([part.others.get(label, np.full(part.membrane.shape, np.nan)) for part in parts],
+                                    1) for label in labels}
+    return _Rows(*(np.concatenate([getattr(part, field) for part in parts], 1)
+                   for field in ("membrane", "spikes", "thresholds")), others)
 
 
 def _input_spikes(test: Split | BinnedSplit, index: int, config: RunConfig) -> torch.Tensor:
@@ -122,12 +179,26 @@ CAPTIONS = {
 }
 
 
-def _caption(name: str) -> str:
+# What the membrane figure's caption adds for a model beyond V, its threshold and its spikes ({rows}: whose).
+MEMBRANE_NOTES = {
+    "alif": "{rows} are ALIF neurons: their dashed threshold moves, threshold + beta * a[t-1], the adaptation a "
+            "rising with each of the neuron's spikes and decaying back over tau_adapt steps.",
+    "cuba": "{rows} are CubaLIF neurons; orange: their synaptic current J, the input current filtered over "
+            "tau_syn steps, which V leaks towards.",
+}
+
+
+def _caption(name: str, kinds: tuple[str, str]) -> str:
+    """The caption of figure ``name``; ``kinds``: the neuron models of the hidden and output rows of a membrane
+    figure (``spikekit.dynamics.neuron.MODELS`` keys)."""
     if name.startswith("raster_"):
         return "Spike rasters of input, hidden and output layers for one test digit."
     if name.startswith("membrane_"):
-        return ("Membrane traces (before reset) of the most, median and least active firing hidden neurons and "
-                "the 2 most active outputs; dashed: threshold, triangles: spikes.")
+        hidden, output = kinds
+        whose = {hidden: "The hidden rows", output: "The output rows"} if hidden != output else {hidden: "All rows"}
+        notes = [MEMBRANE_NOTES[kind].format(rows=rows) for kind, rows in whose.items() if kind in MEMBRANE_NOTES]
+        return " ".join(["Membrane traces (before reset) of the most, median and least active firing hidden neurons "
+                         "and the 2 most active outputs; dashed: threshold, triangles: spikes.", *notes])
     return CAPTIONS[name]
 
 
@@ -166,8 +237,15 @@ lr {train.lr}.</p>
 """
 
 
-def _page(config: RunConfig, history: list[dict], evaluation: Evaluation, cost: ComputeCost, names: list[str],
-          num_test: int) -> str:
+# The page's line on a model's own constants, beyond the tau, threshold and reset that every model has.
+MODEL_CONSTANTS: dict[str, Callable[[ModelConfig], str]] = {
+    "alif": lambda model: f"ALIF tau_adapt = {model.tau_adapt} steps, beta = {model.beta_adapt}",
+    "cuba": lambda model: f"CubaLIF tau_syn = {model.tau_syn} steps",
+}
+
+
+def _page(config: RunConfig, history: list[dict], evaluation: Evaluation, cost: ComputeCost,
+          captions: dict[str, str], num_test: int) -> str:
     has_val = bool(history) and "val_accuracy" in history[0]
     rows = "".join(
         f"<tr><td>{r['epoch']}</td><td>{r['train_loss']:.4f}</td><td>{100 * r['train_accuracy']:.2f}</td>"
@@ -178,9 +256,12 @@ def _page(config: RunConfig, history: list[dict], evaluation: Evaluation, cost: 
         f"<tr><td>layer {i + 1}</td><td>{ops:,.0f}</td><td>{macs:,.0f}</td></tr>"
         for i, (ops, macs) in enumerate(zip(cost.synaptic_ops, cost.ann_macs)))
     figures = "".join(
-        f'<figure><img src="{html.escape(name)}.png" alt="{html.escape(_caption(name))}">'
-        f"<figcaption>{html.escape(_caption(name))}</figcaption></figure>" for name in names)
+        f'<figure><img src="{html.escape(name)}.png" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for name, caption in captions.items())
     model, train = config.model, config.train
+    models = list(dict.fromkeys(config.model.layer_models()))  # each model once, in layer order
+    kinds = " and ".join(NEURONS[name].__name__ for name in models)
+    extra = "".join(MODEL_CONSTANTS[name](model) + ", " for name in models if name in MODEL_CONSTANTS)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>spikekit report</title>
 <style>
@@ -190,8 +271,8 @@ th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} figure {{ margin: 2em 0
 figcaption {{ color: #555; font-size: 0.9em; }} .note {{ color: #555; font-size: 0.9em; }}
 </style></head><body>
 <h1>spikekit report</h1>
-<p>Network {'x'.join(map(str, model.input_shape))} &rarr; {html.escape(model.arch)}, LIF tau = {model.tau} steps,
-threshold {model.threshold}, reset {model.reset}, surrogate {html.escape(model.surrogate)} (slope {model.slope}),
+<p>Network {'x'.join(map(str, model.input_shape))} &rarr; {html.escape(model.arch)}, {kinds} tau = {model.tau} steps,
+threshold {model.threshold}, reset {model.reset}, {extra}surrogate {html.escape(model.surrogate)} (slope {model.slope}),
 T = {train.num_steps} steps, batch {train.batch_size}, Adam lr {train.lr}, seed {train.seed},
 engine {html.escape(train.engine)}.</p>
 <p><b>Test accuracy {100 * evaluation.accuracy:.2f}%</b> on {num_test} test images.</p>

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from spikekit.cli import main
+from spikekit.cli.common import load_data
+from spikekit.cli.inspect import load_model
 from spikekit.data.mnist import MNIST
+from spikekit.io.run_dir import RunDir
+from spikekit.report import build_report
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -41,6 +45,33 @@ def test_report_states_the_measured_accuracy_and_the_energy_source(report_dir: P
     assert f"Test accuracy {100 * best:.2f}%" in page  # the best checkpoint, evaluated again, agrees
     assert "Horowitz" in page and "ISSCC 2014" in page and "0.9 pJ" in page and "4.6 pJ" in page
     assert "estimate" in page
+
+
+@pytest.fixture(scope="module")
+def small_data_dir(tmp_path_factory: pytest.TempPathFactory, mnist: MNIST) -> Path:
+    from tests.conftest import write_mnist_dir
+    return write_mnist_dir(tmp_path_factory.mktemp("neurons") / "mnist", mnist, 500, 30)
+
+
+# An ALIF row draws its moving threshold once the neuron has fired before the last step: surely the busiest
+# hidden neuron (row 0), not surely the least active one. Every CubaLIF row draws its synaptic current.
+@pytest.mark.parametrize(("arch", "kind", "line", "rows"), [("16a-10", "ALIF", "adaptive threshold", 1),
+                                                            ("16s-10", "CubaLIF", "synaptic current J", 3)])
+def test_membrane_figure_shows_the_hidden_layers_other_state(small_data_dir: Path, tmp_path: Path, arch: str,
+                                                             kind: str, line: str, rows: int) -> None:
+    """A tiny run with an ALIF or CubaLIF hidden layer and a LIF output: the hidden rows draw the moving
+    threshold or the synaptic current, the output rows V, threshold and spikes only; the caption says so."""
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_data_dir), "--epochs", "1", "-T", "8", "--batch-size", "16",
+                 "--arch", arch, "--out", str(run), "--report"]) == 0
+    assert (run / "report" / "membrane_0.png").stat().st_size > 10_000
+    assert f"The hidden rows are {kind} neurons" in (run / "report" / "index.html").read_text()
+    model, config = load_model(str(RunDir(run).checkpoint_path("best")), engine=None)
+    report = build_report(model, config, [], load_data(str(small_data_dir), config.train, config.dataset).test)
+    labels = [[drawn.get_label() for drawn in axes.lines] for axes in report.figures["membrane_0"].axes]
+    assert len(labels) == 5  # 3 hidden rows, 2 output rows
+    assert all(line in row for row in labels[:rows])
+    assert labels[3:] == [["membrane V", "threshold", "spike"]] * 2
 
 
 def test_report_of_a_non_run_is_one_line(tmp_path: Path, capsys) -> None:

@@ -52,6 +52,7 @@ class ConvLayer(nn.Module):
 
     @torch.no_grad()
     def trace(self, inputs: Tensor) -> LayerTrace:
-        """Spikes and membranes over time (reference math), each flattened to [T, B, C_out*H*W]."""
+        """Spikes, membranes and the neurons' other state over time (``LayerTrace``; reference math), each
+        flattened to [T, B, C_out*H*W]."""
         shape = (self.conv.out_channels, *inputs.shape[3:])
         return trace_neurons(self.conv, inputs, self.params, shape)

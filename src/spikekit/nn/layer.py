@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +18,9 @@ from spikekit.nn.neurons import Neuron, as_neuron
 class LayerTrace(NamedTuple):
     spikes: Tensor  # [T, B, N] in {0., 1.}
     membrane: Tensor  # [T, B, N], membrane V_pre[t] before the reset (what crosses threshold)
+    # The model's State NamedTuple (LIFState, ALIFState, CubaLIFState, ...) with every field stacked over time,
+    # [T, B, N]: the state after step t (after the reset), e.g. ALIF's adaptation a[t], CubaLIF's synaptic J[t].
+    state: Any
 
 
 class SNNLayer(nn.Module):
@@ -53,22 +56,26 @@ class SNNLayer(nn.Module):
 
     @torch.no_grad()
     def trace(self, inputs: Inputs) -> LayerTrace:
-        """Spikes and membranes over time (reference math), for plots; no gradient."""
+        """Spikes, membranes and the neurons' other state over time (reference math), for plots; no gradient."""
         inputs = as_dense(inputs, self.linear.weight)
         return trace_neurons(self.linear, inputs, self.params, (self.linear.out_features,))
 
 
 def trace_neurons(synapses: nn.Module, inputs: Tensor, params: NeuronParams, shape: tuple[int, ...]) -> LayerTrace:
-    """Spikes and membranes before reset of ``synapses`` then the neurons of ``params``, step by step, each
-    flattened to [T, B, N]. The membrane before reset is the one a step leaves with the threshold raised out of
-    reach (the same charge, no fire)."""
+    """Spikes, membranes before reset and every state variable of ``synapses`` then the neurons of ``params``,
+    step by step (the model's own ``step``), each flattened to [T, B, N]. The membrane before reset is the one a
+    step leaves with the threshold raised out of reach (the same charge, no fire); the state is whatever the
+    model's State holds, so a new model is traced with nothing added here."""
     model = model_of(params)
     state = rest_state(model, inputs.shape[1], shape, like=inputs)
     silent = params._replace(threshold=math.inf, reset=0.0)
-    spikes, membranes = [], []
+    spikes, membranes, states = [], [], []
     for inputs_t in inputs:
         current = synapses(inputs_t)
         membranes.append(model.step(current, state, silent)[1].membrane.flatten(1))
         spikes_t, state = model.step(current, state, params)
         spikes.append(spikes_t.flatten(1))
-    return LayerTrace(torch.stack(spikes), torch.stack(membranes))
+        states.append(state)
+    # states is T States of [B, *shape] fields; zip(*states) regroups them field by field
+    stacked = model.state(*(torch.stack([value.flatten(1) for value in field]) for field in zip(*states)))
+    return LayerTrace(torch.stack(spikes), torch.stack(membranes), stacked)

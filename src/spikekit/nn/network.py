@@ -205,8 +205,8 @@ class SNN(nn.Module):
         return COUNT_ENGINES[self.engine](inputs, [(layer.linear, layer.params) for layer in stack])
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
-        """Spikes and membranes of every spiking layer over time, flattened to [T, B, N_layer]
-        (reference math, no gradient)."""
+        """Spikes, membranes and state (``LayerTrace``) of every spiking layer over time, flattened to
+        [T, B, N_layer] (reference math, no gradient)."""
         inputs, traces = self._shaped(inputs, events=False), []
         for layer, shape in zip(self.layers, self.shapes):
             if isinstance(layer, SPIKING):
