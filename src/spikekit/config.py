@@ -13,11 +13,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from spikekit.data.events import check_binning
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams, check_params
-from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model
+from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model, model_of
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
 from spikekit.nn.neurons import NEURONS, Neuron
@@ -29,6 +31,7 @@ DATASETS = ("mnist", "nmnist")  # spikekit.data.mnist, spikekit.data.nmnist
 _LIF_DEFAULTS = LIFParams._field_defaults
 _ALIF_DEFAULTS = ALIFParams._field_defaults
 _CUBA_DEFAULTS = CubaLIFParams._field_defaults
+PER_NEURON = "per-neuron"  # a layer_constants value: one value per neuron, held by the checkpoint as a buffer
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,18 @@ class ModelConfig:
     # Constants to learn, per neuron (per channel in conv layers), in every spiking layer whose model has them:
     # e.g. ("tau",) learns each neuron's membrane time constant (PLIF); time constants stay > 1 (spikekit.nn.neurons)
     learn: tuple[str, ...] = ()
+    # Constants of single spiking layers where they differ from the shared ones above: one dict per spiking layer
+    # (empty: every layer takes the shared ones) from a constant of its model to a number, or to PER_NEURON for
+    # a buffer of the layer's neuron shape ([N]; [C, H, W] in a conv layer) whose values the checkpoint holds.
+    # ``spikekit import`` writes them for NIR graphs whose layers or neurons differ, e.g. ({}, {"tau": 4.0}).
+    layer_constants: tuple[dict[str, float | str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "learn", tuple(self.learn))
+        if not all(isinstance(own, dict) for own in self.layer_constants):
+            raise ConfigError(f"layer_constants must be one dict per spiking layer, got {self.layer_constants!r}")
+        object.__setattr__(self, "layer_constants", tuple(dict(own) for own in self.layer_constants))
         object.__setattr__(self, "arch", resolve_arch(self.arch))  # a preset's name becomes its spec
         if not self.input_shape or any(not isinstance(n, int) or isinstance(n, bool) or n < 1
                                        for n in self.input_shape):
@@ -70,6 +81,12 @@ class ModelConfig:
             if name not in known:
                 raise ConfigError(f"cannot learn {name!r}: the layers' neurons ({', '.join(dict.fromkeys(kinds))}) "
                                   f"have the constants {', '.join(sorted(known))}")
+        _guard(self.layer_params)
+        for index, own in enumerate(self.layer_constants, start=1):
+            for name in self.learn:
+                if own.get(name) == PER_NEURON:
+                    raise ConfigError(f"cannot learn {name!r}: spiking layer {index} has {PER_NEURON} values for it, "
+                                      "held by the checkpoint")
 
     @property
     def outputs(self) -> int:
@@ -91,18 +108,53 @@ class ModelConfig:
         model = MODELS[kind]
         return model.params(**{name: values[name] for name in model.params._fields})
 
+    def layer_params(self) -> list[NeuronParams]:
+        """Each spiking layer's Params: ``neuron_params`` with the layer's own ``layer_constants``. A PER_NEURON
+        constant is a tensor of the layer's neuron shape holding a placeholder (which passes the model's checks
+        beside the layer's other constants) for the checkpoint's values to replace. ``ValueError`` naming the
+        layer for an entry its model cannot take."""
+        specs = parse_arch(self.arch)
+        layers = [(spec, shape) for spec, shape in zip(specs, output_shapes(specs, self.input_shape))
+                  if spec.kind in SPIKING_KINDS]
+        owns = self.layer_constants or ({},) * len(layers)
+        if len(owns) != len(layers):
+            raise ValueError(f"layer_constants has {len(owns)} entries for {len(layers)} spiking layers")
+        result = []
+        for index, ((spec, shape), kind, own) in enumerate(zip(layers, self.layer_models(), owns), start=1):
+            params, model, where = self.neuron_params(kind), MODELS[kind], f"spiking layer {index} ({spec.token})"
+            for name, value in own.items():
+                if name not in model.constants:
+                    raise ValueError(f"{where}: {kind} neurons have no constant {name!r}; theirs are "
+                                     f"{', '.join(model.constants)}")
+                if value != PER_NEURON and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                    raise ValueError(f"{where}: {name} must be a number or {PER_NEURON!r}, got {value!r}")
+            params = params._replace(**{name: float(value) for name, value in own.items() if value != PER_NEURON})
+            # A placeholder must pass the checks beside the layer's numbers: a threshold above its reset and > 0.
+            if own.get("threshold") == PER_NEURON:
+                params = params._replace(threshold=max(1.0, params.reset + 1.0))
+            if own.get("reset") == PER_NEURON:
+                params = params._replace(reset=params.threshold - 1.0)
+            params = params._replace(**{name: torch.full(shape, getattr(params, name))
+                                        for name, value in own.items() if value == PER_NEURON})
+            try:
+                model.check(params)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+            result.append(params)
+        return result
+
     def layer_neurons(self) -> list[Neuron]:
-        """Fresh neuron modules of the spiking layers, in order, with their learned constants (``learn``) one per
-        neuron (fully connected) or per channel (conv)."""
+        """Fresh neuron modules of the spiking layers, in order, with the constants of ``layer_params`` and the
+        learned ones (``learn``) one per neuron (fully connected) or per channel (conv)."""
         specs = [spec for spec in parse_arch(self.arch) if spec.kind in SPIKING_KINDS]
         neurons = []
-        for spec, kind in zip(specs, self.layer_models()):
-            params, model = self.neuron_params(kind), MODELS[kind]
+        for spec, params in zip(specs, self.layer_params()):
+            model = model_of(params)
             learn = [name for name in self.learn if name in model.constants]
             shape = (spec.size,) if spec.kind == "linear" else (spec.size, 1, 1)
-            neurons.append(NEURONS[kind](shape if learn else (), learn=learn, surrogate=params.surrogate,
-                                         slope=params.slope, **{name: getattr(params, name)
-                                                                for name in model.constants}))
+            constants = {name: getattr(params, name) for name in model.constants}
+            neurons.append(NEURONS[model.name](shape if learn else (), learn=learn, surrogate=params.surrogate,
+                                               slope=params.slope, **constants))
         return neurons
 
     @classmethod

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from spikekit.config import RunConfig, TrainConfig
+from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.data.mnist import MNIST, Split
+from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.io.nir import from_nir, read_nir, to_nir, write_nir
 from spikekit.nn import SNN
 from spikekit.train.loop import EpochProgress, build_model, train_epoch
@@ -99,3 +100,69 @@ def test_snntorch_importer_reads_spikekit_conv_and_pooling_nodes(stored_spikes: 
     theirs = _run_snntorch(import_from_nir(cut), images)
     ours = model.layers[3](model.layers[2](model.layers[1](model.layers[0](images))))
     assert ours.sum() > 100 and torch.equal(theirs, ours.detach())
+
+
+def test_snntorch_synaptic_reproduces_a_trained_spikekit_cubalif_model(tmp_path: Path, mnist: MNIST,
+                                                                      stored_spikes: torch.Tensor) -> None:
+    config = RunConfig(ModelConfig(arch="128s-10s"), TrainConfig(num_steps=10, engine="fast"))
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    subset = Split(mnist.train.images[:3000], mnist.train.labels[:3000])
+    train_epoch(model, optimizer, subset, config.train, EpochProgress(0))
+    path = tmp_path / "spikekit.nir"
+    write_nir(path, to_nir(model))
+
+    net = import_from_nir(read_nir(path))
+    assert [type(module).__name__ for module in net.children() if isinstance(module, snn.SpikingNeuron)] == [
+        "Synaptic", "Synaptic"]
+    theirs = _run_snntorch(net, stored_spikes)
+    ours = model.layer_spikes(stored_spikes)[-1].detach()
+    assert ours.sum() > 100  # a trained network that fires
+    assert torch.equal(theirs, ours)  # every output spike at every step
+    accuracy = (ours.sum(0).argmax(1) == mnist.test.labels[:64]).float().mean()
+    assert accuracy > 0.4  # and it is the trained one (chance: 0.1; CubaLIF learns slower in one short epoch)
+
+
+@pytest.mark.parametrize(("tau", "tau_syn", "threshold"), [(2.0, 2.0, 1.0), (3.0, 2.5, 0.75), (5.0, 1.5, 0.5)])
+def test_snntorch_synaptic_reproduces_spikekit_cubalif_constants(tmp_path: Path, stored_spikes: torch.Tensor,
+                                                                 tau: float, tau_syn: float, threshold: float) -> None:
+    torch.manual_seed(0)
+    model = SNN("64s-10s", CubaLIFParams(tau=tau, threshold=threshold, tau_syn=tau_syn), "fast", (784,))
+    with torch.no_grad():  # strong enough that both layers fire
+        for layer, gain in zip(model.layers, (6, 4)):
+            layer.linear.weight.mul_(gain)
+            layer.linear.bias.add_(0.3)
+    path = tmp_path / "spikekit.nir"
+    write_nir(path, to_nir(model))
+    theirs = _run_snntorch(import_from_nir(read_nir(path)), stored_spikes)
+    ours = model.layer_spikes(stored_spikes)[-1].detach()
+    assert ours.sum() > 100 and torch.equal(theirs, ours)
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(0.5, 0.5), (0.6, 0.75), (0.8, 0.9)])
+def test_spikekit_imports_the_synaptic_neurons_snntorch_exports(tmp_path: Path, stored_spikes: torch.Tensor,
+                                                                alpha: float, beta: float) -> None:
+    torch.manual_seed(0)
+
+    def synaptic(size: int, **extra) -> torch.nn.Module:
+        # reset to zero in the same step, as for Leaky above: what the exported v_reset = 0 means
+        return snn.Synaptic(alpha=torch.full((size,), alpha), beta=torch.full((size,), beta),
+                            threshold=torch.ones(size), init_hidden=True, reset_mechanism="zero", reset_delay=False,
+                            **extra)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 64), synaptic(64), torch.nn.Linear(64, 10),
+                              synaptic(10, output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+        net[2].weight.mul_(2)
+    path = tmp_path / "snntorch.nir"
+    write_nir(path, export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0]))
+
+    model = from_nir(read_nir(path), engine="fast")
+    # snnTorch keeps alpha and beta in float32: tau = 1 / (1 - beta) to float32 precision
+    for layer in model.layers:
+        assert layer.params.tau == pytest.approx(1 / (1 - beta), rel=1e-6)
+        assert layer.params.tau_syn == pytest.approx(1 / (1 - alpha), rel=1e-6)
+    theirs = _run_snntorch(net, stored_spikes)
+    ours = model.layer_spikes(stored_spikes)[-1].detach()
+    assert theirs.sum() > 100
+    assert torch.equal(theirs, ours)

@@ -10,11 +10,14 @@ import numpy as np
 import torch
 
 from spikekit.cli.inspect import load_model
-from spikekit.config import ModelConfig, RunConfig, TrainConfig
+from spikekit.config import PER_NEURON, ModelConfig, RunConfig, TrainConfig
 from spikekit.data.encoding import poisson_encode
+from spikekit.dynamics.neuron import MODELS, model_of
 from spikekit.errors import ConfigError, DataError
 from spikekit.io.checkpoint import Checkpoint, save_checkpoint
 from spikekit.io.nir import DEFAULT_DT, NIRError, from_nir, read_nir, to_nir, write_nir
+from spikekit.nn import SNN
+from spikekit.nn.spec import SPIKING_KINDS, parse_arch
 from spikekit.train.rng import keyed_generator
 
 
@@ -53,22 +56,50 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     model = from_nir(read_nir(args.nir_file), args.dt)
-    params = {layer.params for layer in model.spiking_layers}
-    if len(params) != 1:
-        raise NIRError(f"{args.nir_file}: layers have different LIF constants {sorted(params)}; a spikekit "
-                       "checkpoint holds one set (use spikekit.from_nir in Python for such graphs)")
-    (lif,) = params
     try:
-        model_config = ModelConfig(arch=model.arch, tau=lif.tau, threshold=lif.threshold, reset=lif.reset,
-                                   input_shape=model.input_shape)
+        model_config = import_config(model)
     except ConfigError as error:
         raise NIRError(f"{args.nir_file}: {error}") from None
     config = RunConfig(model_config, TrainConfig(num_steps=args.num_steps))
     meta = {"config": config.to_dict(), "source": f"NIR file {args.nir_file}", "dt": args.dt}
     save_checkpoint(args.out, Checkpoint(model.state_dict(), None, meta))
-    print(f"wrote {args.out}: network {'-'.join(map(str, model.sizes))}, tau={lif.tau} steps, "
-          f"threshold={lif.threshold}, reset={lif.reset}")
+    print(f"wrote {args.out}: network {'-'.join(map(str, model.sizes))} ({model.arch}), {_describe(model_config)}")
     return 0
+
+
+# The neurons' constants ModelConfig holds in fields of the same name, each group shared by the layers that have it
+# when they all agree; threshold and reset only together, so that the shared pair is always a valid one.
+_SHARED = (("tau",), ("threshold", "reset"), ("tau_syn",))
+
+
+def import_config(model: SNN) -> ModelConfig:
+    """The ``ModelConfig`` that rebuilds ``model`` (its weights and per-neuron values then come from its state dict):
+    constants shared where the layers agree (``_SHARED``), and in ``layer_constants`` each layer's that differ
+    from them, a per-neuron tensor as ``PER_NEURON`` (its values travel in the checkpoint as the layer's buffer).
+    ``ConfigError`` for what a config cannot hold."""
+    layers = [{name: PER_NEURON if isinstance(getattr(layer.params, name), torch.Tensor) else
+               float(getattr(layer.params, name)) for name in model_of(layer.params).constants}
+              for layer in model.spiking_layers]
+    shared: dict[str, float] = {}
+    for group in _SHARED:
+        values = {tuple(layer[name] for name in group) for layer in layers if group[0] in layer}
+        if len(values) == 1 and PER_NEURON not in next(iter(values)):
+            shared.update(zip(group, next(iter(values))))
+    config = ModelConfig(arch=model.arch, input_shape=model.input_shape, **shared)
+    own = tuple({name: value for name, value in layer.items() if value != getattr(params, name)}
+                for layer, params in zip(layers, config.layer_params()))
+    return dataclasses.replace(config, layer_constants=own if any(own) else ())
+
+
+def _describe(config: ModelConfig) -> str:
+    """The shared constants the layers' models have, then each layer's own: ``tau=2.0, threshold=1.0, reset=0.0;
+    layer 10s: tau_syn=per-neuron``."""
+    constants = {name for kind in config.layer_models() for name in MODELS[kind].constants}
+    parts = [", ".join(f"{name}={getattr(config, name)}" for group in _SHARED for name in group if name in constants)]
+    tokens = [spec.token for spec in parse_arch(config.arch) if spec.kind in SPIKING_KINDS]
+    parts += [f"layer {token}: " + ", ".join(f"{name}={value}" for name, value in own.items())
+              for token, own in zip(tokens, config.layer_constants) if own]
+    return "; ".join(parts)
 
 
 def read_image(path: str | Path, invert: str = "auto") -> torch.Tensor:

@@ -1,7 +1,10 @@
 """NIR (Neuromorphic Intermediate Representation) export and import: ``to_nir``, ``from_nir``, files.
 
-The graph of an ``SNN`` is the chain ``Input -> Affine -> LIF -> ... -> Affine -> LIF -> Output``; the
-LIF constants are translated in exactly one place, ``lif_to_nir`` / ``lif_from_nir`` (derivation there).
+The graph of an ``SNN`` is the chain ``Input -> Affine -> LIF | CubaLIF -> ... -> Affine -> LIF -> Output``;
+each neuron model's constants are translated in exactly one pair of functions, ``lif_to_nir`` /
+``lif_from_nir`` and ``cuba_to_nir`` / ``cuba_from_nir`` (derivations there). NIR has no adaptive LIF node,
+so ALIF layers are refused. Constants may differ between neurons both ways: NIR holds one value per
+neuron, spikekit a float per layer or a per-neuron tensor (``_constant``).
 Spike condition: spikekit fires at ``V >= threshold``, NIR writes ``v > v_threshold``; the two differ only
 when a float membrane lands exactly on the threshold, which real inputs and weights make vanishingly
 rare (the cross-library tests compare every spike and find no difference). Both reset in the same step.
@@ -11,12 +14,14 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from spikekit.dynamics.cuba import CubaLIFParams, check_cuba
 from spikekit.dynamics.lif import LIFParams, check_params
 from spikekit.dynamics.neuron import model_of
 from spikekit.errors import SpikekitError
@@ -43,51 +48,128 @@ def lif_to_nir(params: LIFParams, shape: int | tuple[int, ...], dt: float = DEFA
     """
     import nir
 
-    def full(value: float | torch.Tensor, scale: float = 1.0) -> np.ndarray:
-        values = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else value
-        return np.broadcast_to(np.asarray(values, dtype=np.float64) * scale, shape).copy()
-    return nir.LIF(tau=full(params.tau, dt), r=full(1.0), v_leak=full(0.0), v_threshold=full(params.threshold),
-                   v_reset=full(params.reset))
+    tau, threshold, reset = (_full(getattr(params, name), shape) for name in ("tau", "threshold", "reset"))
+    return nir.LIF(tau=tau * dt, r=np.ones_like(tau), v_leak=np.zeros_like(tau), v_threshold=threshold,
+                   v_reset=reset)
 
 
-def lif_from_nir(node: Any, name: str, num_neurons: int, dt: float = DEFAULT_DT,
+def lif_from_nir(node: Any, name: str, shape: int | tuple[int, ...], dt: float = DEFAULT_DT,
                  ) -> tuple[LIFParams, np.ndarray, np.ndarray]:
-    """Invert ``lif_to_nir`` for any ``nir.LIF``: (params, r, v_leak), ``r`` and ``v_leak`` per neuron [N].
+    """Invert ``lif_to_nir`` for any ``nir.LIF`` of ``shape`` neurons: (params, r, v_leak), r and v_leak flat [N].
 
     A general node has ``tau = tau_nir/dt`` steps and current ``r * I + v_leak`` (same Euler step as
     above), so ``r`` scales the incoming weights and bias and ``v_leak`` adds to the bias: both exact.
-    ``tau``, ``v_threshold`` and ``v_reset`` must be the same for all neurons of the node.
+    Constants that differ between neurons become per-neuron tensors of ``shape`` (``_constant``).
     """
-    def uniform(field: str, value: Any) -> float:
-        values = np.unique(np.asarray(value, dtype=np.float64))
-        if values.size != 1:
-            raise NIRError(f"node {name!r}: {field} differs between neurons ({values[:4]}...); spikekit "
-                           "layers share one value")
-        return float(values[0])
-    tau = uniform("tau", node.tau) / dt
-    reset = 0.0 if getattr(node, "v_reset", None) is None else uniform("v_reset", node.v_reset)
-    # tau is rounded to float32, the precision the engines compute in, so 2e-4 s / 1e-4 s is exactly 2.
-    params = LIFParams(tau=float(np.float32(tau)), threshold=uniform("v_threshold", node.v_threshold), reset=reset)
+    shape = _as_shape(shape)
+    field = partial(_node_array, node, name, shape=shape)
+    params = LIFParams(tau=_constant(field("tau") / dt), threshold=_constant(field("v_threshold")),
+                       reset=_constant(field("v_reset")))
+    _check(check_params, params, name, dt)
+    return params, field("r").reshape(-1), field("v_leak").reshape(-1)
+
+
+def cuba_to_nir(params: CubaLIFParams, shape: int | tuple[int, ...], dt: float = DEFAULT_DT) -> Any:
+    """The ``nir.CubaLIF`` node equal to a spikekit CubaLIF layer of ``shape`` neurons ([N] or [C, H, W]).
+
+    spikekit's step (``spikekit.dynamics.cuba``), time constants in steps, is ``J <- J + (I - J)/tau_syn``,
+    then ``V <- V + (J - V)/tau`` with the J just computed. NIR's node is ``tau_syn_nir dJ/dt = -J + w_in I``,
+    ``tau_mem dv/dt = (v_leak - v) + r J``; its forward-Euler step of length ``dt`` in the same order (the
+    membrane reads this step's J, as snnTorch's ``Synaptic`` and lava-dl do) is
+
+        J <- J + (dt/tau_syn_nir) (w_in I - J),    v <- v + (dt/tau_mem) (v_leak - v + r J).
+
+    With ``tau_syn_nir = tau_syn * dt``, ``tau_mem = tau * dt`` and ``v_leak = 0`` this is spikekit's step for
+    ``J_nir = w_in J`` and ``v = r w_in V``, for every ``r, w_in > 0``: thresholds scale by ``r w_in``.
+    spikekit writes ``r = tau`` and ``w_in = tau_syn`` (i.e. ``tau_mem/dt`` and ``tau_syn_nir/dt``), the
+    scaling snnTorch writes and its importer requires (its state ``syn = tau_syn J``, ``mem = tau tau_syn V``):
+
+        tau_syn_nir = tau_syn * dt,  tau_mem = tau * dt,  r = tau,  w_in = tau_syn,  v_leak = 0,
+        v_threshold = threshold * tau * tau_syn,  v_reset = reset * tau * tau_syn.
+
+    The steps do not agree where the membrane is charged from the previous step's J (Norse's CubaLIF, which
+    also adds its input to J after the spike, unscaled): such a neuron answers one step later.
+    Per-neuron constants (tensors broadcastable to ``shape``, learned ones included) become per-neuron arrays.
+    """
+    import nir
+
+    tau, tau_syn, threshold, reset = (_full(getattr(params, name), shape)
+                                      for name in ("tau", "tau_syn", "threshold", "reset"))
+    scale = tau * tau_syn  # r * w_in
+    return nir.CubaLIF(tau_syn=tau_syn * dt, tau_mem=tau * dt, r=tau, v_leak=np.zeros_like(tau),
+                       v_threshold=threshold * scale, v_reset=reset * scale, w_in=tau_syn)
+
+
+def cuba_from_nir(node: Any, name: str, shape: int | tuple[int, ...], dt: float = DEFAULT_DT,
+                  ) -> tuple[CubaLIFParams, np.ndarray, np.ndarray]:
+    """Invert ``cuba_to_nir`` for any ``nir.CubaLIF`` of ``shape`` neurons: (params, 1, 0), the last two what
+    the incoming weights are scaled by and the bias shifted by (nothing: ``lif_from_nir``'s contract).
+
+    By the derivation above, ``r w_in`` (> 0, per neuron) divides ``v_threshold`` and ``v_reset`` rather than
+    multiplying the weights, so spikekit's own graphs come back with their weights and constants unchanged.
+    ``v_leak`` must be 0: spikekit's membrane has no leak potential, and folded into the input it would pass
+    through the synapse and arrive late. Constants that differ between neurons become per-neuron tensors.
+    """
+    shape = _as_shape(shape)
+    field = partial(_node_array, node, name, shape=shape)
+    if np.any(field("v_leak") != 0):
+        raise NIRError(f"node {name!r}: v_leak must be 0 in a CubaLIF; spikekit's membrane has no leak potential "
+                       "(through the synapse it would arrive late)")
+    scale = field("r") * field("w_in")
+    if not np.all(scale > 0):
+        raise NIRError(f"node {name!r}: r * w_in must be > 0 for every neuron, got {scale.min()} at the least")
+    params = CubaLIFParams(tau=_constant(field("tau_mem") / dt), threshold=_constant(field("v_threshold") / scale),
+                           reset=_constant(field("v_reset") / scale), tau_syn=_constant(field("tau_syn") / dt))
+    _check(check_cuba, params, name, dt)
+    return params, np.ones(math.prod(shape)), np.zeros(math.prod(shape))
+
+
+def _full(value: float | torch.Tensor, shape: int | tuple[int, ...]) -> np.ndarray:
+    """A constant (a float, or a tensor broadcastable to ``shape``) as a float64 array of ``shape``."""
+    values = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else value
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), shape).copy()
+
+
+def _as_shape(shape: int | tuple[int, ...]) -> tuple[int, ...]:
+    return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
+def _node_array(node: Any, name: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Field ``field`` of the neuron node ``name`` (one value per neuron in any layout, or anything that broadcasts
+    to ``shape``: one number, one per channel [C, 1, 1]) as a float64 array of ``shape``; a v_reset of None is 0."""
+    value = getattr(node, field)
+    array = np.asarray(0.0 if value is None else value, np.float64)
     try:
-        check_params(params)
+        return array.reshape(shape) if array.size == math.prod(shape) else np.broadcast_to(array, shape)
+    except ValueError:
+        raise NIRError(f"node {name!r}: {field} has shape {list(array.shape)}, which does not fit the "
+                       f"{list(shape)} neurons of the layer") from None
+
+
+def _constant(values: np.ndarray) -> float | torch.Tensor:
+    """A layer's constant: one float when every neuron has the same value, else a float32 tensor of the neurons'
+    shape (per-neuron, kept as a buffer of the layer). Values are rounded to float32, the precision the engines
+    compute in, and one float is the shortest decimal of that float32: 2e-4 s / 1e-4 s is 2.0, 0.7 * 6 / 6 is 0.7."""
+    single = values.astype(np.float32)
+    if np.all(single == single.flat[0]):
+        return float(str(single.flat[0]))
+    return torch.from_numpy(single.copy())
+
+
+def _check(check: Any, params: Any, name: str, dt: float) -> None:
+    try:
+        check(params)
     except ValueError as error:
         raise NIRError(f"node {name!r} with dt={dt}: {error}") from None
-    def per_neuron(field: str, value: Any) -> np.ndarray:
-        array = np.asarray(value, np.float64).reshape(-1)
-        if array.size not in (1, num_neurons):
-            raise NIRError(f"node {name!r}: {field} has {array.size} values for {num_neurons} neurons")
-        return np.broadcast_to(array, num_neurons)
-    for field in ("tau", "v_threshold") + (("v_reset",) if getattr(node, "v_reset", None) is not None else ()):
-        per_neuron(field, getattr(node, field))
-    return params, per_neuron("r", node.r), per_neuron("v_leak", node.v_leak)
 
 
 def to_nir(model: SNN, dt: float = DEFAULT_DT) -> Any:
     """The NIR graph of ``model``, a chain from ``input`` to ``output``, float32 weights: each fully
-    connected layer an ``Affine`` then ``LIF``, each conv layer a ``Conv2d`` (stride 1, 'same' padding)
-    then ``LIF`` over [C, H, W], average and sum pooling ``AvgPool2d``/``SumPool2d``, then ``Flatten``.
+    connected layer an ``Affine`` then its neurons (``LIF`` or ``CubaLIF``), each conv layer a ``Conv2d``
+    (stride 1, 'same' padding) then its neurons over [C, H, W], average and sum pooling
+    ``AvgPool2d``/``SumPool2d``, then ``Flatten``.
 
-    NIR has no max pooling: a model with a ``pK`` layer raises ``NIRError`` (use ``aK`` or ``sK``).
+    NIR has no max pooling and no adaptive LIF: a model with a ``pK`` or ALIF layer raises ``NIRError``.
     The graph metadata records dt, the update rule, the spike condition and the reset rule.
     """
     import nir
@@ -101,9 +183,14 @@ def to_nir(model: SNN, dt: float = DEFAULT_DT) -> Any:
         shape = output_shape
     nodes["output"] = nir.Output(output_type={"output": np.array([model.sizes[-1]])})
     chain = list(nodes)
-    metadata = {"source": "spikekit", "dt": dt, "update": "forward Euler, one step per dt",
+    metadata = {"source": "spikekit", "dt": dt,
+                "update": "forward Euler, one step per dt; a CubaLIF membrane reads the same step's synaptic current",
                 "spike": "v >= v_threshold (spikekit); reset v <- v_reset in the same step"}
     return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=metadata)
+
+
+# Each neuron model NIR can hold: its node's name in a graph (``lif2``, ``cubalif2``) and its writer.
+_WRITERS = {"lif": ("lif", lif_to_nir), "cuba": ("cubalif", cuba_to_nir)}
 
 
 def _layer_nodes(layer: Any, index: int, input_shape: tuple[int, ...], shape: tuple[int, ...],
@@ -113,19 +200,14 @@ def _layer_nodes(layer: Any, index: int, input_shape: tuple[int, ...], shape: tu
 
     def array(tensor: torch.Tensor) -> np.ndarray:
         return tensor.detach().cpu().numpy().astype(np.float32)
-    if isinstance(layer, (SNNLayer, ConvLayer)) and type(layer.params) is not LIFParams:
-        model = model_of(layer.params).name
-        why = ("NIR has no adaptive LIF node" if model == "alif" else
-               "spikekit does not write NIR's CubaLIF node yet")
-        raise NIRError(f"layer {index} has {model} neurons and cannot be exported: {why}; only LIF layers can")
     if isinstance(layer, SNNLayer):
         synapse = nir.Affine(weight=array(layer.linear.weight), bias=array(layer.linear.bias))
-        return {f"affine{index}": synapse, f"lif{index}": lif_to_nir(layer.params, shape, dt)}
+        return {f"affine{index}": synapse, **_neuron_node(layer, index, shape, dt)}
     if isinstance(layer, ConvLayer):
         conv = layer.conv
         synapse = nir.Conv2d(input_shape=tuple(input_shape[1:]), weight=array(conv.weight), stride=1,
                              padding=conv.padding, dilation=1, groups=1, bias=array(conv.bias))
-        return {f"conv{index}": synapse, f"lif{index}": lif_to_nir(layer.params, shape, dt)}
+        return {f"conv{index}": synapse, **_neuron_node(layer, index, shape, dt)}
     if isinstance(layer, Flatten):
         return {f"flatten{index}": nir.Flatten(input_type={"input": np.array(input_shape)}, start_dim=0)}
     if layer.kind == "max":
@@ -136,13 +218,24 @@ def _layer_nodes(layer: Any, index: int, input_shape: tuple[int, ...], shape: tu
     return {f"pool{index}": pool(kernel_size=size, stride=size, padding=np.array([0, 0]))}
 
 
+def _neuron_node(layer: Any, index: int, shape: tuple[int, ...], dt: float) -> dict[str, Any]:
+    """The node of a spiking layer's neurons (``lif3``, ``cubalif3``); ``NIRError`` for a model NIR cannot hold."""
+    model = model_of(layer.params).name
+    if model not in _WRITERS:
+        raise NIRError(f"layer {index} has {model} neurons and cannot be exported: NIR has no "
+                       f"{'adaptive LIF' if model == 'alif' else model} node; only LIF and CubaLIF layers can")
+    prefix, write = _WRITERS[model]
+    return {f"{prefix}{index}": write(layer.params, shape, dt)}
+
+
 def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
     """An ``SNN`` computing what ``graph`` computes (``NIRError`` naming any node it cannot represent).
 
-    Accepts a chain from ``Input`` to ``Output`` of ``(Affine | Linear) -> LIF``, ``Conv2d -> LIF``
-    (stride 1, 'same' padding, odd square kernel), ``AvgPool2d``/``SumPool2d`` (square window, stride =
-    window, no padding) and ``Flatten``. ``r`` and ``v_leak`` of each LIF are folded into the preceding
-    weights and bias (``lif_from_nir``); after a conv they must be the same within each channel.
+    Accepts a chain from ``Input`` to ``Output`` of ``(Affine | Linear) -> (LIF | CubaLIF)``, ``Conv2d -> (LIF |
+    CubaLIF)`` (stride 1, 'same' padding, odd square kernel), ``AvgPool2d``/``SumPool2d`` (square window, stride
+    = window, no padding) and ``Flatten``. Constants that differ between neurons become per-neuron tensors
+    (buffers of the layer's neurons), in conv layers too. ``r`` and ``v_leak`` of each LIF are folded into the
+    preceding weights and bias (``lif_from_nir``); after a conv they must be the same within each channel.
     """
     import nir
 
@@ -154,13 +247,12 @@ def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
     while position < len(names):
         name, node = names[position], graph.nodes[names[position]]
         if isinstance(node, (nir.Affine, nir.Linear, nir.Conv2d)):
-            lif_name = names[position + 1] if position + 1 < len(names) else None
-            if lif_name is None:
-                raise NIRError(f"node {name!r} ({type(node).__name__}) is not followed by a LIF before the output")
-            if not isinstance(graph.nodes[lif_name], nir.LIF):
-                raise NIRError(f"node {lif_name!r} is a {type(graph.nodes[lif_name]).__name__}; spikekit layers are "
-                               "a synapse followed by LIF neurons")
-            token, weight, bias, params, shape = _synapse(node, name, graph.nodes[lif_name], lif_name, shape, dt)
+            neuron_name = names[position + 1] if position + 1 < len(names) else None
+            if neuron_name is None:
+                raise NIRError(f"node {name!r} ({type(node).__name__}) is not followed by LIF or CubaLIF neurons "
+                               "before the output")
+            token, weight, bias, params, shape = _synapse(node, name, graph.nodes[neuron_name], neuron_name, shape,
+                                                          dt)
             tokens.append(token)
             synapses.append((weight, bias, params))
             position += 2
@@ -173,7 +265,7 @@ def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
             shape = (math.prod(shape),)
         else:
             raise NIRError(f"node {name!r} is a {type(node).__name__}; spikekit reads chains of Affine/Linear or "
-                           "Conv2d followed by LIF, AvgPool2d, SumPool2d and Flatten")
+                           "Conv2d followed by LIF or CubaLIF, AvgPool2d, SumPool2d and Flatten")
         position += 1
     if not synapses:
         raise NIRError("the graph holds no Affine -> LIF layer")
@@ -191,10 +283,23 @@ def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
     return model
 
 
-def _synapse(node: Any, name: str, lif: Any, lif_name: str, shape: tuple[int, ...], dt: float):
-    """(token, weight, bias, params, output shape) of a synapse node and its LIF, r and v_leak folded in."""
+def _reader(node: Any, name: str) -> Any:
+    """The ``*_from_nir`` of a neuron node; ``NIRError`` naming it if it is another kind of node."""
     import nir
 
+    readers = {nir.LIF: lif_from_nir, nir.CubaLIF: cuba_from_nir}
+    if type(node) not in readers:
+        raise NIRError(f"node {name!r} is a {type(node).__name__}; spikekit layers are a synapse followed by LIF or "
+                       "CubaLIF neurons")
+    return readers[type(node)]
+
+
+def _synapse(node: Any, name: str, neurons: Any, neurons_name: str, shape: tuple[int, ...], dt: float):
+    """(token, weight, bias, params, output shape) of a synapse node and the neuron node after it, the neurons'
+    input scale and offset (LIF's r and v_leak) folded into the weights and bias."""
+    import nir
+
+    read = _reader(neurons, neurons_name)
     weight = np.asarray(node.weight, np.float64)
     if isinstance(node, nir.Conv2d):
         channels, kernel = weight.shape[0], weight.shape[-1]
@@ -202,15 +307,18 @@ def _synapse(node: Any, name: str, lif: Any, lif_name: str, shape: tuple[int, ..
         if len(shape) != 3:
             raise NIRError(f"node {name!r}: a Conv2d needs image input [C, H, W], gets {list(shape)}")
         out_shape = (channels, shape[1], shape[2])
-        params, r, v_leak = lif_from_nir(lif, lif_name, math.prod(out_shape), dt)
-        r, v_leak = _per_channel(r, channels, lif_name, "r"), _per_channel(v_leak, channels, lif_name, "v_leak")
+        params, r, v_leak = read(neurons, neurons_name, out_shape, dt)
+        r, v_leak = _per_channel(r, channels, neurons_name, "r"), _per_channel(v_leak, channels, neurons_name, "v_leak")
         bias = np.asarray(node.bias, np.float64).reshape(-1) if node.bias is not None else np.zeros(channels)
-        return f"{channels}c{kernel}", weight * r[:, None, None, None], bias * r + v_leak, params, out_shape
-    if weight.ndim != 2:
-        raise NIRError(f"node {name!r}: weight has shape {weight.shape}, expected [out, in]")
-    bias = np.asarray(getattr(node, "bias", np.zeros(weight.shape[0])), np.float64)
-    params, r, v_leak = lif_from_nir(lif, lif_name, weight.shape[0], dt)
-    return str(weight.shape[0]), weight * r[:, None], bias * r + v_leak, params, (weight.shape[0],)
+        token, weight = f"{channels}c{kernel}", weight * r[:, None, None, None]
+    else:
+        if weight.ndim != 2:
+            raise NIRError(f"node {name!r}: weight has shape {weight.shape}, expected [out, in]")
+        bias = np.asarray(getattr(node, "bias", np.zeros(weight.shape[0])), np.float64)
+        out_shape = (weight.shape[0],)
+        params, r, v_leak = read(neurons, neurons_name, out_shape, dt)
+        token, weight = str(weight.shape[0]), weight * r[:, None]
+    return token + model_of(params).suffix, weight, bias * r + v_leak, params, out_shape
 
 
 def _check_conv(node: Any, name: str, weight: np.ndarray) -> None:
