@@ -1,7 +1,7 @@
 """spikekit against the SNN libraries people use, on the seed network, measured side by side in one run.
 
     make bench-peers          # sets up .venv-bench (the peers, torch pinned) and runs this
-    python benchmarks/bench_peers.py [--repeats 20] [--quick]
+    python benchmarks/bench_peers.py [--neuron lif|alif|cuba] [--repeats 20] [--quick] [--check-only]
 
 The seed network (784-128-10, LIF tau = 2 steps, threshold 1, reset to 0, Bernoulli-coded MNIST, output
 spike counts, cross-entropy, Adam lr 2e-3) written the way each library's users write it:
@@ -14,20 +14,42 @@ spike counts, cross-entropy, Adam lr 2e-3) written the way each library's users 
 - ``spikekit fast``: the fast engine's training step (its own Poisson sampler, events);
 - ``spikekit train``: the CLI's epoch throughput (``samples_per_second`` of metrics.jsonl), 200 batches at
   T=25, 100 at T=100, default options otherwise, in a subprocess.
+``--neuron alif`` and ``--neuron cuba`` make the hidden layer ALIF (784-128a-10) or CubaLIF (784-128s-10),
+the readout staying LIF, with spikekit's default constants (``ALIFParams``: tau_adapt 20, beta 1;
+``CubaLIFParams``: tau_syn 2), each peer through the neuron its users would pick:
+- ALIF: ``torch loop`` writes it out; Norse's ``LSNNCell`` (tau_syn_inv 1, tau_adapt_inv 1/20, beta
+  1/19: its threshold decays before the comparison and jumps by beta, so beta / (tau_adapt - 1) gives ours;
+  its membrane reads the previous step's input, so each step is fed the next step's current, the first one
+  standing as the initial synaptic state). snnTorch has no adaptive-threshold neuron, and SpikingJelly's
+  adaptive neurons (``AdaptBaseNode``, ``IzhikevichNode``) subtract an adaptation current from a quadratic
+  membrane instead of raising the threshold: listed with that reason, not timed (``UNMATCHED``);
+- CubaLIF: ``torch loop``; snnTorch's ``Synaptic`` (alpha 1 - 1/tau_syn, beta 1 - 1/tau, input scaled by
+  1/(tau_syn tau), ``reset_delay=False``: V resets in the step it fires, as ours; by default it zeroes the
+  next step's V, that step's input included); SpikingJelly's ``CUBALIFNode`` (c_decay 1 - 1/tau_syn,
+  v_decay 1 - 1/tau, same input scale, multi-step); Norse's ``LIFCell`` (tau_syn_inv 1/2, tau_mem_inv 1/2,
+  input scaled by 1/tau_syn: its current jumps, then the membrane reads it, as ours).
 Every peer gets the same weights; a check first runs all of them in float64 on the same input spikes and
-requires the same hidden spikes and output counts (the LIF update is written differently by each library,
-so they agree up to float rounding, which in float64 flips no spike here). Timing: median of ``repeats``
-batches (10 at T=100) after 2 warm-up batches, batch 128, training = encode + forward + loss + backward +
-Adam, inference = encode + forward without gradients (batch 1000). Peak RSS: a fresh process running 3
-batches of the row alone (Linux). A peer that does not import is listed with the reason, not timed.
+requires the same hidden spikes and output counts as spikekit's reference engine (the update is written
+differently by each library, so they agree up to float rounding, which in float64 flips no spike here).
+``--check-only`` runs just that check. Timing: median of ``repeats`` batches (10 at T=100) after 2 warm-up
+batches, batch 128, training = encode + forward + loss + backward + Adam, inference = encode + forward
+without gradients (batch 1000). Peak RSS: a fresh process running 3 batches of the row alone (Linux). A peer
+that does not import, or has no neuron computing ours, is listed with the reason, not timed.
 After the table, ``--pairs`` rounds (default 3) alternate every training peer's step and a ``spikekit train``
 epoch, per T, and print each round's ratio to that round's fastest peer and their median (``paired``).
+The check, the rows and the rounds are written, with the host and the peers' versions, into ``--results``
+(default ``benchmarks/results/peers.json``) under the neuron's name, replacing that neuron's earlier run
+(``--quick`` runs are not written).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
 import json
+import math
+import platform
 import statistics
 import subprocess
 import sys
@@ -43,12 +65,18 @@ from torch import Tensor, nn
 from spikekit.allocator import keep_freed_memory
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.nn.network import SNN
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import build_optimizer, encode_batch
 
 TAU, THRESHOLD, SLOPE, LR = 2.0, 1.0, 5.0, 2e-3
+TAU_ADAPT, BETA = ALIFParams().tau_adapt, ALIFParams().beta  # spikekit's defaults, which `spikekit train` runs
+TAU_SYN = CubaLIFParams().tau_syn
 SIZES = (784, 128, 10)
+ARCHS = {"lif": "128-10", "alif": "128a-10", "cuba": "128s-10"}  # --neuron -> spikekit's layers after the input
+RESULTS = Path(__file__).parent / "results" / "peers.json"
 
 
 class FastSigmoidSpike(torch.autograd.Function):
@@ -65,75 +93,139 @@ class FastSigmoidSpike(torch.autograd.Function):
         return grad / (1 + SLOPE * shifted.abs()) ** 2
 
 
-class TorchLoop(nn.Module):
-    """Plain PyTorch: V <- V + (I - V) / tau, spike at threshold, reset to 0, a loop over the steps."""
+def lif_step(current: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """V <- V + (I - V) / tau, spike at threshold, reset to 0; state (V,)."""
+    (v,) = state
+    v = v + (current - v) / TAU
+    s = FastSigmoidSpike.apply(v - THRESHOLD)
+    return s, (v * (1 - s),)
 
-    def __init__(self) -> None:
+
+def alif_step(current: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``lif_step`` against threshold + beta a, then a <- a + (S - a) / tau_adapt; state (V, a)."""
+    v, a = state
+    v = v + (current - v) / TAU
+    s = FastSigmoidSpike.apply(v - THRESHOLD - BETA * a)
+    return s, (v * (1 - s), a + (s - a) / TAU_ADAPT)
+
+
+def cuba_step(current: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """J <- J + (I - J) / tau_syn, then ``lif_step`` driven by J; state (J, V)."""
+    j, v = state
+    j = j + (current - j) / TAU_SYN
+    s, (v,) = lif_step(j, (v,))
+    return s, (j, v)
+
+
+TORCH_STEPS = {"lif": (lif_step, 1), "alif": (alif_step, 2), "cuba": (cuba_step, 2)}  # step, its state tensors
+
+
+class TorchLoop(nn.Module):
+    """Plain PyTorch: the hidden neurons' step (``TORCH_STEPS``) and a LIF readout, a loop over the steps."""
+
+    def __init__(self, neuron: str = "lif") -> None:
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(SIZES[0], SIZES[1]), nn.Linear(SIZES[1], SIZES[2])
+        self.hidden_step, self.hidden_states = TORCH_STEPS[neuron]
 
     def forward(self, spikes: Tensor) -> tuple[Tensor, Tensor]:
-        v1 = spikes.new_zeros(spikes.shape[1], SIZES[1])
-        v2 = spikes.new_zeros(spikes.shape[1], SIZES[2])
+        state1 = (spikes.new_zeros(spikes.shape[1], SIZES[1]),) * self.hidden_states
+        state2 = (spikes.new_zeros(spikes.shape[1], SIZES[2]),)
         hidden, counts = [], 0
         for x in spikes:
-            v1 = v1 + (self.fc1(x) - v1) / TAU
-            s1 = FastSigmoidSpike.apply(v1 - THRESHOLD)
-            v1 = v1 * (1 - s1)
-            v2 = v2 + (self.fc2(s1) - v2) / TAU
-            s2 = FastSigmoidSpike.apply(v2 - THRESHOLD)
-            v2 = v2 * (1 - s2)
+            s1, state1 = self.hidden_step(self.fc1(x), state1)
+            s2, state2 = lif_step(self.fc2(s1), state2)
             hidden.append(s1)
             counts = counts + s2
         return counts, torch.stack(hidden)
 
 
-def _snntorch() -> nn.Module:
+def _snntorch(neuron: str) -> nn.Module:
     import snntorch as snn
     from snntorch import surrogate
+
+    grad = surrogate.fast_sigmoid(slope=SLOPE)
+
+    def leaky() -> nn.Module:
+        return snn.Leaky(beta=1 - 1 / TAU, threshold=THRESHOLD, reset_mechanism="zero", spike_grad=grad)
 
     class SnnTorchNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.fc1, self.fc2 = nn.Linear(SIZES[0], SIZES[1]), nn.Linear(SIZES[1], SIZES[2])
-            grad = surrogate.fast_sigmoid(slope=SLOPE)
-            self.lif1 = snn.Leaky(beta=1 - 1 / TAU, threshold=THRESHOLD, reset_mechanism="zero", spike_grad=grad)
-            self.lif2 = snn.Leaky(beta=1 - 1 / TAU, threshold=THRESHOLD, reset_mechanism="zero", spike_grad=grad)
+            self.lif1, self.lif2 = leaky(), leaky()
+
+        def initial(self) -> tuple[Tensor, ...]:
+            return (self.lif1.reset_mem(),)
+
+        def hidden(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+            s1, mem1 = self.lif1(self.fc1(x) / TAU, *state)
+            return s1, (mem1,)
 
         def forward(self, spikes: Tensor) -> tuple[Tensor, Tensor]:
-            mem1, mem2 = self.lif1.reset_mem(), self.lif2.reset_mem()
+            state1, mem2 = self.initial(), self.lif2.reset_mem()
             hidden, counts = [], 0
             for x in spikes:
-                s1, mem1 = self.lif1(self.fc1(x) / TAU, mem1)
+                s1, state1 = self.hidden(x, state1)
                 s1 = s1.to(x.dtype)  # snnTorch's spikes come out float32 whatever the input's dtype
                 s2, mem2 = self.lif2(self.fc2(s1) / TAU, mem2)
                 hidden.append(s1)
                 counts = counts + s2.to(x.dtype)
             return counts, torch.stack(hidden)
-    return SnnTorchNet()
+
+    class SnnTorchCubaNet(SnnTorchNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif1 = snn.Synaptic(alpha=1 - 1 / TAU_SYN, beta=1 - 1 / TAU, threshold=THRESHOLD,
+                                     reset_mechanism="zero", reset_delay=False, spike_grad=grad)
+
+        def initial(self) -> tuple[Tensor, ...]:
+            return self.lif1.reset_mem()  # (syn, mem)
+
+        def hidden(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+            # syn <- alpha syn + X, mem <- beta mem + syn: with X = I / (tau_syn tau), syn = J / tau and mem = V
+            s1, syn1, mem1 = self.lif1(self.fc1(x) / (TAU_SYN * TAU), *state)
+            return s1, (syn1, mem1)
+    return {"lif": SnnTorchNet, "cuba": SnnTorchCubaNet}[neuron]()
 
 
-def _spikingjelly() -> nn.Module:
-    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+def _spikingjelly(neuron: str) -> nn.Module:
+    from spikingjelly.activation_based import functional, layer, surrogate
+    from spikingjelly.activation_based import neuron as neurons
+
+    def lif() -> nn.Module:
+        return neurons.LIFNode(tau=TAU, v_threshold=THRESHOLD, v_reset=0.0,
+                               surrogate_function=surrogate.SuperSpike(alpha=SLOPE), step_mode="m")
 
     class SpikingJellyNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            def lif() -> nn.Module:
-                return neuron.LIFNode(tau=TAU, v_threshold=THRESHOLD, v_reset=0.0,
-                                      surrogate_function=surrogate.SuperSpike(alpha=SLOPE), step_mode="m")
             self.fc1, self.lif1 = layer.Linear(SIZES[0], SIZES[1], step_mode="m"), lif()
             self.fc2, self.lif2 = layer.Linear(SIZES[1], SIZES[2], step_mode="m"), lif()
             self._reset = functional.reset_net
 
+        def hidden(self, spikes: Tensor) -> Tensor:
+            return self.lif1(self.fc1(spikes))
+
         def forward(self, spikes: Tensor) -> tuple[Tensor, Tensor]:
             self._reset(self)
-            hidden = self.lif1(self.fc1(spikes))
+            hidden = self.hidden(spikes)
             return self.lif2(self.fc2(hidden)).sum(0), hidden
-    return SpikingJellyNet()
+
+    class SpikingJellyCubaNet(SpikingJellyNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif1 = neurons.CUBALIFNode(c_decay=1 - 1 / TAU_SYN, v_decay=1 - 1 / TAU, v_threshold=THRESHOLD,
+                                            v_reset=0.0, surrogate_function=surrogate.SuperSpike(alpha=SLOPE))
+            functional.set_step_mode(self.lif1, "m")  # its constructor takes no step_mode
+
+        def hidden(self, spikes: Tensor) -> Tensor:
+            # c <- c_decay c + X, v <- v_decay v + c: with X = I / (tau_syn tau), c = J / tau and v = V
+            return self.lif1(self.fc1(spikes) / (TAU_SYN * TAU))
+    return {"lif": SpikingJellyNet, "cuba": SpikingJellyCubaNet}[neuron]()
 
 
-def _norse() -> nn.Module:
+def _norse(neuron: str) -> nn.Module:
     import norse.torch as norse
 
     class NorseNet(nn.Module):
@@ -145,67 +237,122 @@ def _norse() -> nn.Module:
             self.fc1, self.fc2 = nn.Linear(SIZES[0], SIZES[1]), nn.Linear(SIZES[1], SIZES[2])
             self.lif1, self.lif2 = norse.LIFBoxCell(parameters, dt=1.0), norse.LIFBoxCell(parameters, dt=1.0)
 
+        def initial(self, spikes: Tensor) -> object:
+            return None  # the cell's own rest state
+
+        def current(self, spikes: Tensor, t: int) -> Tensor:
+            return self.fc1(spikes[t])
+
         def forward(self, spikes: Tensor) -> tuple[Tensor, Tensor]:
-            state1 = state2 = None
+            state1, state2 = self.initial(spikes), None
             hidden, counts = [], 0
-            for x in spikes:
-                s1, state1 = self.lif1(self.fc1(x), state1)
+            for t in range(len(spikes)):
+                s1, state1 = self.lif1(self.current(spikes, t), state1)
                 s2, state2 = self.lif2(self.fc2(s1), state2)
                 hidden.append(s1)
                 counts = counts + s2
             return counts, torch.stack(hidden)
-    return NorseNet()
+
+    class NorseCubaNet(NorseNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif1 = norse.LIFCell(norse.LIFParameters(
+                tau_syn_inv=torch.tensor(1 / TAU_SYN), tau_mem_inv=torch.tensor(1 / TAU), v_leak=torch.tensor(0.0),
+                v_th=torch.tensor(THRESHOLD), v_reset=torch.tensor(0.0), method="super", alpha=torch.tensor(SLOPE)),
+                dt=1.0)
+
+        def current(self, spikes: Tensor, t: int) -> Tensor:
+            # i jumps by X, v leaks towards i, i decays by 1 - 1/tau_syn: with X = I / tau_syn, i = J
+            return self.fc1(spikes[t]) / TAU_SYN
+
+    class NorseALIFNet(NorseNet):
+        def __init__(self) -> None:
+            super().__init__()
+            # b <- b + (v_th - b) / tau_adapt, fire at v >= b, b <- b + beta z: with beta = ours / (tau_adapt - 1),
+            # b = v_th + beta tau_adapt a, and the threshold fired against is ours, 1 + BETA a[t-1]
+            self.lif1 = norse.LSNNCell(norse.LSNNParameters(
+                tau_syn_inv=torch.tensor(1.0), tau_mem_inv=torch.tensor(1 / TAU),
+                tau_adapt_inv=torch.tensor(1 / TAU_ADAPT), v_leak=torch.tensor(0.0), v_th=torch.tensor(THRESHOLD),
+                v_reset=torch.tensor(0.0), beta=torch.tensor(BETA / (TAU_ADAPT - 1)), method="super",
+                alpha=SLOPE), dt=1.0)
+
+        def initial(self, spikes: Tensor) -> object:
+            current = self.fc1(spikes[0])  # LSNN's membrane reads last step's i: the first current stands in it
+            return norse.LSNNFeedForwardState(v=torch.zeros_like(current), i=current,
+                                              b=torch.full_like(current, THRESHOLD))
+
+        def current(self, spikes: Tensor, t: int) -> Tensor:
+            # tau_syn_inv 1 (dt 1) empties i each step, so i holds just this input, for the next step's membrane
+            return self.fc1(spikes[t + 1]) if t + 1 < len(spikes) else spikes.new_zeros(spikes.shape[1], SIZES[1])
+    return {"lif": NorseNet, "alif": NorseALIFNet, "cuba": NorseCubaNet}[neuron]()
 
 
-PEERS: dict[str, Callable[[], nn.Module]] = {"torch loop": TorchLoop, "snnTorch": _snntorch,
-                                             "SpikingJelly": _spikingjelly, "Norse": _norse}
+PEERS: dict[str, Callable[[str], nn.Module]] = {"torch loop": TorchLoop, "snnTorch": _snntorch,
+                                                "SpikingJelly": _spikingjelly, "Norse": _norse}
+# (peer, neuron) -> why the peer has no neuron that computes ours: listed with this reason, never timed
+UNMATCHED = {
+    ("snnTorch", "alif"): "snnTorch has no adaptive-threshold neuron (Leaky, Synaptic, Alpha, Lapicque, "
+                          "RLeaky, RSynaptic, ...; learn_threshold trains a constant one)",
+    ("SpikingJelly", "alif"): "SpikingJelly's adaptive neurons (AdaptBaseNode, IzhikevichNode) subtract an "
+                              "adaptation current from a quadratic membrane; none raises the threshold",
+}
 
 
-def _peer(name: str) -> nn.Module | str:
-    """The peer's network, or why it cannot be built here."""
+def _peer(name: str, neuron: str) -> nn.Module | str:
+    """The peer's network with ``neuron`` hidden neurons, or why it cannot be built here."""
+    if (name, neuron) in UNMATCHED:
+        return f"no such neuron: {UNMATCHED[name, neuron]}"
     try:
-        return PEERS[name]()
+        return PEERS[name](neuron)
     except Exception as error:  # noqa: BLE001 (an optional library: report any reason it fails)
         return f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
 
 
-def _copy_weights(source: TorchLoop, target: nn.Module) -> None:
+def _spikekit(neuron: str, engine: str) -> SNN:
+    """spikekit's network for ``--neuron``: what ``spikekit train --arch ARCHS[neuron]`` builds, inputs flat."""
+    return SNN(ARCHS[neuron], engine=engine, input_shape=SIZES[:1])
+
+
+def _linears(model: nn.Module) -> list[nn.Module]:
+    return [layer.linear for layer in model.spiking_layers] if isinstance(model, SNN) else [model.fc1, model.fc2]
+
+
+def _copy_weights(source: nn.Module, target: nn.Module) -> None:
     with torch.no_grad():
-        for name in ("fc1", "fc2"):
-            getattr(target, name).weight.copy_(getattr(source, name).weight)
-            getattr(target, name).bias.copy_(getattr(source, name).bias)
+        for mine, theirs in zip(_linears(source), _linears(target)):
+            theirs.weight.copy_(mine.weight)
+            theirs.bias.copy_(mine.bias)
 
 
-def check_same_spikes(images: Tensor) -> dict[str, str]:
-    """Every implementation on the same float64 weights and input spikes: 'same' or what differs."""
+def check_same_spikes(images: Tensor, neuron: str = "lif") -> dict[str, str]:
+    """Every implementation on the same float64 weights and input spikes as spikekit's reference engine:
+    'same', what differs, or why it was not run."""
     torch.manual_seed(0)
-    reference = TorchLoop().double()
+    weights = TorchLoop(neuron).double()
     with torch.no_grad():  # weights that make both layers spike plenty (the default init leaves outputs silent)
         generator = torch.Generator().manual_seed(2)
-        for layer, (mean, std) in ((reference.fc1, (0.005, 0.1)), (reference.fc2, (0.3, 0.5))):
+        for layer, (mean, std) in ((weights.fc1, (0.005, 0.1)), (weights.fc2, (0.3, 0.5))):
             layer.weight.copy_(mean + std * torch.randn(layer.weight.shape, generator=generator))
     spikes = (torch.rand(25, len(images), SIZES[0], generator=torch.Generator().manual_seed(1),
                          dtype=torch.float64) < images.double()).double()
     with torch.no_grad():
-        counts, hidden = reference(spikes)
+        reference = _spikekit(neuron, "reference").double()
+        _copy_weights(weights, reference)
+        counts, hidden = reference(spikes), reference.layer_spikes(spikes)[0]
         results = {}
         for name in PEERS:
-            peer = _peer(name)
+            peer = _peer(name, neuron)
             if isinstance(peer, str):
                 results[name] = f"not run ({peer})"
                 continue
             peer = peer.double()
-            _copy_weights(reference, peer)
+            _copy_weights(weights, peer)
             peer_counts, peer_hidden = peer(spikes)
             flips = int((peer_hidden != hidden).sum())
             results[name] = "same" if flips == 0 and torch.equal(peer_counts, counts) else \
                 f"DIFFERENT: {flips} hidden spikes, counts differ by {float((peer_counts - counts).abs().max())}"
-        ours = SNN(SIZES, engine="fast").double()
-        with torch.no_grad():
-            ours.spiking_layers[0].linear.weight.copy_(reference.fc1.weight)
-            ours.spiking_layers[0].linear.bias.copy_(reference.fc1.bias)
-            ours.spiking_layers[1].linear.weight.copy_(reference.fc2.weight)
-            ours.spiking_layers[1].linear.bias.copy_(reference.fc2.bias)
+        ours = _spikekit(neuron, "fast").double()
+        _copy_weights(weights, ours)
         ours_hidden = ours.layer_spikes(spikes)[0]
         results["spikekit fast"] = "same" if torch.equal(ours(spikes), counts) and torch.equal(ours_hidden, hidden) \
             else "DIFFERENT"
@@ -225,17 +372,19 @@ def _median_ms(step: Callable[[int], None], repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def _step(name: str, mode: str, num_steps: int, images: Tensor, labels: Tensor) -> Callable[[int], None] | str:
-    """One batch of ``name`` (a peer or "spikekit fast"), or why it cannot run."""
+def _step(name: str, neuron: str, mode: str, num_steps: int, batch: tuple[Tensor, Tensor]
+          ) -> Callable[[int], None] | str:
+    """One batch of ``name`` (a peer or "spikekit fast") with ``neuron`` hidden neurons, or why it cannot run."""
+    images, labels = batch
     if name == "spikekit fast":
         config = RunConfig(train=TrainConfig(num_steps=num_steps))
-        model = SNN(SIZES, engine="fast")
+        model = _spikekit(neuron, "fast")
         def encode(index: int):
             return encode_batch(images, config.train, "bench", index)
         def outputs(inputs) -> Tensor:
             return model(inputs)
     else:
-        model = _peer(name)
+        model = _peer(name, neuron)
         if isinstance(model, str):
             return model
         def encode(index: int) -> Tensor:  # the Bernoulli coding every peer's tutorial uses
@@ -263,12 +412,14 @@ def _repeats(repeats: int, num_steps: int) -> int:
     return repeats if num_steps == 25 else max(3, repeats // 2)
 
 
-def cli_samples_per_second(num_steps: int, data_dir: str | None) -> float:
-    """``spikekit train``'s own epoch throughput (metrics.jsonl) over 200 batches of 128 at T=25, 100 else."""
+def cli_samples_per_second(num_steps: int, neuron: str, data_dir: str | None) -> float:
+    """``spikekit train --arch ARCHS[neuron]``'s own epoch throughput (metrics.jsonl) over 200 batches of 128 at
+    T=25, 100 else."""
     batches = 200 if num_steps == 25 else 100
     with tempfile.TemporaryDirectory() as directory:
-        command = [sys.executable, "-m", "spikekit", "train", "--epochs", "1", "-T", str(num_steps),
-                   "--limit-train", str(128 * batches), "--limit-test", "1000", "--out", f"{directory}/run"]
+        command = [sys.executable, "-m", "spikekit", "train", "--arch", ARCHS[neuron], "--epochs", "1",
+                   "-T", str(num_steps), "--limit-train", str(128 * batches), "--limit-test", "1000",
+                   "--out", f"{directory}/run"]
         subprocess.run(command + (["--data-dir", data_dir] if data_dir else []), check=True, capture_output=True)
         return json.loads(Path(f"{directory}/run/metrics.jsonl").read_text().splitlines()[-1])["samples_per_second"]
 
@@ -280,8 +431,8 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _peak_in_fresh_process(row: tuple, threads: int) -> float:
-    command = [sys.executable, __file__, "--threads", str(threads), "--peak-of", json.dumps(row)]
+def _peak_in_fresh_process(row: tuple, neuron: str, threads: int) -> float:
+    command = [sys.executable, __file__, "--threads", str(threads), "--neuron", neuron, "--peak-of", json.dumps(row)]
     result = subprocess.run(command, capture_output=True, text=True)
     return float(result.stdout.split()[-1]) if result.returncode == 0 else float("nan")
 
@@ -291,66 +442,90 @@ def _batch(mode: str, data) -> tuple[Tensor, Tensor]:
     return split.intensity(slice(0, size)), split.labels[:size]
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neuron", choices=list(ARCHS), default="lif",
+                        help="hidden neurons: lif (784-128-10), alif (784-128a-10) or cuba (784-128s-10)")
     parser.add_argument("--repeats", type=int, default=20, help="timed batches at T=25 (half that at T=100)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--quick", action="store_true", help="T=25 only, no peak memory (a smoke run)")
+    parser.add_argument("--quick", action="store_true",
+                        help="T=25 only, no peak memory, nothing written to --results (a smoke run)")
+    parser.add_argument("--check-only", action="store_true", help="only the float64 check of the same spikes")
     parser.add_argument("--data-dir", help="MNIST IDX folder for the spikekit train rows (default: its sources)")
     parser.add_argument("--pairs", type=int, default=3,
                         help="rounds of every training peer's step, then a spikekit train epoch, per T (0: none)")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="JSON file the run is merged into, under the neuron's name")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     set_threads(args.threads)
     keep_freed_memory()
     data = load_mnist(args.data_dir)
     if args.peak_of:
         name, mode, num_steps = json.loads(args.peak_of)
-        step = _step(name, mode, num_steps, *_batch(mode, data))
+        step = _step(name, args.neuron, mode, num_steps, _batch(mode, data))
         for index in range(3):
             step(index)
         print(_peak_rss_mb())
         return
-    print(f"torch {torch.__version__}, {args.threads} threads; same forward spikes (float64, same weights and "
-          "input):")
-    for name, verdict in check_same_spikes(data.test.intensity(slice(0, 32))).items():
+    print(f"torch {torch.__version__}, {args.threads} threads, 784-{ARCHS[args.neuron]}; same forward spikes "
+          "(float64, same weights and input):")
+    check = check_same_spikes(data.test.intensity(slice(0, 32)), args.neuron)
+    for name, verdict in check.items():
         print(f"  {name}: {verdict}")
+    if args.check_only:
+        return
     rows = []
     for num_steps in (25,) if args.quick else (25, 100):
         repeats = _repeats(args.repeats, num_steps)
         for mode in ("train", "infer"):
-            images, labels = _batch(mode, data)
+            batch = _batch(mode, data)
             for name in [*PEERS, "spikekit fast"]:
-                step = _step(name, mode, num_steps, images, labels)
+                step = _step(name, args.neuron, mode, num_steps, batch)
                 if isinstance(step, str):
                     rows.append((name, mode, num_steps, None, None, step))
                     continue
-                rate = 1000 * len(labels) / _median_ms(step, repeats)
-                peak = float("nan") if args.quick else _peak_in_fresh_process((name, mode, num_steps), args.threads)
+                rate = 1000 * len(batch[1]) / _median_ms(step, repeats)
+                peak = float("nan") if args.quick else _peak_in_fresh_process((name, mode, num_steps), args.neuron,
+                                                                               args.threads)
                 rows.append((name, mode, num_steps, rate, peak, ""))
             if mode == "train":
-                rate = cli_samples_per_second(num_steps, args.data_dir)
+                rate = cli_samples_per_second(num_steps, args.neuron, args.data_dir)
                 rows.append(("spikekit train (CLI epoch)", mode, num_steps, rate, float("nan"), ""))
+    ratios = [_x_fastest_peer(row, rows) for row in rows]
     print("\n| implementation | mode | T | samples/s | peak RSS MB | x fastest peer | note |")
     print("|---|---|---|---|---|---|---|")
-    for name, mode, num_steps, rate, peak, note in rows:
-        peers = [r[3] for r in rows if r[1:3] == (mode, num_steps) and r[0] in PEERS and r[3] is not None]
-        ratio = f"{rate / max(peers):.1f}" if rate is not None and peers else "-"
+    for (name, mode, num_steps, rate, peak, note), ratio in zip(rows, ratios):
         cells = ("-", "-") if rate is None else (f"{rate:,.0f}", f"{peak:.0f}")
-        print(f"| {name} | {mode} | {num_steps} | {cells[0]} | {cells[1]} | {ratio} | {note} |")
-    if args.pairs:
-        paired(rows, args, data)
+        print(f"| {name} | {mode} | {num_steps} | {cells[0]} | {cells[1]} | "
+              f"{'-' if ratio is None else f'{ratio:.1f}'} | {note} |")
+    rounds = paired(rows, args, data) if args.pairs else []
+    if not args.quick:
+        write_results(args.results, args.neuron, run_record(args, check, rows, ratios, rounds))
+        print(f"\nwritten to {args.results} under {args.neuron!r}")
 
 
-def paired(rows: list[tuple], args: argparse.Namespace, data) -> None:
+def _x_fastest_peer(row: tuple, rows: list[tuple]) -> float | None:
+    """A row's samples/s over the fastest peer's in the same mode and T (None without both)."""
+    name, mode, num_steps, rate = row[:4]
+    peers = [r[3] for r in rows if r[1:3] == (mode, num_steps) and r[0] in PEERS and r[3] is not None]
+    return rate / max(peers) if rate is not None and peers else None
+
+
+def paired(rows: list[tuple], args: argparse.Namespace, data) -> list[dict]:
     """``spikekit train`` over the fastest peer, measured in alternation: this host's speed drifts by up to
     a third over seconds, all code alike, so the table's two figures, taken half a minute apart, can put
     the ratio anywhere from 6x to 12x. Each round times every peer's training step (as in the table), then
     one ``spikekit train`` epoch, and takes the ratio to the fastest peer of that round; their median is
-    printed."""
+    printed. Returns the rounds, one dict each."""
     print(f"\nPaired: every training peer, then a spikekit train epoch, {args.pairs} rounds per T")
     print("| T | fastest peer of the round | its samples/s | spikekit train samples/s | ratio |")
     print("|---|---|---|---|---|")
+    rounds = []
     for num_steps in sorted({r[2] for r in rows if r[1] == "train"}):
         names = [r[0] for r in rows if r[1:3] == ("train", num_steps) and r[0] in PEERS and r[3] is not None]
         if not names:
@@ -358,13 +533,50 @@ def paired(rows: list[tuple], args: argparse.Namespace, data) -> None:
         repeats = _repeats(args.repeats, num_steps)
         ratios = []
         for _ in range(args.pairs):
-            rates = {name: 1000 * 128 / _median_ms(_step(name, "train", num_steps, *_batch("train", data)), repeats)
+            rates = {name: 1000 * 128 / _median_ms(_step(name, args.neuron, "train", num_steps,
+                                                         _batch("train", data)), repeats)
                      for name in names}
             name = max(rates, key=rates.get)
-            cli = cli_samples_per_second(num_steps, args.data_dir)
+            cli = cli_samples_per_second(num_steps, args.neuron, args.data_dir)
             ratios.append(cli / rates[name])
+            rounds.append({"T": num_steps, "fastest_peer": name, "peer_samples_per_s": rates[name],
+                           "train_samples_per_s": cli, "ratio": ratios[-1]})
             print(f"| {num_steps} | {name} | {rates[name]:,.0f} | {cli:,.0f} | {ratios[-1]:.1f} |")
         print(f"| {num_steps} | median of {len(ratios)} | | | **{statistics.median(ratios):.1f}** |")
+    return rounds
+
+
+def run_record(args: argparse.Namespace, check: dict[str, str], rows: list[tuple], ratios: list[float | None],
+               rounds: list[dict]) -> dict:
+    """One run as JSON: when, where, the check's verdicts, the table's rows and the paired rounds."""
+    versions = {}
+    for package in ("spikekit", "snntorch", "spikingjelly", "norse"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+               platform.processor() or platform.machine())
+    def number(value: float | None) -> float | None:  # JSON has no NaN
+        return None if value is None or math.isnan(value) else value
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "network": f"784-{ARCHS[args.neuron]}",
+            "host": {"cpu": cpu, "machine": platform.machine(), "torch": torch.__version__,
+                     "python": platform.python_version(), **versions},
+            "threads": args.threads, "repeats": args.repeats, "pairs": args.pairs, "check": check,
+            "rows": [{"implementation": name, "mode": mode, "T": num_steps, "batch": 128 if mode == "train" else 1000,
+                      "samples_per_s": rate, "peak_rss_mb": number(peak), "x_fastest_peer": ratio, "note": note}
+                     for (name, mode, num_steps, rate, peak, note), ratio in zip(rows, ratios)],
+            "paired": rounds}
+
+
+def write_results(path: Path, neuron: str, record: dict) -> None:
+    """Merge ``record`` into ``path`` (JSON) under ``runs[neuron]``, replacing that neuron's earlier run."""
+    data = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    data["runs"][neuron] = record
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """benchmarks/bench_peers.py's equivalence check: every peer installed here computes our network's spikes."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
 from spikekit.data.mnist import MNIST
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.cuba import CubaLIFParams
+from spikekit.dynamics.lif import LIFParams
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
+MODULES = {"snnTorch": "snntorch", "SpikingJelly": "spikingjelly", "Norse": "norse"}  # peer -> what it imports
 
 
 def _bench_peers():
@@ -26,3 +31,85 @@ def test_peers_compute_the_same_spikes(mnist: MNIST, capsys: pytest.CaptureFixtu
     check = capsys.readouterr().out
     hidden_rate = float(check.split("check: ")[1].split()[0])
     assert 0.05 < hidden_rate < 0.5 and " 0 output spikes" not in check  # both layers spike: a real check
+
+
+@pytest.mark.parametrize("neuron", ["alif", "cuba"])
+def test_peers_with_that_neuron_compute_the_same_spikes(neuron: str, mnist: MNIST,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    bench = _bench_peers()
+    results = bench.check_same_spikes(mnist.test.intensity(slice(0, 16)), neuron)
+    assert results["torch loop"] == "same" and results["spikekit fast"] == "same", results
+    for name, module in MODULES.items():
+        if (name, neuron) in bench.UNMATCHED:  # listed with the reason, never built
+            assert results[name].startswith("not run (no such neuron: "), results[name]
+        elif importlib.util.find_spec(module) is not None:
+            assert results[name] == "same", (name, results[name])
+        else:
+            assert results[name].startswith("not run ("), results[name]
+    check = capsys.readouterr().out
+    hidden_rate = float(check.split("check: ")[1].split()[0])
+    assert 0.05 < hidden_rate < 0.5 and " 0 output spikes" not in check
+
+
+def test_unmatched_neurons_give_the_reason_without_importing_the_peer() -> None:
+    bench = _bench_peers()
+    assert bench._peer("snnTorch", "alif").startswith("no such neuron: snnTorch has no adaptive-threshold")
+    assert bench._peer("SpikingJelly", "alif").startswith("no such neuron: ")
+    assert not [key for key in bench.UNMATCHED if key[1] == "cuba"]  # every peer has a current-based neuron
+
+
+@pytest.mark.parametrize(("neuron", "hidden"), [("lif", LIFParams), ("alif", ALIFParams), ("cuba", CubaLIFParams)])
+def test_spikekit_rows_run_the_matching_network(neuron: str, hidden: type, mnist: MNIST,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = _bench_peers()
+    model = bench._spikekit(neuron, "fast")
+    assert [type(layer.params) for layer in model.spiking_layers] == [hidden, LIFParams]
+    assert model.sizes == bench.SIZES
+    images, labels = mnist.train.intensity(slice(0, 8)), mnist.train.labels[:8]
+    bench._step("spikekit fast", neuron, "train", 5, (images, labels))(0)  # one training batch runs
+    commands = []
+
+    def fake_run(command: list[str], **kwargs) -> None:  # the CLI row: record the command, write its metrics
+        commands.append(command)
+        out = Path(command[command.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "metrics.jsonl").write_text(json.dumps({"samples_per_second": 1.0}) + "\n")
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert bench.cli_samples_per_second(25, neuron, None) == 1.0
+    assert commands[0][commands[0].index("--arch") + 1] == bench.ARCHS[neuron]
+
+
+def test_neuron_option() -> None:
+    bench = _bench_peers()
+    assert bench.parse_args([]).neuron == "lif" and not bench.parse_args([]).check_only
+    assert bench.parse_args(["--neuron", "cuba", "--check-only"]).check_only
+    with pytest.raises(SystemExit) as error:
+        bench.parse_args(["--neuron", "adex"])
+    assert error.value.code == 2
+
+
+def test_results_keep_each_neurons_run(tmp_path: Path) -> None:
+    bench, path = _bench_peers(), tmp_path / "results" / "peers.json"
+    bench.write_results(path, "lif", {"rows": [1]})
+    bench.write_results(path, "alif", {"rows": [2]})
+    bench.write_results(path, "lif", {"rows": [3]})
+    assert json.loads(path.read_text()) == {"runs": {"lif": {"rows": [3]}, "alif": {"rows": [2]}}}
+
+
+def test_a_run_is_written_under_its_neuron(tmp_path: Path, mnist: MNIST, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    bench, path = _bench_peers(), tmp_path / "peers.json"
+    for name, value in {"set_threads": None, "keep_freed_memory": None, "load_mnist": mnist, "_median_ms": 10.0,
+                        "cli_samples_per_second": 2e5, "_peak_in_fresh_process": 500.0}.items():
+        monkeypatch.setattr(bench, name, lambda *args, value=value: value)  # no timing: the run's wiring only
+    monkeypatch.setattr("sys.argv", ["bench_peers.py", "--neuron", "alif", "--pairs", "1", "--results", str(path)])
+    bench.main()
+    run = json.loads(path.read_text())["runs"]["alif"]
+    assert run["network"] == "784-128a-10" and run["check"]["spikekit fast"] == "same"
+    rows = {(row["implementation"], row["mode"], row["T"]): row for row in run["rows"]}
+    assert rows["snnTorch", "train", 25]["samples_per_s"] is None
+    assert rows["snnTorch", "train", 25]["note"].startswith("no such neuron: ")
+    assert rows["spikekit train (CLI epoch)", "train", 100]["x_fastest_peer"] == pytest.approx(2e5 / 12_800)
+    assert rows["spikekit train (CLI epoch)", "train", 100]["peak_rss_mb"] is None  # NaN is not JSON
+    assert [round_["T"] for round_ in run["paired"]] == [25, 100]
+    assert "| no such neuron: snnTorch has no adaptive-threshold" in capsys.readouterr().out
