@@ -48,7 +48,7 @@ from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
 from spikekit.data.nmnist import saccade_events
 from spikekit.kernels import ENGINES, as_dense
-from spikekit.nn import SNNLayer
+from spikekit.nn import SNNLayer, TimeDropout
 from spikekit.nn.neurons import LIF
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import binned_inputs, build_model, build_optimizer, encode_batch
@@ -197,16 +197,17 @@ def _event_batch(images: torch.Tensor, labels: torch.Tensor, num_steps: int) -> 
 
 
 class ResidualModel(torch.nn.Module):
-    """A user's own model (the README's): LIF 784-256, dropout, LIF 256-256 added back (a residual sum), and a
-    linear head on the spike counts. ``dense_input``: the first layer as ``nn.Linear`` then an ``nn.LIF``
-    module (a dense product over T*B rows) instead of an ``SNNLayer`` fed by the input spikes."""
+    """A user's own model (the README's): LIF 784-256, dropout (``TimeDropout``, or ``nn.Dropout`` with
+    ``torch_dropout``), LIF 256-256 added back (a residual sum), and a linear head on the spike counts.
+    ``dense_input``: the first layer as ``nn.Linear`` then an ``nn.LIF`` module (a dense product over T*B rows)
+    instead of an ``SNNLayer`` fed by the input spikes."""
 
-    def __init__(self, engine: str, dense_input: bool = False) -> None:
+    def __init__(self, engine: str, dense_input: bool = False, torch_dropout: bool = False) -> None:
         super().__init__()
         self.engine, self.dense_input = engine, dense_input
         self.first = torch.nn.Linear(784, 256) if dense_input else SNNLayer(784, 256, LIF())
         self.first_neurons = LIF()
-        self.dropout = torch.nn.Dropout(0.2)
+        self.dropout = torch.nn.Dropout(0.2) if torch_dropout else TimeDropout(0.2)
         self.second = SNNLayer(256, 256, LIF())
         self.head = torch.nn.Linear(256, 10)
         with torch.no_grad():  # enough drive that the hidden layers fire from the first batch
@@ -223,10 +224,10 @@ class ResidualModel(torch.nn.Module):
 
 
 def _custom_step(engine: str, num_steps: int, images: torch.Tensor, labels: torch.Tensor,
-                 dense_input: bool = False) -> Callable[[int], None]:
+                 dense_input: bool = False, torch_dropout: bool = False) -> Callable[[int], None]:
     config = _config("128-10", engine, num_steps)
     torch.manual_seed(0)
-    model = ResidualModel(engine, dense_input)
+    model = ResidualModel(engine, dense_input, torch_dropout)
     return step_of(model, build_optimizer(model, config.train), config, images, labels)
 
 
@@ -237,6 +238,8 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
     if section == "custom":
         cases = {engine: _custom_step(engine, num_steps, images, labels) for engine in ENGINES}
         cases["fast, nn.Linear + nn.LIF first"] = _custom_step("fast", num_steps, images, labels, dense_input=True)
+        for engine in ENGINES:
+            cases[f"{engine}, nn.Dropout"] = _custom_step(engine, num_steps, images, labels, torch_dropout=True)
         return cases
     if section == "events":
         images = _event_batch(images, labels, num_steps)
@@ -248,6 +251,12 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
 
 
 RESULTS = Path(__file__).parent / "results" / "engines.json"
+
+
+def _baseline(name: str) -> str:
+    """The row a row's ratio is taken against: the reference engine running the same model (the ``custom``
+    section's ``nn.Dropout`` variant has a reference row of its own)."""
+    return "reference, nn.Dropout" if name.endswith("nn.Dropout") else "reference"
 
 
 def host() -> dict[str, str]:
@@ -305,7 +314,7 @@ def main() -> None:
             for name in cases:
                 peak = _peak_rss_in_fresh_process((section, name, mode, num_steps, batch))
                 rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], peak,
-                             ms["reference"] / ms[name]))
+                             ms[_baseline(name)] / ms[name]))
                 _row_sections.append(section)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.rounds} rounds x {args.repeats} "
           "batches, each block after 2 warm-up; peak RSS of a fresh process running 3 batches of the row\n")

@@ -3,11 +3,14 @@
 import pytest
 import torch
 
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels import events_from_dense
+from spikekit.kernels import as_dense, events_from_dense
 from spikekit.kernels.event_layer import event_lif_layer
 from spikekit.kernels.event_readout import event_readout_counts
 from spikekit.kernels.readout import readout_counts
+from spikekit.kernels.reference import reference_counts
 from spikekit.nn import SNN
 from spikekit.nn.input_major import InputMajorLinear
 
@@ -109,3 +112,25 @@ def test_no_steps_or_no_samples_give_zero_counts_and_gradients(num_steps, batch)
     assert all(p.grad is not None and not p.grad.any() for p in network.parameters())
     with torch.no_grad():
         assert network(events).shape == (batch, 4)
+
+
+@pytest.mark.parametrize("hidden_params", [
+    ALIFParams(tau=1.5, threshold=0.5, tau_adapt=3.0, beta=0.7, surrogate="atan"),
+    CubaLIFParams(tau=1.5, threshold=0.5, tau_syn=2.5),
+    LIFParams(tau=torch.linspace(1.2, 3.0, 130, dtype=torch.float64), threshold=0.5),  # per-neuron, not learned
+], ids=["alif", "cuba", "lif-per-neuron"])
+def test_every_hidden_model_equals_the_reference_network(hidden_params) -> None:
+    # Constants not learned: the kernels' lean adjoint loops (no constants' gradient), against the reference
+    # engine's autograd of the model's own step.
+    hidden, readout = _layers((40, 130, 10), input_major=True)
+    events = _events(12, 9, 40)
+    expected = reference_counts(as_dense(events, hidden.weight), [(hidden, hidden_params), (readout, READOUT)])
+    got = event_readout_counts(events, hidden, hidden_params, readout, READOUT)
+    assert torch.equal(got, expected) and 0 < expected.mean() < 12
+    weights = torch.randn(expected.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    parameters = _parameters(hidden, readout)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), parameters)
+    got_grads = torch.autograd.grad((got * weights).sum(), parameters)
+    for mine, theirs in zip(got_grads, expected_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+        assert theirs.abs().sum() > 0

@@ -65,11 +65,11 @@ from spikekit.kernels.event_layer import (
     thread_parts,
     transpose_part,
 )
+from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
 from spikekit.kernels.intrinsics.select import LANES, select_fired
 from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
-from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire
-from spikekit.kernels.neurons import fired as fired_spikes
+from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
 
@@ -136,7 +136,7 @@ def kernels(code: int):
         consts, num_state = hidden
         num_steps, batch_size, _ = indices.shape
         width, num_outputs, num_parts, dtype = saved.shape[3], readout_weight.shape[0], partial.shape[0], saved.dtype
-        zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
+        zero, one = dtype.type(0), dtype.type(1)
         for part in numba.prange(num_parts):
             accumulator, accumulator_bias = partial[part], partial_bias[part]
             readout_accumulator, readout_accumulator_bias = readout_partial[part], readout_partial_bias[part]
@@ -144,11 +144,12 @@ def kernels(code: int):
             accumulator_bias[:] = zero
             readout_accumulator[:] = zero
             readout_accumulator_bias[:] = zero
-            local, accumulator_consts = consts.copy(), np.zeros_like(consts)  # private (see scan.kernels)
+            mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
+            local, accumulator_consts = prepared(code, consts), np.zeros_like(consts)  # private (neurons.prepared)
             grad_state = np.empty((GROUP, num_state, width), dtype)
             over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
-            scratch = np.empty((2, width), dtype)
-            grad_current, grad_spikes, spikes = np.empty(width, dtype), np.empty(width, dtype), np.empty(width, dtype)
+            x, h = np.empty(width, dtype), np.empty(width, dtype)  # two arrays (event_layer.kernels says why)
+            grad_current, grad_spikes = np.empty(width, dtype), np.empty(width, dtype)
             fired = np.empty(width, np.int32)
             for group in range(*part_groups(part, num_parts, batch_size)):
                 first, stop = group_samples(group, batch_size)
@@ -159,19 +160,22 @@ def kernels(code: int):
                         readout_row = readout_grad[t, b]
                         for k in range(readout_row.shape[0]):
                             readout_accumulator_bias[k] += readout_row[k]
-                        if code == UNIFORM_LIF:  # fired where V_pre >= threshold: no spikes row needed
+                        # the hidden neurons that fired, from the step's saved rows: where V_pre >= threshold, or
+                        # where the model's margin (kept in x for the adjoint) is >= 0
+                        if code == UNIFORM_LIF:
                             count = _fired(saved[t, b, 0], local[1, 0], fired)
                         else:
-                            fired_spikes(code, local, saved[t, b], spikes)
-                            count = _fired(spikes, half, fired)
+                            margin(code, local, saved[t, b], x)
+                            count = _fired(x, zero, fired)
                         scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
                         weighted_rows(grad_spikes, readout_weight, readout_row)
-                        adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, grad_spikes,
-                                              surrogate, grad_state[b - first], over_time[b - first], accumulator,
-                                              accumulator_consts, indices[t, b], num_on[t, b], num_off[t, b],
-                                              scratch, grad_current)
+                        adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0,
+                                              grad_spikes, surrogate, grad_state[b - first], over_time[b - first],
+                                              accumulator, accumulator_consts, indices[t, b], num_on[t, b],
+                                              num_off[t, b], x, h, grad_current)
                 end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
             partial_consts[part] = accumulator_consts
+            restore_denormals(mxcsr)
         for part in numba.prange(num_parts):
             sum_partials_part(partial, part, transpose, grad_weight)
         sum_partials(partial_bias, grad_bias)

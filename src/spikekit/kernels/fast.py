@@ -3,9 +3,9 @@
 Profile of the reference at T=100, batch 128 (see benchmarks/bench_engines.py): Poisson sampling,
 100 small products per layer and ~6 autograd nodes per step dominate; the unavoidable arithmetic
 is a small part. Here a layer fed by spike events sums weight rows and runs its LIF in the same
-compiled pass (``event_layer``); any other layer is one product over all T*B rows, then one compiled
-scan over time (``lif_fused``). When only the output counts are wanted, the last layer adds its
-spikes up as it goes (``readout``).
+compiled pass (``event_layer``); any other layer is one product over all T*B rows (made from the nonzeros
+when the input is mostly zeros: ``sparse_linear``), then one compiled scan over time (``scan``). When only the
+output counts are wanted, the last layer adds its spikes up as it goes (``readout``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from spikekit.kernels.event_readout import event_readout_counts, supports_event_
 from spikekit.kernels.readout import readout_counts, supports_readout
 from spikekit.kernels.reference import Layers, layerwise_counts
 from spikekit.kernels.scan import plain_lif, scan_neurons
+from spikekit.kernels.sparse_linear import sparse_linear, supports_sparse_linear
 from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events
 
 
@@ -27,7 +28,11 @@ def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, par
     events = as_events(inputs)
     if events is not None and supports_event_layer(weight):
         return event_lif_layer(events, weight, linear.bias, params)
-    current = linear(as_dense(inputs, weight))  # [T, B, N_in] @ W.T: one GEMM over T*B rows
+    dense = as_dense(inputs, weight)
+    if supports_sparse_linear(dense, weight, linear.bias):  # spikes after dropout, residual sums: few nonzeros
+        current = sparse_linear(dense, weight, linear.bias)
+    else:
+        current = linear(dense)  # [T, B, N_in] @ W.T: one GEMM over T*B rows
     return scan_neurons(current, params)
 
 

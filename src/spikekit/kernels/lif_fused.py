@@ -25,6 +25,7 @@ from torch import Tensor
 
 from spikekit.dynamics.lif import LIFParams, LIFState, lif_scan
 from spikekit.dynamics.surrogate import SURROGATES, derivative_row
+from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 
 
 @numba.njit(inline="always")
@@ -99,6 +100,7 @@ def adjoint_kernel(grad_spikes, pre, threshold, tau, surrogate, slope, grad_memb
     per_step = grad_spikes.shape[0] == num_steps  # else one row for every step (T = 1: the same either way)
     chunk = (num_columns + num_chunks - 1) // num_chunks
     for c in numba.prange(num_chunks):
+        mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
         start, stop = c * chunk, min(num_columns, (c + 1) * chunk)
         g_chunk = grad_membrane[start:stop].copy()
         h = np.empty_like(g_chunk)
@@ -108,6 +110,7 @@ def adjoint_kernel(grad_spikes, pre, threshold, tau, surrogate, slope, grad_memb
             adjoint_row(grad_spikes[t if per_step else 0, start:stop], pre_t, h, threshold, tau, g_chunk,
                         grad_current[t, start:stop])
         grad_membrane[start:stop] = g_chunk
+        restore_denormals(mxcsr)
 
 
 class _FusedLIF(torch.autograd.Function):

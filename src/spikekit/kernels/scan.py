@@ -25,8 +25,9 @@ from torch import Tensor
 from spikekit.dynamics.lif import LIFParams, initial_state
 from spikekit.dynamics.neuron import model_of, neuron_scan, pack
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.lif_fused import fused_lif_scan
-from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, adjoint, charge_and_fire
+from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, adjoint, charge_and_fire, prepared
 
 
 def sample_parts(batch_size: int) -> int:
@@ -76,15 +77,17 @@ def kernels(code: int):
         for part in numba.prange(num_parts):
             # Private copies (allocated here): LLVM then knows they overlap no argument and vectorises the rows'
             # loops without runtime overlap checks, which with this many arrays it gives up on.
-            local, accumulator = consts.copy(), np.zeros_like(consts)
+            mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
+            local, accumulator = prepared(code, consts), np.zeros_like(consts)
             x, h = np.empty(width, dtype), np.empty(width, dtype)
             start, stop = part_range(part, num_parts, batch_size)
             grad_state = np.zeros((stop - start, num_state, width), dtype)  # steps outermost, as forward
             for t in range(num_steps - 1, -1, -1):
                 for b in range(start, stop):
-                    adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, grad_spikes[t, b], surrogate,
-                            slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
+                    adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, grad_spikes[t, b],
+                            surrogate, slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
             partial_consts[part] = accumulator
+            restore_denormals(mxcsr)
 
     return forward, backward
 

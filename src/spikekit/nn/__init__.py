@@ -1,7 +1,9 @@
 """Thin modules over ``spikekit.dynamics`` and ``spikekit.kernels``: one layer kind per file, the neuron modules
-(``LIF``, ``ALIF``, ``CubaLIF``: currents [T, B, ...] to spikes, for a user's own models), one network."""
+(``LIF``, ``ALIF``, ``CubaLIF``: currents [T, B, ...] to spikes, for a user's own models; ``TimeDropout``), one
+network."""
 
 from spikekit.nn.conv import ConvLayer
+from spikekit.nn.dropout import TimeDropout
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.network import SNN, SPIKING, check_sizes
@@ -10,4 +12,5 @@ from spikekit.nn.pool import Pool2d
 from spikekit.nn.spec import PRESETS, LayerSpec, parse_arch, resolve_arch
 
 __all__ = ["ALIF", "LIF", "NEURONS", "PRESETS", "SNN", "SPIKING", "CubaLIF", "Neuron", "ConvLayer", "Flatten",
-           "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer", "check_sizes", "parse_arch", "resolve_arch"]
+           "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer", "TimeDropout", "check_sizes", "parse_arch",
+           "resolve_arch"]

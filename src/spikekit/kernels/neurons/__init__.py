@@ -1,7 +1,8 @@
 """Every neuron model's compiled row step and adjoint, behind one dispatch on the model's ``code``.
 
 A generic kernel (``spikekit.kernels.scan``, ``event_layer``, ``event_readout``) knows how the input arrives
-and what is done with the spikes; it calls ``charge_and_fire``, ``adjoint`` and ``fired`` here for the neuron.
+and what is done with the spikes; it calls ``charge_and_fire``, ``adjoint`` (or ``margin`` then
+``adjoint_at_margin``) here for the neuron.
 Each model's rows live in their own file, with the shapes they take. The kernels are compiled once per model
 with ``code`` a closure constant (``scan.kernels``), so numba folds the branch on it away and each model's
 loops vectorise as if written alone; only the models a process uses are compiled. ``SHAPES`` gives, per code,
@@ -23,6 +24,7 @@ constants are validated (> 1 for time constants), so the check could never fire.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from spikekit.dynamics.surrogate import derivative_row
 from spikekit.kernels.lif_fused import adjoint_row, charge_and_fire_row
@@ -34,6 +36,7 @@ LIF, ALIF, CUBA = 0, 1, 2
 # callers for ``scan.plain_lif`` params, so that LIF as the seed network runs it stays on those rows.
 UNIFORM_LIF = 3
 SHAPES = {LIF: (3, 1, 1), ALIF: (5, 2, 2), CUBA: (4, 2, 2), UNIFORM_LIF: (3, 1, 1)}  # (constants P, state S, saved K)
+INVERSES = 4  # rows of the adjoint's factors (``prepared``), the most any model needs
 
 
 @numba.njit(inline="always")
@@ -51,20 +54,56 @@ def charge_and_fire(code, consts, state, current, saved, spikes):
 
 
 @numba.njit(inline="always")
-def adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
-            grad_consts, learn):
-    """One step (t) of model ``code``'s adjoint over a row: saved and saved_prev the rows of steps t and t-1
-    (``first``: t = 0, saved_prev unused); grad_state [S, N] from t to t-1 in place; grad_current [N] out;
-    grad_consts [P, N] accumulates if ``learn`` (else it is not touched); x, h scratch [N]. ``surrogate`` is
-    ``Surrogate.code``."""
+def prepared(code, consts):
+    """A private copy of consts [P, N] with the factors model ``code``'s adjoint multiplies by appended
+    ([P + INVERSES, N]: 1/tau, 1 - 1/tau, ... per model, ``<model>.reciprocals``), made once per kernel call;
+    what the kernels pass as ``consts`` to every function here. Why: a division costs a vector unit ~10x a
+    multiplication, and the adjoint rows divided by every time constant of every neuron at every step. Why one
+    array: the factors in an array of their own, four more arrays in the adjoint's loop, made LLVM give up its
+    overlap checks and run the loop scalar (784-128a-10, T=25: 3.7 ms a training step with the divisions,
+    3.5 ms with a separate array, 2.9 ms with one). Private (allocated in the kernel): no argument overlaps it.
+    The forward keeps its divisions: its arithmetic is the reference's, to the bit; the adjoint's rounding
+    may differ (it is compared with the reference within float tolerance)."""
+    num_consts = consts.shape[0]
+    local = np.zeros((num_consts + INVERSES, consts.shape[1]), consts.dtype)
+    local[:num_consts] = consts
     if code == LIF:
-        lif.adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+        lif.reciprocals(local, local[num_consts:])
+    elif code == ALIF:
+        alif.reciprocals(local, local[num_consts:])
+    elif code == CUBA:
+        cuba.reciprocals(local, local[num_consts:])
+    return local
+
+
+@numba.njit(inline="always")
+def margin(code, consts, saved, x):
+    """x [N] <- how far the step's neurons were past their threshold, re-derived from its saved rows [K, N]
+    (nothing for ``UNIFORM_LIF``, whose rows read V_pre itself): each spiked iff x >= 0, the forward's own test."""
+    if code == LIF:
+        lif.margin_row(consts, saved, x)
+    elif code == ALIF:
+        alif.margin_row(consts, saved, x)
+    elif code == CUBA:
+        cuba.margin_row(consts, saved, x)
+
+
+@numba.njit(inline="always")
+def adjoint_at_margin(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+                      grad_current, grad_consts, learn):
+    """One step (t) of model ``code``'s adjoint over a row: consts from ``prepared``; saved and saved_prev the
+    rows of steps t and t-1 (``first``: t = 0, saved_prev unused); x the step's ``margin`` (unread for
+    ``UNIFORM_LIF``); grad_state [S, N] from t to t-1 in place; grad_current [N] out; grad_consts [P, N]
+    accumulates if ``learn`` (else it is not touched); h a scratch row [N]. ``surrogate`` is ``Surrogate.code``.
+    Each model's factors sit after its P constants in ``consts`` (``prepared``)."""
+    if code == LIF:
+        lif.adjoint_row(consts, consts[3:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
                         grad_current, grad_consts, learn)
     elif code == ALIF:
-        alif.adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+        alif.adjoint_row(consts, consts[5:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
                          grad_current, grad_consts, learn)
     elif code == CUBA:
-        cuba.adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+        cuba.adjoint_row(consts, consts[4:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
                          grad_current, grad_consts, learn)
     elif code == UNIFORM_LIF:  # nothing learned (plain LIF), so no constants' gradient
         derivative_row(surrogate, saved[0], consts[1, 0], slope, h)
@@ -72,15 +111,9 @@ def adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slop
 
 
 @numba.njit(inline="always")
-def fired(code, consts, saved, spikes):
-    """The spikes (1. or 0.) [N] of a step of model ``code``, re-derived from its saved rows [K, N]."""
-    if code == LIF:
-        lif.fired_row(consts, saved, spikes)
-    elif code == ALIF:
-        alif.fired_row(consts, saved, spikes)
-    elif code == CUBA:
-        cuba.fired_row(consts, saved, spikes)
-    elif code == UNIFORM_LIF:
-        zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
-        for j in range(spikes.shape[0]):
-            spikes[j] = one if saved[0, j] - consts[1, 0] >= zero else zero
+def adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
+            grad_consts, learn):
+    """``adjoint_at_margin`` with the margin made first, into the scratch row x [N]."""
+    margin(code, consts, saved, x)
+    adjoint_at_margin(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+                      grad_current, grad_consts, learn)

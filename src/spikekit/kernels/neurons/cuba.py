@@ -24,26 +24,35 @@ from spikekit.kernels.neurons import lif
 def forward_row(consts, state, current, saved, spikes):
     """One step over a row of N neurons (shapes in the module docstring); state updated in place: the synapse
     filters the input into J, then LIF's row (``lif.forward_row``: consts' first three rows are LIF's, in its
-    order) charges, fires and resets the membrane on J. Two loops, each writing at most three rows (see ALIF's)."""
+    order) charges, fires and resets the membrane on J. J reaches LIF's row through ``spikes`` (which that row
+    reads, then overwrites with the spikes): read from J's own row while the membrane's row of the same array
+    was written, the loop ran scalar (see ALIF's forward)."""
     tau_syn, synaptic, kept = consts[3], state[0], saved[0]
     for j in range(current.shape[0]):
         i = synaptic[j] + (current[j] - synaptic[j]) / tau_syn[j]
         synaptic[j] = i
         kept[j] = i
-    lif.forward_row(consts, state[1:], synaptic, saved[1:], spikes)
+        spikes[j] = i
+    lif.forward_row(consts, state[1:], spikes, saved[1:], spikes)
 
 
 @numba.njit(inline="always")
-def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
-                grad_consts, learn):
-    """One step (t) of the adjoint above; grad_state [2, N]: (g_J, g_V) at t on entry, at t-1 on exit. With
-    ``learn``, grad_consts [4, N] accumulates the constants' terms, in a loop of its own (as LIF's); x, h:
-    scratch rows [N]."""
-    tau, threshold, reset, tau_syn = consts[0], consts[1], consts[2], consts[3]
+def reciprocals(consts, inverse):
+    """inverse [4, N] <- 1/tau, 1 - 1/tau, 1/tau_syn, 1 - 1/tau_syn: the adjoint's factors (``neurons``)."""
+    lif.reciprocals(consts, inverse)
+    lif.reciprocals(consts[3:], inverse[2:])
+
+
+@numba.njit(inline="always")
+def adjoint_row(consts, inverse, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+                grad_current, grad_consts, learn):
+    """One step (t) of the adjoint above; grad_state [2, N]: (g_J, g_V) at t on entry, at t-1 on exit; inverse:
+    ``reciprocals``. With ``learn``, grad_consts [4, N] accumulates the constants' terms, in a loop of its own (as
+    LIF's); x: the step's ``margin_row`` on entry; h: a scratch row [N]."""
+    threshold, reset = consts[1], consts[2]
+    inv_tau, decay, inv_syn, decay_syn = inverse[0], inverse[1], inverse[2], inverse[3]
     kept, pre, grad_synaptic, grad_membrane = saved[0], saved[1], grad_state[0], grad_state[1]
-    zero, one = pre.dtype.type(0), pre.dtype.type(1)
-    for j in range(pre.shape[0]):
-        x[j] = pre[j] - threshold[j]
+    zero = pre.dtype.type(0)
     derivative_row(surrogate, x, zero, slope, h)
     if learn:
         for j in range(pre.shape[0]):
@@ -54,21 +63,23 @@ def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope,
             if not first:
                 synaptic_before = saved_prev[0, j]
                 previous = reset[j] if saved_prev[1, j] - threshold[j] >= zero else saved_prev[1, j]
-            g_j = grad_synaptic[j] + g / tau[j]
-            grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
+            g_j = grad_synaptic[j] + g * inv_tau[j]
+            grad_consts[0, j] -= g * (pre[j] - previous) * inv_tau[j]
             grad_consts[1, j] -= surrogate_term
             grad_consts[2, j] += grad_membrane[j] if fired else zero
-            grad_consts[3, j] -= g_j * (kept[j] - synaptic_before) / tau_syn[j]
+            grad_consts[3, j] -= g_j * (kept[j] - synaptic_before) * inv_syn[j]
+    # Two loops, each writing two rows (g_pre goes through h), as ALIF's adjoint (which says why).
     for j in range(pre.shape[0]):
         g = grad_spikes[j] * h[j] + (zero if x[j] >= zero else grad_membrane[j])
-        g_j = grad_synaptic[j] + g / tau[j]
-        grad_current[j] = g_j / tau_syn[j]
-        grad_synaptic[j] = g_j * (one - one / tau_syn[j])
-        grad_membrane[j] = g * (one - one / tau[j])
+        h[j] = g
+        grad_membrane[j] = g * decay[j]
+    for j in range(pre.shape[0]):
+        g_j = grad_synaptic[j] + h[j] * inv_tau[j]
+        grad_current[j] = g_j * inv_syn[j]
+        grad_synaptic[j] = g_j * decay_syn[j]
 
 
 @numba.njit(inline="always")
-def fired_row(consts, saved, spikes):
-    """The step's spikes (1. or 0.) re-derived from its saved row: V_pre >= threshold, LIF's rule on the
-    membrane's saved row (``lif.fired_row``)."""
-    lif.fired_row(consts, saved[1:], spikes)
+def margin_row(consts, saved, x):
+    """x = V_pre - threshold: LIF's (``lif.margin_row``) on the membrane's saved row."""
+    lif.margin_row(consts, saved[1:], x)

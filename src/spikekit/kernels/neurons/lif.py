@@ -35,16 +35,26 @@ def forward_row(consts, state, current, saved, spikes):
 
 
 @numba.njit(inline="always")
-def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state, grad_current,
-                grad_consts, learn):
-    """One step (t) of the adjoint above; grad_state [1, N] holds g_V[t] on entry and g_V[t-1] on exit. With
-    ``learn``, grad_consts [3, N] accumulates the constants' terms, in a loop of its own so that the main loop
-    stays as lean as when nothing is learned; x, h: scratch rows [N]."""
-    tau, threshold, reset = consts[0], consts[1], consts[2]
+def reciprocals(consts, inverse):
+    """inverse [2, N] <- 1/tau, 1 - 1/tau: the adjoint's factors, made once per kernel call (see ``neurons``)."""
+    tau = consts[0]
+    one = tau.dtype.type(1)
+    for j in range(tau.shape[0]):
+        inverse[0, j] = one / tau[j]
+        inverse[1, j] = one - inverse[0, j]
+
+
+@numba.njit(inline="always")
+def adjoint_row(consts, inverse, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+                grad_current, grad_consts, learn):
+    """One step (t) of the adjoint above; grad_state [1, N] holds g_V[t] on entry and g_V[t-1] on exit; inverse:
+    ``reciprocals``. With ``learn``, grad_consts [3, N] accumulates the constants' terms, in a loop of its own so
+    that the main loop stays as lean as when nothing is learned; x: the step's ``margin_row`` on entry; h: a
+    scratch row [N]."""
+    threshold, reset = consts[1], consts[2]
+    inv_tau, decay = inverse[0], inverse[1]
     pre, grad_membrane = saved[0], grad_state[0]
-    zero, one = pre.dtype.type(0), pre.dtype.type(1)
-    for j in range(pre.shape[0]):
-        x[j] = pre[j] - threshold[j]
+    zero = pre.dtype.type(0)
     derivative_row(surrogate, x, zero, slope, h)
     if learn:
         pre_prev = saved_prev[0]
@@ -55,19 +65,19 @@ def adjoint_row(consts, saved, saved_prev, first, grad_spikes, surrogate, slope,
             previous = zero
             if not first:
                 previous = reset[j] if pre_prev[j] - threshold[j] >= zero else pre_prev[j]
-            grad_consts[0, j] -= g * (pre[j] - previous) / tau[j]
+            grad_consts[0, j] -= g * (pre[j] - previous) * inv_tau[j]
             grad_consts[1, j] -= surrogate_term
             grad_consts[2, j] += grad_membrane[j] if fired else zero
     for j in range(pre.shape[0]):
         g = grad_spikes[j] * h[j] + (zero if x[j] >= zero else grad_membrane[j])
-        grad_current[j] = g / tau[j]
-        grad_membrane[j] = g * (one - one / tau[j])
+        grad_current[j] = g * inv_tau[j]
+        grad_membrane[j] = g * decay[j]
 
 
 @numba.njit(inline="always")
-def fired_row(consts, saved, spikes):
-    """The step's spikes (1. or 0.) re-derived from its saved row: V_pre >= threshold."""
+def margin_row(consts, saved, x):
+    """x = V_pre - threshold, from the step's saved row: the neuron spiked iff x >= 0 (the forward's test, to
+    the bit), and the surrogate's argument."""
     threshold, pre = consts[1], saved[0]
-    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
     for j in range(pre.shape[0]):
-        spikes[j] = one if pre[j] - threshold[j] >= zero else zero
+        x[j] = pre[j] - threshold[j]
