@@ -13,7 +13,7 @@ bias + their rows of W2^T (``intrinsics.rows.add_rows``: the hidden spikes are t
 adding the spikes into the counts). Backward: the readout's LIF adjoint first, over all columns
 (``lif_fused.adjoint_kernel``; the counts' gradient is every step's spike gradient), since it does not
 depend on the hidden layer; then, steps in reverse, per sample: g_I2 [K] is scattered into the rows of
-dW2^T of the hidden neurons that fired (re-derived from the saved rows, ``neurons.fired``) and makes the hidden spikes'
+dW2^T of the hidden neurons that fired (re-derived from the saved rows, ``neurons.margin``) and makes the hidden spikes'
 gradient g_S = W2^T g_I2 (``rows.weighted_rows``), which goes into the hidden layer's adjoint as in
 ``event_layer``.
 
