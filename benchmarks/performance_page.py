@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +33,9 @@ def page(data: dict) -> str:
     lines = ["# Performance", "",
              "Made by `python benchmarks/performance_page.py` from `benchmarks/results/engines.json`, which",
              "`python benchmarks/bench_engines.py [--section NAME]` writes. Each table is one run: its engines",
-             "timed in turns, the ratio column against the `reference` engine of the same run (the step-by-step",
-             "loop). Training step = encoding + forward + loss + backward + Adam; inference = encoding + forward.",
+             "timed in turns, the ratio column against the `reference` engine of the same run and model (the",
+             "step-by-step loop). Training step = encoding + forward + loss + backward + Adam; inference = encoding",
+             "+ forward.",
              "Timings on these shared 2-core hosts move by 30-50% from run to run; compare ratios, not times.", ""]
     for section, run in data["runs"].items():
         host = run["host"]
@@ -51,13 +53,57 @@ def page(data: dict) -> str:
     return "\n".join(lines)
 
 
+PEER_TITLES = {"lif": "784-128-10 (LIF)", "alif": "784-128a-10 (ALIF hidden layer)",
+               "cuba": "784-128s-10 (CubaLIF hidden layer)"}
+
+
+def peers_page(data: dict) -> str:
+    """The peers' tables (``bench_peers.py`` results): each run's rows, its check and its paired rounds."""
+    lines = ["# spikekit and the peer libraries", "",
+             "From `benchmarks/results/peers.json`, which `python benchmarks/bench_peers.py --neuron NAME` writes",
+             "(`make bench-peers` for LIF). Each peer runs the same network with the same weights, checked spike for",
+             "spike against spikekit's reference in float64 before anything is timed; a peer without the neuron is",
+             "listed with the reason. `x fastest peer`: samples/s over the fastest peer's at the same mode and T.",
+             "The paired rounds alternate the peers' training steps with a `spikekit train` epoch (the host's speed",
+             "drifts over seconds); their median is the figure to quote.", ""]
+    for neuron, run in data["runs"].items():
+        host = run["host"]
+        versions = ", ".join(f"{name} {host.get(name)}" for name in ("snntorch", "spikingjelly", "norse")
+                             if host.get(name))
+        lines += [f"## {PEER_TITLES.get(neuron, neuron)}", "",
+                  f"{run['date']}, {host['cpu']}, {run['threads']} threads, torch {host['torch']}; {versions}.", "",
+                  "Check: " + "; ".join(f"{name}: {verdict}" for name, verdict in run["check"].items()), "",
+                  "| implementation | mode | T | batch | samples/s | peak RSS MB | x fastest peer | note |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for row in run["rows"]:
+            rate = "-" if row["samples_per_s"] is None else f"{row['samples_per_s']:,.0f}"
+            peak = "-" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.0f}"
+            ratio = "-" if row["x_fastest_peer"] is None else f"{row['x_fastest_peer']:.1f}"
+            lines.append(f"| {row['implementation']} | {row['mode']} | {row['T']} | {row['batch']} | {rate} | {peak} | "
+                         f"{ratio} | {row['note']} |")
+        for num_steps in sorted({r["T"] for r in run["paired"]}):
+            ratios = sorted(r["ratio"] for r in run["paired"] if r["T"] == num_steps)
+            if ratios:
+                median = statistics.median(ratios)
+                lines += ["", f"Paired, T={num_steps}: `spikekit train` / fastest peer per round "
+                          f"{', '.join(f'{r:.1f}' for r in ratios)}; median **{median:.1f}x**."]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "engines.json")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--peers", type=Path, default=ROOT / "benchmarks" / "results" / "peers.json",
+                        help="bench_peers.py's results: rendered into docs/peers.md when the file exists")
     args = parser.parse_args()
     args.out.write_text(page(json.loads(args.results.read_text())))
     print(f"wrote {args.out}")
+    if args.peers.exists():
+        target = args.out.parent / "peers.md"
+        target.write_text(peers_page(json.loads(args.peers.read_text())))
+        print(f"wrote {target}")
 
 
 if __name__ == "__main__":

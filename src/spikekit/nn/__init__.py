@@ -4,6 +4,7 @@ network."""
 
 from spikekit.nn.conv import ConvLayer
 from spikekit.nn.dropout import TimeDropout
+from spikekit.nn.engine import use_engine
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.network import SNN, SPIKING, check_sizes
@@ -13,4 +14,4 @@ from spikekit.nn.spec import PRESETS, LayerSpec, parse_arch, resolve_arch
 
 __all__ = ["ALIF", "LIF", "NEURONS", "PRESETS", "SNN", "SPIKING", "CubaLIF", "Neuron", "ConvLayer", "Flatten",
            "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer", "TimeDropout", "check_sizes", "parse_arch",
-           "resolve_arch"]
+           "resolve_arch", "use_engine"]

@@ -28,11 +28,14 @@ class ConvLayer(nn.Module):
         Weights start as PyTorch's default times ``INIT_GAIN`` (see there why).
         neuron: the neurons (a module of ``spikekit.nn.neurons`` or a model's Params, as ``SNNLayer``'s);
             per-neuron constants broadcast to [C_out, H, W] (per channel: [C_out, 1, 1]).
+        engine: the engine ``forward`` runs (a key of ``spikekit.kernels.CONV_ENGINES``); ``nn.use_engine``
+            sets it on every layer of a model.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 neuron: Neuron | NeuronParams = LIFParams()) -> None:
+                 neuron: Neuron | NeuronParams = LIFParams(), engine: str = "fast") -> None:
         super().__init__()
+        self.engine = check_engine(engine)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
@@ -45,10 +48,11 @@ class ConvLayer(nn.Module):
         """The neurons' constants now (``Neuron.params``)."""
         return self.neuron.params()
 
-    def forward(self, inputs: Tensor, engine: str = "fast", pool: int = 1) -> Tensor:
+    def forward(self, inputs: Tensor, engine: str | None = None, pool: int = 1) -> Tensor:
         """Input spikes [T, B, C_in, H, W] (or ``ImageEvents``) -> output spikes [T, B, C_out, H, W]; with
-        ``pool`` > 1, max-pooled as ``Pool2d("max", pool)`` would (the fast engine fuses the two)."""
-        return CONV_ENGINES[check_engine(engine)](inputs, self.conv, self.params, pool)
+        ``pool`` > 1, max-pooled as ``Pool2d("max", pool)`` would (the fast engine fuses the two). ``engine``
+        overrides the layer's own for this call."""
+        return CONV_ENGINES[check_engine(engine or self.engine)](inputs, self.conv, self.params, pool)
 
     @torch.no_grad()
     def trace(self, inputs: Tensor) -> LayerTrace:

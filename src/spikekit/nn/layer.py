@@ -36,11 +36,14 @@ class SNNLayer(nn.Module):
         input_major: store the weight as W^T (``InputMajorLinear``), the layout the fast engine's event
             kernel reads and writes; ``SNN`` sets it for a first layer, the one fed input events. The
             same values (and initialisation) either way.
+        engine: the engine ``forward`` runs (a key of ``spikekit.kernels.ENGINES``: "fast", or "reference", the
+            step loop every engine must equal); ``nn.use_engine`` sets it on every layer of a model.
     """
 
     def __init__(self, in_features: int, out_features: int, neuron: Neuron | NeuronParams = LIFParams(),
-                 input_major: bool = False) -> None:
+                 input_major: bool = False, engine: str = "fast") -> None:
         super().__init__()
+        self.engine = check_engine(engine)
         linear = nn.Linear(in_features, out_features)
         self.linear = InputMajorLinear(linear) if input_major else linear
         self.neuron = as_neuron(neuron)
@@ -50,9 +53,10 @@ class SNNLayer(nn.Module):
         """The neurons' constants now (``Neuron.params``)."""
         return self.neuron.params()
 
-    def forward(self, inputs: Inputs, engine: str = "fast") -> Tensor:
-        """Input spikes [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]."""
-        return ENGINES[check_engine(engine)](inputs, self.linear, self.params)
+    def forward(self, inputs: Inputs, engine: str | None = None) -> Tensor:
+        """Input spikes [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]. ``engine`` overrides the
+        layer's own for this call."""
+        return ENGINES[check_engine(engine or self.engine)](inputs, self.linear, self.params)
 
     @torch.no_grad()
     def trace(self, inputs: Inputs) -> LayerTrace:

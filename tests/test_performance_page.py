@@ -1,0 +1,39 @@
+"""benchmarks/performance_page.py renders every figure from the results files, none typed by hand."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "performance_page.py"
+_spec = importlib.util.spec_from_file_location("performance_page", SCRIPT)
+page_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(page_module)
+
+HOST = {"cpu": "Test CPU", "machine": "x86_64", "avx512": "True", "amx": "False", "numba_cpu": "host",
+        "torch": "2.13.0", "numba": "0.68.1", "python": "3.11"}
+
+
+def test_the_engines_page_holds_each_row_of_the_file() -> None:
+    run = {"date": "2026-12-05T00:00:00+00:00", "host": HOST, "threads": 2, "repeats": 10, "rounds": 3,
+           "rows": [{"network": "128a-10", "engine": engine, "mode": "train", "T": 25, "batch": 128,
+                     "samples_per_s": rate, "ms": 128000 / rate, "peak_rss_mb": 400.0, "x_reference": rate / 4000}
+                    for engine, rate in (("reference", 4000.0), ("fast", 43210.0))]}
+    text = page_module.page({"runs": {"alif": run}})
+    assert "## ALIF hidden neurons, 784-128a-10" in text
+    assert "| fast | train | 25 | 128 | 43,210 | 3.0 | 400 | 10.8 |" in text
+    assert "Test CPU" in text
+
+
+def test_the_peers_page_gives_rows_checks_and_the_paired_median() -> None:
+    run = {"date": "2026-12-05T00:00:00+00:00", "host": {**HOST, "norse": "1.1.0", "snntorch": None},
+           "threads": 2, "check": {"Norse": "same", "snnTorch": "not run (no such neuron)"},
+           "rows": [{"implementation": "Norse", "mode": "train", "T": 25, "batch": 128, "samples_per_s": 3826.0,
+                     "peak_rss_mb": 517.0, "x_fastest_peer": 1.0, "note": ""},
+                    {"implementation": "snnTorch", "mode": "train", "T": 25, "batch": 128, "samples_per_s": None,
+                     "peak_rss_mb": None, "x_fastest_peer": None, "note": "no such neuron"}],
+           "paired": [{"T": 25, "ratio": ratio} for ratio in (9.9, 9.6, 10.4)]}
+    text = page_module.peers_page({"runs": {"alif": run}})
+    assert "## 784-128a-10 (ALIF hidden layer)" in text and "norse 1.1.0" in text
+    assert "| Norse | train | 25 | 128 | 3,826 | 517 | 1.0 |  |" in text
+    assert "| snnTorch | train | 25 | 128 | - | - | - | no such neuron |" in text
+    assert "Check: Norse: same; snnTorch: not run (no such neuron)" in text
+    assert "9.6, 9.9, 10.4; median **9.9x**" in text
