@@ -25,6 +25,7 @@ SMALL = ["--epochs", "1", "-T", "4", "--limit-train", "512", "--limit-test", "10
     (["--arch", "128-12c5-10"], "layer '12c5' cannot follow a fully connected layer"),
     (["--arch", "12c5-p2"], "the last layer must be fully connected"),
     (["--arch", "p64-10"], "layer 'p64': a 64x64 window does not fit the 28x28 image"),
+    (["--arch", "1c99-10"], "layer '1c99': a 99x99 kernel is larger than the 28x28 image"),  # was a silent net
     (["--arch", "128-10", "--hidden", "64"], "not both"),
 ])
 def test_bad_specs_exit_2_with_one_line(args: list[str], message: str, small_mnist_dir: Path, tmp_path: Path,

@@ -186,3 +186,34 @@ def test_bad_layer_constants_are_one_line_config_errors(changes: dict, message: 
     with pytest.raises(ConfigError, match=message) as error:
         ModelConfig(**changes)
     assert "\n" not in str(error.value)
+
+
+def test_export_and_import_refuse_to_overwrite_without_force(trained: Path, tmp_path: Path, capsys) -> None:
+    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    nir_file, imported = tmp_path / "net.nir", tmp_path / "back.safetensors"
+    assert main(["export", checkpoint, str(nir_file)]) == 0
+    assert main(["import", str(nir_file), str(imported)]) == 0
+    capsys.readouterr()
+    for command, out in ((["export", checkpoint], nir_file), (["import", str(nir_file)], imported)):
+        before = out.read_bytes()
+        assert main([*command, str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{out} exists; pass --force to overwrite it" in err and err.count("\n") == 1
+        assert out.read_bytes() == before
+        assert main([*command, str(out), "--force"]) == 0
+    assert main(["export", checkpoint, str(tmp_path)]) == 2  # a directory: one line naming it, no h5py text
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is a directory; give a file name" in err and err.count("\n") == 1
+    assert main(["export", checkpoint, str(tmp_path / "missing" / "net.nir")]) == 2
+    assert "the folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pixels", [np.zeros((28, 28)), np.zeros((1, 1))], ids=["blank", "1x1"])
+def test_predict_on_an_image_without_output_spikes_predicts_nothing(trained: Path, tmp_path: Path, pixels,
+                                                                    capsys) -> None:
+    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    code = main(["predict", str(_png(tmp_path / "blank.png", pixels)), "--checkpoint", checkpoint, "--invert", "no"])
+    captured = capsys.readouterr()
+    assert code == 2 and "predicted digit" not in captured.out
+    assert "no output spikes" in captured.err and captured.err.count("\n") == 1
+    assert re.findall(r"\d:(\d+)", captured.out) == ["0"] * 10

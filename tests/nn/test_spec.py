@@ -60,6 +60,9 @@ def test_output_shapes_of_the_conv_example() -> None:
 @pytest.mark.parametrize(("spec", "shape", "message"), [
     ("4c3-10", (784,), "layer '4c3' needs image input"),
     ("p8-10", (1, 4, 4), "layer 'p8': a 8x8 window does not fit the 4x4 image"),
+    ("1c99-10", (1, 28, 28), "layer '1c99': a 99x99 kernel is larger than the 28x28 image it gets; use an odd "
+                             "kernel of at most 27"),
+    ("2c7-10", (1, 5, 6), "an odd kernel of at most 5"),
 ])
 def test_shape_errors_name_the_layer(spec: str, shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -16,6 +17,18 @@ from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import MNIST, Split, load_mnist
 from spikekit.data.nmnist import load_nmnist
 from spikekit.errors import ConfigError
+
+
+def check_output_file(path: str, force: bool) -> None:
+    """``ConfigError`` (one line, naming ``path``) if a file cannot be written there: a directory, or an existing
+    file without ``force``."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{path} is a directory; give a file name (e.g. {target / 'model'}{target.suffix or ''})")
+    if target.exists() and not force:
+        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{path}: the folder {target.parent} does not exist")
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spikekit.cli.common import check_output_file
 from spikekit.cli.inspect import load_model
 from spikekit.config import PER_NEURON, ModelConfig, RunConfig, TrainConfig
 from spikekit.data.encoding import poisson_encode
@@ -26,6 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", help="a .safetensors checkpoint")
     parser.add_argument("out", metavar="OUT.nir")
     parser.add_argument("--dt", type=float, default=DEFAULT_DT, help=f"seconds per time step (default {DEFAULT_DT})")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT.nir if it exists")
     parser.set_defaults(run=run_export)
 
     parser = commands.add_parser("import", help="turn a NIR file into a spikekit checkpoint")
@@ -34,6 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dt", type=float, default=DEFAULT_DT, help="seconds per time step the graph assumes")
     parser.add_argument("-T", "--num-steps", type=int, default=TrainConfig.num_steps,
                         help="time steps per image stored in the checkpoint's config")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT_CHECKPOINT if it exists")
     parser.set_defaults(run=run_import)
 
     parser = commands.add_parser("predict", help="classify a digit image (PNG, JPEG...) with a checkpoint")
@@ -47,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    check_output_file(args.out, args.force)
     model, _ = load_model(args.checkpoint, engine="reference")
     graph = to_nir(model, args.dt)
     write_nir(args.out, graph)
@@ -55,6 +59,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    check_output_file(args.out, args.force)
     model = from_nir(read_nir(args.nir_file), args.dt)
     try:
         model_config = import_config(model)
@@ -130,7 +135,11 @@ def run_predict(args: argparse.Namespace) -> int:
     spikes = poisson_encode(intensity, train.num_steps, keyed_generator(train.seed, "predict"))
     with torch.no_grad():
         counts = model(spikes)[0]
-    print(f"predicted digit: {int(counts.argmax())}")
     listing = " ".join(f"{digit}:{int(count)}" for digit, count in enumerate(counts))
+    if not counts.any():  # argmax of all zeros would name digit 0
+        print(f"output spike counts over T={train.num_steps}: {listing}")
+        raise DataError(f"no output spikes from {args.image} in T={train.num_steps} steps: no prediction (a blank "
+                        "image, or one the network does not respond to; try more steps with -T)")
+    print(f"predicted digit: {int(counts.argmax())}")
     print(f"output spike counts over T={train.num_steps}: {listing}")
     return 0

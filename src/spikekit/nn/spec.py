@@ -126,8 +126,8 @@ def resolve_arch(spec: str) -> str:
 def output_shapes(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """The shape of one sample after each layer, from the input's ([C, H, W] or [N]).
 
-    ``ValueError`` naming the layer when a conv or pooling layer gets a flat input or a pooling window
-    larger than the image.
+    ``ValueError`` naming the layer when a conv or pooling layer gets a flat input, or a kernel or pooling
+    window larger than the image.
     """
     shapes, shape = [], tuple(input_shape)
     for layer in layers:
@@ -139,6 +139,10 @@ def output_shapes(layers: tuple[LayerSpec, ...], input_shape: tuple[int, ...]) -
             raise ValueError(f"layer {layer.token!r} needs image input [channels, height, width], but it gets "
                              f"shape {list(shape)}")
         elif layer.kind == "conv":
+            if layer.kernel > min(shape[1:]):  # most taps would read the zero padding: a silent layer
+                raise ValueError(f"layer {layer.token!r}: a {layer.kernel}x{layer.kernel} kernel is larger than the "
+                                 f"{shape[1]}x{shape[2]} image it gets; use an odd kernel of at most "
+                                 f"{min(shape[1:]) - (min(shape[1:]) + 1) % 2}")
             shape = (layer.size, shape[1], shape[2])
         elif min(shape[1:]) < layer.kernel:
             raise ValueError(f"layer {layer.token!r}: a {layer.kernel}x{layer.kernel} window does not fit the "
