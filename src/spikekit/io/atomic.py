@@ -18,6 +18,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.P
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a file of ours is as open() would make it
         with os.fdopen(descriptor, "wb") as file:
             file.write(data)
             file.flush()
@@ -25,6 +26,11 @@ def write_atomic(path: str | os.PathLike, data: bytes, keep_previous: str | os.P
         if keep_previous is not None and path.exists():
             _keep(path, Path(keep_previous))
         os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        if error.filename is None:  # a full disk's ENOSPC names no file: name the one being written
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -43,6 +49,7 @@ def create_directory(path: str | os.PathLike, populate: Callable[[Path], None]) 
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating"))
     try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; a directory of ours is as mkdir would make it
         populate(staging)
         if path.is_dir():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".creating"))
@@ -55,6 +62,13 @@ def create_directory(path: str | os.PathLike, populate: Callable[[Path], None]) 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     fsync_directory(path.parent)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back: the only way the OS offers)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_directory(path: str | os.PathLike) -> None:

@@ -1,0 +1,81 @@
+"""The documentation holds together: links between the pages resolve, and the README's commands exist."""
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from spikekit.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```.*?^```", flags=re.DOTALL | re.MULTILINE)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _prose(page: Path) -> str:
+    """The page without its fenced code blocks (a link-like text in code is not a link)."""
+    return FENCE.sub("", page.read_text())
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation other than '-' and '_' dropped, spaces to '-'.
+
+    >>> anchor("Event-camera data: N-MNIST and tonic")
+    'event-camera-data-n-mnist-and-tonic'
+    >>> anchor("The layer grammar (`--arch`)")
+    'the-layer-grammar---arch'
+    """
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    """Every heading's anchor on ``page``, repeated headings numbered as GitHub does (``name-1``, ...)."""
+    seen: dict[str, int] = {}
+    names = set()
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", _prose(page), flags=re.MULTILINE):
+        name = anchor(heading)
+        names.add(f"{name}-{seen[name]}" if name in seen else name)
+        seen[name] = seen.get(name, 0) + 1
+    return names
+
+
+def _links() -> list[tuple[Path, str]]:
+    return [(page, target) for page in PAGES for target in LINK.findall(_prose(page))
+            if not re.match(r"[a-z]+:", target)]  # http:, https:, mailto: leave the repository
+
+
+@pytest.mark.parametrize(("page", "target"), _links(), ids=lambda value: getattr(value, "name", value))
+def test_a_relative_link_resolves(page: Path, target: str) -> None:
+    path, _, fragment = target.partition("#")
+    linked = (page.parent / path).resolve() if path else page
+    assert linked.exists(), f"{page.name}: {target} names no file"
+    if fragment and linked.suffix == ".md":
+        assert fragment in anchors(linked), f"{page.name}: {target} names no heading of {linked.name}"
+
+
+def _subcommands() -> set[str]:
+    (action,) = [action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)]
+    return set(action.choices)
+
+
+def _commands() -> list[str]:
+    blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), flags=re.DOTALL | re.MULTILINE)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip().startswith("spikekit ")]
+
+
+def test_the_readme_shows_commands() -> None:
+    assert len(_commands()) >= 5
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_a_readme_command_names_a_subcommand(command: str) -> None:
+    subcommand = command.split()[1]
+    assert subcommand in _subcommands(), f"{command!r}: no subcommand {subcommand!r}"
+
+
+def test_every_page_is_reachable_from_the_readme() -> None:
+    linked = {(page.parent / target.partition("#")[0]).resolve() for page, target in _links()
+              if target.partition("#")[0]}
+    assert {page.resolve() for page in PAGES if page.name != "README.md"} <= linked
