@@ -11,6 +11,9 @@ from spikekit.data.events import empty_events
 from spikekit.data.nmnist import SENSOR, decode_nmnist, encode_nmnist, load_nmnist, load_nmnist_split
 from spikekit.errors import DataError
 
+# Most folders here hold a few labels only, on purpose; the warning for the others is tested below.
+pytestmark = pytest.mark.filterwarnings("ignore:.*no recordings for label:UserWarning")
+
 
 def _events(*rows: tuple[int, int, int, int]) -> np.ndarray:
     events = empty_events(len(rows))
@@ -84,3 +87,18 @@ def test_missing_folders_are_named(tmp_path: Path) -> None:
     (tmp_path / "Train").mkdir()
     with pytest.raises(DataError, match="no <label>/\\*.bin recordings"):
         load_nmnist(tmp_path)
+
+
+def test_unknown_label_folders_are_refused_and_missing_labels_warned(tmp_path: Path) -> None:
+    for label in ("3", "cat", "10"):
+        folder = tmp_path / "Train" / label
+        folder.mkdir(parents=True)
+        (folder / "0.bin").write_bytes(encode_nmnist(_events((1, 1, 1, 10))))
+    (tmp_path / "Train" / "7").mkdir()  # empty
+    with pytest.raises(DataError, match="recordings in folders that are not labels 0..9: 10, cat; move or remove"):
+        load_nmnist_split(tmp_path / "Train", progress=False)
+    for label in ("cat", "10"):
+        (tmp_path / "Train" / label / "0.bin").unlink()
+    with pytest.warns(UserWarning, match=r"no recordings for labels 0, 1, 2, 4, 5, 6, 7, 8, 9 \(missing or empty"):
+        split = load_nmnist_split(tmp_path / "Train", progress=False)
+    assert split.labels.tolist() == [3]

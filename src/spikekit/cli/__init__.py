@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from spikekit.allocator import keep_freed_memory
@@ -36,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # the CLI owns the process: see spikekit.allocator
+    # A library warning (a dataset without some labels...) reads as one line, like the errors below.
+    warnings.formatwarning = lambda message, category, *_: f"spikekit {args.command}: warning: {message}\n"
     try:
         return args.run(args) or 0
     except SpikekitError as error:

@@ -17,6 +17,7 @@ empty file is a recording with no events.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,16 @@ def load_nmnist_split(directory: str | os.PathLike, progress: bool = True) -> Ev
     if not directory.is_dir():
         raise DataError(f"{directory}: no such folder (N-MNIST has Train/<label>/*.bin and Test/<label>/*.bin)")
     by_label = [sorted((directory / str(label)).glob("*.bin")) for label in range(10)]
+    labels_named = {str(label) for label in range(10)}
+    unknown = sorted(entry.name for entry in directory.iterdir() if entry.is_dir() and entry.name not in labels_named
+                     and any(entry.glob("*.bin")))
+    if unknown:
+        raise DataError(f"{directory}: recordings in folders that are not labels 0..9: {', '.join(unknown)}; "
+                        "move or remove them")
+    missing = [str(label) for label, files in enumerate(by_label) if not files]
+    if missing and len(missing) < 10:
+        warnings.warn(f"{directory}: no recordings for label{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                      "(missing or empty folder): the network is never shown them", stacklevel=2)
     # Interleaved, label 0, 1, ..., 9, 0, 1, ... (file-name order within a label): so that the first N
     # recordings (--limit-train, --val's hold-out) hold every label, not only the first ones.
     paths, labels = [], []
