@@ -2,7 +2,7 @@
 
 Defaults are the seed's network (784-128-10, LIF tau=2 steps, threshold 1, reset 0, fast-sigmoid
 surrogate, Adam, cross-entropy on output spike counts), with epochs, T, lr, schedule and augmentation chosen
-so that ``spikekit train`` with no arguments reaches >= 98.0% test accuracy on every seed tried (README
+so that ``spikekit train`` with no arguments reaches >= 98.0% test accuracy on every seed tried (docs/accuracy.md
 gives the measurements and what else was tried).
 """
 
@@ -172,7 +172,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 16  # with T=25, lr 2e-3, wsd and shift 1: >= 98.2% on seeds 0-2 in about a minute (README)
+    epochs: int = 16  # with T=25, lr 2e-3, wsd and shift 1: >= 98.2% on seeds 0-2 in about a minute (docs/accuracy.md)
     num_steps: int = 25  # T; 25 steps resolve intensities to 1/25, plenty for MNIST; the seed's 100 is 4x slower
     batch_size: int = 128
     lr: float = 2e-3  # Adam; a little above the usual 1e-3 because count logits have small gradients
@@ -189,9 +189,9 @@ class TrainConfig:
     label_smoothing: float = 0.0  # cross-entropy target smoothing, on the count logits
     bin_mode: str = "time"  # event data: T windows of equal "time" or equal event "count" (spikekit.data.events)
     downsample: int = 1  # event data: pool the sensor's pixels s x s
-    shift: int = 1  # augmentation: translate each training image by up to this many pixels (README)
+    shift: int = 1  # augmentation: translate each training image by up to this many pixels (docs/accuracy.md)
     # Time steps per test image (None: num_steps). A longer Poisson train reads an image's rate with less noise:
-    # the conv preset trains at T=8 and tests at T=16 (README). Event data is binned once, so it must be None.
+    # the conv preset trains at T=8 and tests at T=16 (docs/accuracy.md). Event data is binned once, so it must be None.
     eval_steps: int | None = None
 
     def __post_init__(self) -> None:

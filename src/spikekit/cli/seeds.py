@@ -4,8 +4,8 @@ Layout in ``spikekit.io.run_dir.SeedRuns``. By default the seeds run one after a
 each with every core, so each seed's figures equal those of ``spikekit train --seed N``. With ``--jobs J``
 they run J at a time in child processes (``spikekit train --resume RUN_DIR/seed-<n>``, log in
 ``seed-<n>/train.log``) of cores/J threads each: on the 2-core machine two 1-thread processes finished two
-seeds 1.6x sooner than one 2-thread process did one after the other (README), because a training step
-leaves part of a second core idle. A seed's trajectory depends on its thread count (summation order), so
+seeds 1.6x sooner than one 2-thread process did one after the other (docs/cli.md, multi-seed runs), because a
+training step leaves part of a second core idle. A seed's trajectory depends on its thread count (summation order), so
 ``--jobs 2`` figures equal ``OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 spikekit train --seed N`` (tested).
 
 A stopped multi-seed run resumes with ``--resume RUN_DIR``: finished seeds are kept, an interrupted seed

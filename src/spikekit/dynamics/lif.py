@@ -30,7 +30,7 @@ class LIFParams(NamedTuple):
     threshold: float | Tensor = 1.0  # membrane value at which a spike is emitted (> 0)
     reset: float | Tensor = 0.0  # membrane value after a spike (< threshold)
     surrogate: str = "fast_sigmoid"  # a key of spikekit.dynamics.surrogate.SURROGATES
-    slope: float = 5.0  # surrogate sharpness, in inverse membrane units; 5 learns better than 25 here (README)
+    slope: float = 5.0  # surrogate sharpness, in inverse membrane units; 5 learns better than 25 (docs/accuracy.md)
 
 
 class LIFState(NamedTuple):

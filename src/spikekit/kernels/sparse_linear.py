@@ -9,7 +9,7 @@ reaches every input, spiking or not.
 
 Why: a GEMM costs the same whatever the input holds; at the 5-15% of nonzeros a hidden layer's spikes have,
 two of a layer's three products (forward and the weight's gradient) do 7-20x less work from the nonzeros.
-Measured in the README's model (LIF 784-256, dropout, LIF 256-256 added back, linear head, T=25, batch 128),
+Measured in the README's own model (LIF 784-256, dropout, LIF 256-256 added back, linear head, T=25, batch 128),
 see docs/performance.md's ``custom`` rows. Above ``DENSITY`` nonzeros the GEMM is kept (``fast_layer``).
 
 Arithmetic: the same products as the GEMM, summed in another order (float rounding only).

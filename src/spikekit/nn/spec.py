@@ -45,7 +45,7 @@ class LayerSpec(NamedTuple):
 
 
 class Preset(NamedTuple):
-    """A named recipe: the spec and the training defaults chosen for it (README gives the measurements)."""
+    """A named recipe: the spec and the training defaults chosen for it (docs/accuracy.md gives the measurements)."""
 
     arch: str
     num_steps: int
@@ -58,7 +58,7 @@ class Preset(NamedTuple):
 
 
 PRESETS: dict[str, Preset] = {
-    # Measured in the README (Accuracy of the conv preset): trained at T=8 (an epoch near a minute on 2 cores),
+    # Measured in docs/accuracy.md (the conv preset): trained at T=8 (an epoch near a minute on 2 cores),
     # batches of 64, wsd and 1-pixel shifts, 7 epochs in ~8 minutes; tested at T=16, where a test image's
     # Poisson train is read with half the noise.
     "conv": Preset("12c5-p2-32c5-p2-10", num_steps=8, epochs=7, lr=2e-3, schedule="wsd", shift=1, batch_size=64,
