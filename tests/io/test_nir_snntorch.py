@@ -35,6 +35,19 @@ def _run_snntorch(net: torch.nn.Module, spikes: torch.Tensor) -> torch.Tensor:
     return torch.stack(outputs)
 
 
+def _exported_by_snntorch(neurons, gains: tuple[float, float], tmp_path: Path) -> tuple[torch.nn.Module, SNN]:
+    """snnTorch's 784-64-10 of ``neurons(size, **extra)`` (weights scaled by ``gains`` so that both layers
+    fire), exported by snnTorch to a NIR file, and spikekit's import of that file."""
+    net = torch.nn.Sequential(torch.nn.Linear(784, 64), neurons(64), torch.nn.Linear(64, 10),
+                              neurons(10, output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(gains[0])
+        net[2].weight.mul_(gains[1])
+    path = tmp_path / "snntorch.nir"
+    write_nir(path, export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0]))
+    return net, from_nir(read_nir(path), engine="fast")
+
+
 @pytest.fixture(scope="module")
 def stored_spikes(mnist: MNIST) -> torch.Tensor:
     """Poisson spikes of 64 test digits over T=25, drawn once and reused by both sides."""
@@ -67,14 +80,7 @@ def test_spikekit_imports_what_snntorch_exports(tmp_path: Path, stored_spikes: t
         # reset to zero in the same step: what snnTorch's exporter writes (v_reset = 0) actually means
         return snn.Leaky(beta=torch.full((size,), beta), threshold=torch.ones(size), init_hidden=True,
                          reset_mechanism="zero", reset_delay=False, **extra)
-    net = torch.nn.Sequential(torch.nn.Linear(784, 64), leaky(64), torch.nn.Linear(64, 10), leaky(10, output=True))
-    with torch.no_grad():
-        net[0].weight.mul_(6)
-        net[2].weight.mul_(4)
-    path = tmp_path / "snntorch.nir"
-    write_nir(path, export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0]))
-
-    model = from_nir(read_nir(path), engine="fast")
+    net, model = _exported_by_snntorch(leaky, (6, 4), tmp_path)
     assert [layer.params.tau for layer in model.layers] == [1 / (1 - beta)] * 2
     theirs = _run_snntorch(net, stored_spikes)
     ours = model.layer_spikes(stored_spikes)[-1].detach()
@@ -149,15 +155,7 @@ def test_spikekit_imports_the_synaptic_neurons_snntorch_exports(tmp_path: Path, 
         return snn.Synaptic(alpha=torch.full((size,), alpha), beta=torch.full((size,), beta),
                             threshold=torch.ones(size), init_hidden=True, reset_mechanism="zero", reset_delay=False,
                             **extra)
-    net = torch.nn.Sequential(torch.nn.Linear(784, 64), synaptic(64), torch.nn.Linear(64, 10),
-                              synaptic(10, output=True))
-    with torch.no_grad():
-        net[0].weight.mul_(3)
-        net[2].weight.mul_(2)
-    path = tmp_path / "snntorch.nir"
-    write_nir(path, export_to_nir(net, torch.zeros(1, 784), ignore_dims=[0]))
-
-    model = from_nir(read_nir(path), engine="fast")
+    net, model = _exported_by_snntorch(synaptic, (3, 2), tmp_path)
     # snnTorch keeps alpha and beta in float32: tau = 1 / (1 - beta) to float32 precision
     for layer in model.layers:
         assert layer.params.tau == pytest.approx(1 / (1 - beta), rel=1e-6)

@@ -23,19 +23,9 @@ import torch
 from torch import Tensor
 
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows
+from spikekit.kernels.scan import part_range, sample_parts  # each thread takes a block of rows
 
 DENSITY = 0.25  # at most this fraction of nonzeros for the product to be made from them (see above)
-
-
-def parts(num_rows: int) -> int:
-    """Threads to use: each takes a block of rows."""
-    return max(1, min(numba.get_num_threads(), num_rows))
-
-
-@numba.njit(inline="always")
-def _row_range(part, num_parts, num_rows):
-    per_part = (num_rows + num_parts - 1) // num_parts
-    return part * per_part, min(num_rows, (part + 1) * per_part)
 
 
 @numba.njit(inline="always")
@@ -62,7 +52,7 @@ def count_nonzero(inputs, num_parts):
     num_rows = inputs.shape[0]
     counts = np.zeros(num_parts, np.int64)
     for part in numba.prange(num_parts):
-        start, stop = _row_range(part, num_parts, num_rows)
+        start, stop = part_range(part, num_parts, num_rows)
         total = 0
         for r in range(start, stop):
             row = inputs[r]
@@ -78,7 +68,7 @@ def _forward(inputs, weight_t, bias, num_parts, current):
     num_rows, num_inputs = inputs.shape
     for part in numba.prange(num_parts):
         indices, values = np.empty(num_inputs, np.int32), np.empty(num_inputs, inputs.dtype)
-        start, stop = _row_range(part, num_parts, num_rows)
+        start, stop = part_range(part, num_parts, num_rows)
         for r in range(start, stop):
             out = current[r]
             out[:] = bias
@@ -102,7 +92,7 @@ def _weight_grad(inputs, grad_current, partial):
         accumulator = partial[part]
         accumulator[:] = 0
         indices, values = np.empty(num_inputs, np.int32), np.empty(num_inputs, inputs.dtype)
-        start, stop = _row_range(part, num_parts, num_rows)
+        start, stop = part_range(part, num_parts, num_rows)
         for r in range(start, stop):
             grad = grad_current[r]
             count, same = _nonzeros(inputs[r], indices, values)
@@ -121,7 +111,7 @@ class _SparseLinear(torch.autograd.Function):
         rows = inputs.detach().reshape(-1, inputs.shape[-1]).contiguous()
         current = rows.new_empty(rows.shape[0], weight.shape[0])
         weight_t = weight.detach().t().contiguous()
-        _forward(rows.numpy(), weight_t.numpy(), bias.detach().contiguous().numpy(), parts(rows.shape[0]),
+        _forward(rows.numpy(), weight_t.numpy(), bias.detach().contiguous().numpy(), sample_parts(rows.shape[0]),
                  current.numpy())
         ctx.save_for_backward(rows, weight)
         ctx.shape = inputs.shape
@@ -134,7 +124,7 @@ class _SparseLinear(torch.autograd.Function):
         grad_inputs = (grad @ weight.detach()).view(ctx.shape) if ctx.needs_input_grad[0] else None
         grad_weight = None
         if ctx.needs_input_grad[1]:
-            partial = grad.new_empty(parts(rows.shape[0]), rows.shape[1], grad.shape[1])
+            partial = grad.new_empty(sample_parts(rows.shape[0]), rows.shape[1], grad.shape[1])
             _weight_grad(rows.numpy(), grad.numpy(), partial.numpy())
             grad_weight = partial.sum(0).t()
         grad_bias = grad.sum(0) if ctx.needs_input_grad[2] else None
@@ -151,7 +141,7 @@ def supports_sparse_linear(inputs: Tensor, weight: Tensor, bias: Tensor | None) 
 
 def _density(inputs: Tensor) -> float:
     rows = inputs.detach().view(-1, inputs.shape[-1])
-    return count_nonzero(rows.numpy(), parts(rows.shape[0])) / inputs.numel()
+    return count_nonzero(rows.numpy(), sample_parts(rows.shape[0])) / inputs.numel()
 
 
 def sparse_linear(inputs: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
