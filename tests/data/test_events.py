@@ -21,12 +21,16 @@ def _random_recordings(count: int, seed: int = 0) -> list[np.ndarray]:
     return recordings
 
 
-def _loop_bins(events: np.ndarray, steps: int, mode: str, downsample: int) -> np.ndarray:
+def _loop_bins(events: np.ndarray, steps: int, mode: str, downsample: int, duration: int = 200_000) -> np.ndarray:
     side = -(-34 // downsample)
     frames = np.zeros((steps, 2 * side * side), dtype=np.float32)
     n = len(events)
     for k, (x, y, p, t) in enumerate(events[["x", "y", "p", "t"]].tolist()):
-        if mode == "count":
+        if mode == "fixed":
+            if t >= duration:
+                continue
+            step = t * steps // duration
+        elif mode == "count":
             step = k * steps // n
         else:
             step = (t - int(events["t"][0])) * steps // (int(events["t"][-1]) - int(events["t"][0]) + 1)
@@ -34,12 +38,12 @@ def _loop_bins(events: np.ndarray, steps: int, mode: str, downsample: int) -> np
     return frames
 
 
-@pytest.mark.parametrize("mode", ["time", "count"])
+@pytest.mark.parametrize("mode", ["time", "count", "fixed"])
 @pytest.mark.parametrize("steps, downsample", [(1, 1), (7, 1), (25, 2), (5, 3)])
 def test_binning_matches_a_plain_loop(mode: str, steps: int, downsample: int) -> None:
-    recordings = _random_recordings(12)
+    recordings = _random_recordings(12)  # 0..300 ms: a 200 ms window drops about a third of the events
     split = EventSplit.from_recordings(recordings, range(12), SENSOR)
-    binned = split.binned(steps, mode, downsample)
+    binned = split.binned(steps, mode, downsample, duration=200_000)
     index = torch.tensor([5, 3, 0, 11])
     dense = binned.dense(index).numpy()
     for column, number in enumerate(index.tolist()):
@@ -56,6 +60,28 @@ def test_count_windows_hold_equal_numbers_of_events() -> None:
     binned = EventSplit.from_recordings([events], [0], SENSOR).binned(4, "count")
     assert binned.counts[0].tolist() == [25, 25, 25, 25]
     assert EventSplit.from_recordings([events], [0], SENSOR).binned(4, "time").counts[0, 0] > 25
+
+
+def test_fixed_windows_have_integer_edges_from_time_zero() -> None:
+    # 4 steps over 1 ms: [0, 250), [250, 500), [500, 750), [750, 1000) us; from t = 0, not the first event
+    events = empty_events(8)
+    events["x"] = np.arange(8)
+    events["t"] = [249, 250, 499, 500, 749, 750, 999, 1000]
+    binned = EventSplit.from_recordings([events], [0], (1, 1, 8)).binned(4, "fixed", duration=1000)
+    assert binned.counts[0].tolist() == [1, 2, 2, 2]  # t = 1000 is past the window: dropped, not clipped
+    assert binned.dense(slice(0, 1))[:, 0].nonzero().tolist() == [[0, 0], [1, 1], [1, 2], [2, 3], [2, 4],
+                                                                    [3, 5], [3, 6]]
+    late = events[events["t"] >= 500]  # the same times, starting later: the same steps, unlike mode "time"
+    shifted = EventSplit.from_recordings([late], [0], (1, 1, 8)).binned(4, "fixed", duration=1000)
+    assert shifted.counts[0].tolist() == [0, 0, 2, 2]
+    assert EventSplit.from_recordings([late], [0], (1, 1, 8)).binned(4, "time").counts[0, 0] == 1
+    uneven = EventSplit.from_recordings([events], [0], (1, 1, 8)).binned(3, "fixed", duration=1000)
+    assert uneven.counts[0].tolist() == [2, 2, 3]  # step floor(3 t / 1000): [0, 334), [334, 667), [667, 1000)
+    early = empty_events(2)
+    early["x"], early["t"] = [1, 2], [-1, 0]  # before time zero: dropped too
+    assert EventSplit.from_recordings([early], [0], (1, 1, 8)).binned(4, "fixed", duration=1000).pairs.tolist() == [2]
+    with pytest.raises(ValueError, match="window must be an integer >= 1"):
+        EventSplit.from_recordings([events], [0], (1, 1, 8)).binned(4, "fixed", duration=0)
 
 
 def test_hold_out_keeps_each_recordings_spikes() -> None:

@@ -10,6 +10,10 @@ Binning (``--bins``/``-T`` and ``--bin-mode``):
 - ``time``: T windows of equal duration over each recording's span, first to last event: event k goes to
   step floor((t_k - t_first) * T / (t_last - t_first + 1)).
 - ``count``: T windows of equal numbers of events: event k (0-based, time order) of n goes to floor(k * T / n).
+- ``fixed``: T windows of equal duration over one window [0, D) microseconds, the same for every recording
+  (``duration`` D, default 1 s: the usual framing of the audio sets SHD and SSC): event k goes to step
+  floor(t_k * T / D), counted from the recording's time zero, not from its first event; events at t < 0 or
+  t >= D are dropped (clipping them into the last step would make that step a summary of a tail of any length).
 An input (polarity, y, x) spikes at step t if it had at least one event in window t (several events in a
 window are one spike: the network's inputs are binary, like Poisson-coded MNIST). ``downsample`` s maps
 pixel (y, x) to (y // s, x // s) on a ceil(H / s) x ceil(W / s) grid.
@@ -29,7 +33,9 @@ from spikekit.errors import DataError
 from spikekit.spike_events import SpikeEvents, index_dtype
 
 EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("t", "<i8")])
-BIN_MODES = ("time", "count")
+BIN_MODES = ("time", "count", "fixed")  # a mode's index here is the code the compiled binning takes
+TIME, COUNT, FIXED = range(len(BIN_MODES))
+DEFAULT_DURATION = 1_000_000  # microseconds: the window of mode "fixed" unless given
 
 
 def empty_events(count: int = 0) -> np.ndarray:
@@ -95,12 +101,21 @@ class EventSplit(NamedTuple):
             columns = [np.ascontiguousarray(self.events[name][low:high]) for name in ("t", "x", "y", "p")]
             yield first, last, (self.offsets[first:last + 1] - low, *columns)
 
-    def binned(self, num_bins: int, mode: str = "time", downsample: int = 1) -> BinnedSplit:
-        """Every recording as ``num_bins`` steps of binary input spikes (module docstring)."""
-        check_binning(num_bins, mode, downsample)
+    def binned(self, num_bins: int, mode: str = "time", downsample: int = 1,
+               duration: int = DEFAULT_DURATION) -> BinnedSplit:
+        """Every recording as ``num_bins`` steps of binary input spikes (module docstring); ``duration`` is the
+        window of mode ``fixed`` in microseconds (the other modes take each recording's own span or count).
+
+        >>> events = empty_events(4)
+        >>> events["x"], events["t"] = [3, 3, 5, 6], [0, 9_999, 10_000, 1_000_000]  # the last one is past 1 s
+        >>> split = EventSplit.from_recordings([events], [0], (1, 1, 8))
+        >>> split.binned(100, "fixed", duration=1_000_000).dense(slice(0, 1))[:2, 0].nonzero().tolist()
+        [[0, 3], [1, 5]]
+        """
+        check_binning(num_bins, mode, downsample, duration)
         polarities, height, width = self.sensor
         shape = (polarities, -(-height // downsample), -(-width // downsample))
-        settings = (num_bins, mode == "count", *shape, downsample)
+        settings = (num_bins, BIN_MODES.index(mode), duration, *shape, downsample)
         counts = np.zeros((len(self), num_bins), dtype=np.int64)
         for first, last, columns in self._chunks():
             _count_pairs(*columns, *settings, counts[first:last])
@@ -119,13 +134,15 @@ def _numpy_index_dtype(num_inputs: int) -> type:
     return np.int16 if index_dtype(num_inputs) == torch.int16 else np.int32
 
 
-def check_binning(num_bins: int, mode: str, downsample: int) -> None:
+def check_binning(num_bins: int, mode: str, downsample: int, duration: int = DEFAULT_DURATION) -> None:
     if not isinstance(num_bins, int) or num_bins < 1:
         raise ValueError(f"the number of time bins must be an integer >= 1, got {num_bins!r}")
     if mode not in BIN_MODES:
         raise ValueError(f"unknown bin mode {mode!r}; choose one of {', '.join(BIN_MODES)}")
     if not isinstance(downsample, int) or downsample < 1:
         raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+    if not isinstance(duration, (int, np.integer)) or isinstance(duration, bool) or duration < 1:
+        raise ValueError(f"the binning window must be an integer >= 1 (microseconds), got {duration!r}")
 
 
 class BinnedSplit(NamedTuple):
@@ -171,31 +188,39 @@ class BinnedSplit(NamedTuple):
 
 
 @numba.njit(cache=True)
-def _mark(t, x, y, p, start, stop, num_bins, by_count, height, width, downsample, mark):
-    """mark[step, input] = 1 for every event start <= k < stop of one recording (module docstring)."""
+def _mark(t, x, y, p, start, stop, num_bins, mode, duration, height, width, downsample, mark):
+    """mark[step, input] = 1 for every event start <= k < stop of one recording; ``mode`` is an index into
+    ``BIN_MODES`` (module docstring)."""
     n = stop - start
     if n == 0:
         return
     first, span = t[start], t[stop - 1] - t[start] + 1
     for k in range(start, stop):
-        step = (k - start) * num_bins // n if by_count else (t[k] - first) * num_bins // span
+        if mode == FIXED:
+            if t[k] < 0 or t[k] >= duration:
+                continue
+            step = t[k] * num_bins // duration
+        elif mode == COUNT:
+            step = (k - start) * num_bins // n
+        else:
+            step = (t[k] - first) * num_bins // span
         mark[step, (p[k] * height + y[k] // downsample) * width + x[k] // downsample] = 1
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_pairs(offsets, t, x, y, p, num_bins, by_count, polarities, height, width, downsample, counts):
+def _count_pairs(offsets, t, x, y, p, num_bins, mode, duration, polarities, height, width, downsample, counts):
     for s in numba.prange(len(offsets) - 1):
         mark = np.zeros((num_bins, polarities * height * width), dtype=np.uint8)
-        _mark(t, x, y, p, offsets[s], offsets[s + 1], num_bins, by_count, height, width, downsample, mark)
+        _mark(t, x, y, p, offsets[s], offsets[s + 1], num_bins, mode, duration, height, width, downsample, mark)
         for step in range(num_bins):
             counts[s, step] = mark[step].sum()
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill_pairs(offsets, t, x, y, p, num_bins, by_count, polarities, height, width, downsample, starts, pairs):
+def _fill_pairs(offsets, t, x, y, p, num_bins, mode, duration, polarities, height, width, downsample, starts, pairs):
     for s in numba.prange(len(offsets) - 1):
         mark = np.zeros((num_bins, polarities * height * width), dtype=np.uint8)
-        _mark(t, x, y, p, offsets[s], offsets[s + 1], num_bins, by_count, height, width, downsample, mark)
+        _mark(t, x, y, p, offsets[s], offsets[s + 1], num_bins, mode, duration, height, width, downsample, mark)
         for step in range(num_bins):
             k = starts[s * num_bins + step]
             for i in range(mark.shape[1]):
