@@ -3,7 +3,9 @@
 A model is written once in its own file (``lif.py``, ``alif.py``, ``cuba.py``: NamedTuple params and state,
 a pure step with the equations in the docstring); this table names it for the modules, the grammar and the
 compiled kernels (``spikekit.kernels.neurons`` holds each model's compiled row step and adjoint under the
-same ``code``). Adding a model: its core file, its compiled rows, one entry here and one branch there.
+same ``code``, found by name: ``kernels/neurons/<name>.py``). Adding a model: its core file, its compiled rows
+(``kernels/neurons``'s module docstring lists the five names they define), one entry here and its module class
+(``spikekit.nn.neurons``).
 
 ``constants`` are the per-neuron numeric fields, in the order ``pack`` stacks them for the kernels;
 ``time_constants`` are those that must stay > 1 step (learned ones are parameterised so; ``spikekit.nn``).

@@ -2,18 +2,30 @@
 
 A generic kernel (``spikekit.kernels.scan``, ``event_layer``, ``event_readout``) knows how the input arrives
 and what is done with the spikes; it calls ``charge_and_fire``, ``adjoint`` (or ``margin`` then
-``adjoint_at_margin``) here for the neuron.
-Each model's rows live in their own file, with the shapes they take. The kernels are compiled once per model
-with ``code`` a closure constant (``scan.kernels``), so numba folds the branch on it away and each model's
-loops vectorise as if written alone; only the models a process uses are compiled. ``SHAPES`` gives, per code,
-(constants, state variables, saved rows per step): the arrays a kernel allocates. ``code`` is
-``spikekit.dynamics.neuron.NeuronModel.code`` (``UNIFORM_LIF`` is chosen by ``scan.kernel_code``).
+``adjoint_at_margin``) here for the neuron. Each model's rows live in a file of this package named as the model
+(``dynamics.neuron.MODELS``: ``lif.py``, ``alif.py``, ``cuba.py``), each with the same five names:
 
-Tried and dropped, each measured: ``code`` a runtime argument, every model inlined in one loop nest (LLVM
-vectorised none of them: LIF forward 391 vs 177 us for T=25, B=128, N=128); every model compiled into each
-kernel (the first training step of a fresh install compiled for 183 s instead of 20 s); the rows, or each
+    SHAPE = (P, S, K)     # constants, state variables, saved rows per step: the arrays a kernel allocates
+    FACTORS = R           # rows of the adjoint's precomputed factors (``prepared``)
+    forward_row(consts, state, current, saved, spikes)
+    reciprocals(consts, inverse)
+    margin_row(consts, saved, x)
+    adjoint_row(consts, inverse, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+                grad_current, grad_consts, learn)
+
+``ROWS`` finds them from ``MODELS``, so a new model's rows file is all this package needs: nothing here names a
+model. ``UNIFORM_LIF`` (``uniform_lif.py``) is LIF with one value per constant, chosen by ``scan.kernel_code``.
+
+The kernels are compiled once per model with ``code`` a closure constant (``scan.kernels``): numba types it as
+a literal, and each function here is an ``overload`` that picks that model's rows while the kernel is typed, so
+each model's loops are compiled (and vectorised) as if written alone; only the models a process uses are
+compiled. Tried and dropped, each measured: ``code`` a runtime argument, every model inlined in one loop nest
+(LLVM vectorised none of them: LIF forward 391 vs 177 us for T=25, B=128, N=128); every model compiled into
+each kernel (the first training step of a fresh install compiled for 183 s instead of 20 s); the rows, or each
 thread's share, as functions of their own called from numba's parallel loops (numba then fused two parallel
-loops it could not see through, and hoisted per-thread scratch arrays out of the loop: wrong gradients).
+loops it could not see through, and hoisted per-thread scratch arrays out of the loop: wrong gradients); the
+model's functions captured by the kernel's closure instead of ``code`` (numba keys its disk cache on the
+pickled closure, and a jitted function pickles with a per-process id: every process recompiled).
 
 A kernel that inlines these rows must be compiled with ``error_model="numpy"``: they divide by per-neuron
 constants (``x / tau[j]``), and numba's default error model checks every such division for zero with a
@@ -23,91 +35,114 @@ constants are validated (> 1 for time constants), so the check could never fire.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
-from spikekit.dynamics.surrogate import derivative_row
-from spikekit.kernels.lif_fused import adjoint_row, charge_and_fire_row
-from spikekit.kernels.neurons import alif, cuba, lif
+from spikekit.dynamics.neuron import MODELS
+from spikekit.kernels.neurons import uniform_lif
 
-LIF, ALIF, CUBA = 0, 1, 2
-# LIF whose constants are one value each (floats, not learned): the scalar rows of ``lif_fused``, which every
-# LIF kernel runs (same arithmetic, same bits as LIF's per-neuron rows), reading consts[:, 0]. Chosen by the
-# callers for ``scan.plain_lif`` params, so that LIF as the seed network runs it stays on those rows.
-UNIFORM_LIF = 3
-SHAPES = {LIF: (3, 1, 1), ALIF: (5, 2, 2), CUBA: (4, 2, 2), UNIFORM_LIF: (3, 1, 1)}  # (constants P, state S, saved K)
-INVERSES = 4  # rows of the adjoint's factors (``prepared``), the most any model needs
+# LIF whose constants are one value each (floats, not learned): ``lif_fused``'s scalar rows, which every LIF
+# kernel runs (same arithmetic, same bits as LIF's per-neuron rows). Chosen by the callers for
+# ``scan.plain_lif`` params, so that LIF as the seed network runs it stays on those rows.
+UNIFORM_LIF = -1
+ROWS: dict[int, ModuleType] = {
+    **{model.code: importlib.import_module(f"{__name__}.{model.name}") for model in MODELS.values()},
+    UNIFORM_LIF: uniform_lif,
+}
+SHAPES = {code: rows.SHAPE for code, rows in ROWS.items()}  # (constants P, state S, saved K) per code
 
 
-@numba.njit(inline="always")
+def _rows(code) -> ModuleType:
+    """The rows of the literal ``code`` a kernel is being typed with; numba's ``TypingError`` otherwise."""
+    if not isinstance(code, types.IntegerLiteral):
+        raise numba.errors.TypingError("spikekit.kernels.neurons: code must be a compile-time constant "
+                                       "(a closure constant of the kernel, as in scan.kernels)")
+    return ROWS[code.literal_value]
+
+
 def charge_and_fire(code, consts, state, current, saved, spikes):
     """One step of model ``code`` over a row of N neurons: consts [P, N], state [S, N] (in place), current
-    [N], saved [K, N] (out: what the adjoint reads), spikes [N] (out)."""
-    if code == LIF:
-        lif.forward_row(consts, state, current, saved, spikes)
-    elif code == ALIF:
-        alif.forward_row(consts, state, current, saved, spikes)
-    elif code == CUBA:
-        cuba.forward_row(consts, state, current, saved, spikes)
-    elif code == UNIFORM_LIF:
-        charge_and_fire_row(current, state[0], consts[0, 0], consts[1, 0], consts[2, 0], saved[0], spikes)
+    [N], saved [K, N] (out: what the adjoint reads), spikes [N] (out). Compiled code only."""
+    raise NotImplementedError("compiled kernels only")
 
 
-@numba.njit(inline="always")
+@overload(charge_and_fire, inline="always")
+def _charge_and_fire(code, consts, state, current, saved, spikes):
+    forward_row = _rows(code).forward_row
+
+    def impl(code, consts, state, current, saved, spikes):
+        forward_row(consts, state, current, saved, spikes)
+    return impl
+
+
 def prepared(code, consts):
     """A private copy of consts [P, N] with the factors model ``code``'s adjoint multiplies by appended
-    ([P + INVERSES, N]: 1/tau, 1 - 1/tau, ... per model, ``<model>.reciprocals``), made once per kernel call;
+    ([P + FACTORS, N]: 1/tau, 1 - 1/tau, ... per model, ``<model>.reciprocals``), made once per kernel call;
     what the kernels pass as ``consts`` to every function here. Why: a division costs a vector unit ~10x a
     multiplication, and the adjoint rows divided by every time constant of every neuron at every step. Why one
     array: the factors in an array of their own, four more arrays in the adjoint's loop, made LLVM give up its
     overlap checks and run the loop scalar (784-128a-10, T=25: 3.7 ms a training step with the divisions,
     3.5 ms with a separate array, 2.9 ms with one). Private (allocated in the kernel): no argument overlaps it.
     The forward keeps its divisions: its arithmetic is the reference's, to the bit; the adjoint's rounding
-    may differ (it is compared with the reference within float tolerance)."""
-    num_consts = consts.shape[0]
-    local = np.zeros((num_consts + INVERSES, consts.shape[1]), consts.dtype)
-    local[:num_consts] = consts
-    if code == LIF:
-        lif.reciprocals(local, local[num_consts:])
-    elif code == ALIF:
-        alif.reciprocals(local, local[num_consts:])
-    elif code == CUBA:
-        cuba.reciprocals(local, local[num_consts:])
-    return local
+    may differ (it is compared with the reference within float tolerance). Compiled code only."""
+    raise NotImplementedError("compiled kernels only")
 
 
-@numba.njit(inline="always")
+@overload(prepared, inline="always")
+def _prepared(code, consts):
+    rows = _rows(code)
+    num_consts, num_factors, reciprocals = rows.SHAPE[0], rows.FACTORS, rows.reciprocals
+
+    def impl(code, consts):
+        local = np.zeros((num_consts + num_factors, consts.shape[1]), consts.dtype)
+        local[:num_consts] = consts
+        reciprocals(local, local[num_consts:])
+        return local
+    return impl
+
+
 def margin(code, consts, saved, x):
     """x [N] <- how far the step's neurons were past their threshold, re-derived from its saved rows [K, N]
-    (nothing for ``UNIFORM_LIF``, whose rows read V_pre itself): each spiked iff x >= 0, the forward's own test."""
-    if code == LIF:
-        lif.margin_row(consts, saved, x)
-    elif code == ALIF:
-        alif.margin_row(consts, saved, x)
-    elif code == CUBA:
-        cuba.margin_row(consts, saved, x)
+    (nothing for ``UNIFORM_LIF``, whose rows read V_pre itself): each spiked iff x >= 0, the forward's own test.
+    Compiled code only."""
+    raise NotImplementedError("compiled kernels only")
 
 
-@numba.njit(inline="always")
+@overload(margin, inline="always")
+def _margin(code, consts, saved, x):
+    margin_row = _rows(code).margin_row
+
+    def impl(code, consts, saved, x):
+        margin_row(consts, saved, x)
+    return impl
+
+
 def adjoint_at_margin(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
                       grad_current, grad_consts, learn):
     """One step (t) of model ``code``'s adjoint over a row: consts from ``prepared``; saved and saved_prev the
     rows of steps t and t-1 (``first``: t = 0, saved_prev unused); x the step's ``margin`` (unread for
     ``UNIFORM_LIF``); grad_state [S, N] from t to t-1 in place; grad_current [N] out; grad_consts [P, N]
     accumulates if ``learn`` (else it is not touched); h a scratch row [N]. ``surrogate`` is ``Surrogate.code``.
-    Each model's factors sit after its P constants in ``consts`` (``prepared``)."""
-    if code == LIF:
-        lif.adjoint_row(consts, consts[3:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
-                        grad_current, grad_consts, learn)
-    elif code == ALIF:
-        alif.adjoint_row(consts, consts[5:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
-                         grad_current, grad_consts, learn)
-    elif code == CUBA:
-        cuba.adjoint_row(consts, consts[4:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
-                         grad_current, grad_consts, learn)
-    elif code == UNIFORM_LIF:  # nothing learned (plain LIF), so no constants' gradient
-        derivative_row(surrogate, saved[0], consts[1, 0], slope, h)
-        adjoint_row(grad_spikes, saved[0], h, consts[1, 0], consts[0, 0], grad_state[0], grad_current)
+    Each model's factors sit after its P constants in ``consts`` (``prepared``). Compiled code only."""
+    raise NotImplementedError("compiled kernels only")
+
+
+@overload(adjoint_at_margin, inline="always")
+def _adjoint_at_margin(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+                       grad_current, grad_consts, learn):
+    rows = _rows(code)
+    num_consts, adjoint_row = rows.SHAPE[0], rows.adjoint_row
+
+    def impl(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
+             grad_current, grad_consts, learn):
+        adjoint_row(consts, consts[num_consts:], saved, saved_prev, first, grad_spikes, surrogate, slope, x, h,
+                    grad_state, grad_current, grad_consts, learn)
+    return impl
 
 
 @numba.njit(inline="always")

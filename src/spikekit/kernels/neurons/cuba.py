@@ -19,6 +19,9 @@ import numba
 from spikekit.dynamics.surrogate import derivative_row
 from spikekit.kernels.neurons import lif
 
+SHAPE = (4, 2, 2)  # constants P, state S, saved rows K
+FACTORS = 4  # rows ``reciprocals`` writes after the P constants (``neurons.prepared``)
+
 
 @numba.njit(inline="always")
 def forward_row(consts, state, current, saved, spikes):
