@@ -30,7 +30,19 @@ from spikekit.errors import CheckpointError, ConfigError, DataError, SpikekitErr
 from spikekit.io.checkpoint import load_checkpoint, save_checkpoint
 from spikekit.io.nir import NIRError, from_nir, read_nir, to_nir, write_nir
 from spikekit.kernels import ENGINES, SpikeEvents
-from spikekit.nn import ALIF, LIF, SNN, ConvLayer, CubaLIF, Flatten, Pool2d, SNNLayer, TimeDropout, parse_arch
+from spikekit.nn import (
+    ALIF,
+    LIF,
+    SNN,
+    ConvLayer,
+    CubaLIF,
+    Flatten,
+    Pool2d,
+    RecurrentLayer,
+    SNNLayer,
+    TimeDropout,
+    parse_arch,
+)
 from spikekit.train import (
     EpochProgress,
     build_model,
@@ -46,7 +58,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALIF", "ALIFParams", "CubaLIF", "CubaLIFParams", "LIF", "neuron_scan",
     "ENGINES", "SNN", "CheckpointError", "ConfigError", "ConvLayer", "DataError", "EpochProgress", "Flatten",
-    "LIFParams", "LIFState", "Pool2d", "TimeDropout", "parse_arch",
+    "LIFParams", "LIFState", "Pool2d", "RecurrentLayer", "TimeDropout", "parse_arch",
     "NIRError", "from_nir", "read_nir", "to_nir", "write_nir",
     "ModelConfig", "RunConfig", "SNNLayer", "SpikeEvents", "SpikekitError", "TrainConfig", "build_model",
     "build_optimizer", "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist",

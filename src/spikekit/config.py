@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from spikekit.data.events import check_binning
+from spikekit.data.smnist import SEQUENCE_LENGTH
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams, check_params
@@ -27,7 +28,8 @@ from spikekit.nn.spec import SPIKING_KINDS, output_shapes, parse_arch, resolve_a
 from spikekit.schedule import check_schedule
 
 DEVICES = ("cpu", "cuda")
-DATASETS = ("mnist", "nmnist")  # spikekit.data.mnist, spikekit.data.nmnist
+DATASETS = ("mnist", "nmnist", "smnist", "psmnist")  # spikekit.data.mnist, .nmnist, .smnist (both sequence tasks)
+SEQUENCE_DATASETS = ("smnist", "psmnist")
 _LIF_DEFAULTS = LIFParams._field_defaults
 _ALIF_DEFAULTS = ALIFParams._field_defaults
 _CUBA_DEFAULTS = CubaLIFParams._field_defaults
@@ -59,6 +61,10 @@ class ModelConfig:
     # a buffer of the layer's neuron shape ([N]; [C, H, W] in a conv layer) whose values the checkpoint holds.
     # ``spikekit import`` writes them for NIR graphs whose layers or neurons differ, e.g. ({}, {"tau": 4.0}).
     layer_constants: tuple[dict[str, float | str], ...] = ()
+    # Fully connected layers' initial weights W are PyTorch's default times this (1: the seed's). Spike inputs are
+    # sparse: at rate r, W x has std ~ sqrt(r/3) of the threshold with the default, so a deep or long-sequence
+    # network starts silent; 4 (as conv layers' INIT_GAIN) makes every layer fire from the first batch.
+    init_gain: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
@@ -71,6 +77,8 @@ class ModelConfig:
                                        for n in self.input_shape):
             raise ConfigError(f"input_shape must be positive integers, e.g. (1, 28, 28), got {self.input_shape}")
         _guard(lambda: output_shapes(parse_arch(self.arch), self.input_shape))
+        if not (isinstance(self.init_gain, (int, float)) and math.isfinite(self.init_gain) and self.init_gain > 0):
+            raise ConfigError(f"init_gain must be a positive number, got {self.init_gain!r}")
         _guard(lambda: check_model(self.neuron))
         _guard(lambda: check_params(self.lif))
         kinds = self.layer_models()
@@ -233,6 +241,13 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.dataset in SEQUENCE_DATASETS:
+            if self.train.num_steps != SEQUENCE_LENGTH:
+                raise ConfigError(f"--dataset {self.dataset} reads one pixel a step: -T must be {SEQUENCE_LENGTH}, "
+                                  f"got {self.train.num_steps}")
+            if tuple(self.model.input_shape) != (1,):
+                raise ConfigError(f"--dataset {self.dataset} has one input per step (input_shape (1,)), got "
+                                  f"{tuple(self.model.input_shape)}")
         if self.dataset != "mnist" and self.train.shift:
             raise ConfigError("--shift translates images; event recordings are not shifted (give --shift 0)")
         if self.dataset != "mnist" and self.train.eval_steps not in (None, self.train.num_steps):

@@ -16,6 +16,8 @@ from spikekit.config import TrainConfig
 from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import MNIST, Split, load_mnist
 from spikekit.data.nmnist import load_nmnist
+from spikekit.data.smnist import TASKS as SEQUENCE_TASKS
+from spikekit.data.smnist import SequenceSplit, sequences
 from spikekit.errors import ConfigError
 
 
@@ -36,8 +38,9 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit-test", type=int, metavar="N", help="use only the first N test images")
 
 
-def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist") -> MNIST | EventData:
-    """MNIST, or an event dataset binned to ``config.num_steps`` steps, with ``config``'s limits applied."""
+def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist") -> MNIST | EventData | SequenceData:
+    """MNIST, MNIST read as sequences (``smnist``, ``psmnist``), or an event dataset binned to ``config.num_steps``
+    steps, with ``config``'s limits applied."""
     if dataset == "nmnist":
         if data_dir is None:
             raise ConfigError("--dataset nmnist needs --data-dir DIR, the folder holding N-MNIST's Train/ and Test/ "
@@ -49,6 +52,11 @@ def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist")
             return split.binned(config.num_steps, config.bin_mode, config.downsample)
         return EventData(binned(train, config.limit_train), binned(test, config.limit_test), str(data_dir))
     data = load_mnist(data_dir)
+    if dataset in SEQUENCE_TASKS:
+        def sequence(split: Split, limit: int | None) -> SequenceSplit:
+            return sequences(split.images[:limit], split.labels[:limit], dataset)
+        return SequenceData(sequence(data.train, config.limit_train), sequence(data.test, config.limit_test),
+                            data.source)
     def cut(split: Split, limit: int | None) -> Split:
         return split if limit is None else Split(split.images[:limit], split.labels[:limit])
     return MNIST(cut(data.train, config.limit_train), cut(data.test, config.limit_test), data.source)
@@ -57,6 +65,12 @@ def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist")
 class EventData(NamedTuple):
     train: BinnedSplit
     test: BinnedSplit
+    source: str
+
+
+class SequenceData(NamedTuple):
+    train: SequenceSplit
+    test: SequenceSplit
     source: str
 
 

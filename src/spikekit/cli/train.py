@@ -14,9 +14,10 @@ from pathlib import Path
 from spikekit.cli.common import add_data_options, check_device
 from spikekit.cli.seeds import train_seeds
 from spikekit.cli.session import checkpoint_every_option, train_run
-from spikekit.config import DATASETS, ModelConfig, RunConfig, TrainConfig
+from spikekit.config import DATASETS, SEQUENCE_DATASETS, ModelConfig, RunConfig, TrainConfig
 from spikekit.data.events import BIN_MODES
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
+from spikekit.data.smnist import SEQUENCE_LENGTH
 from spikekit.dynamics.neuron import MODELS
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.errors import ConfigError
@@ -68,6 +69,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="ALIF threshold rise per unit of adaptation (threshold + beta * a)")
     parser.add_argument("--tau-syn", type=float, default=defaults_model.tau_syn,
                         help="CubaLIF synaptic time constant, in steps")
+    parser.add_argument("--init-gain", type=float, default=defaults_model.init_gain, metavar="G",
+                        help="fully connected layers start with PyTorch's default weights times G (default 1; 4 makes "
+                        "sparse-input networks such as recurrent ones fire from the first batch)")
     parser.add_argument("--learn", type=_names, default=(), metavar="NAMES",
                         help="constants to learn per neuron, comma-separated (e.g. tau or tau,threshold; PLIF)")
     parser.add_argument("--seed", type=int, help=f"every random draw derives from it (default {defaults_train.seed})")
@@ -82,9 +86,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="hold out the last N training images as a validation set; the best checkpoint is "
                         "then the best on validation, not on test (default 0: none)")
     add_data_options(parser)
-    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="mnist (Poisson-coded images) or "
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="mnist (Poisson-coded images), "
                         "nmnist (event-camera recordings in --data-dir: Train/<label>/*.bin, Test/<label>/*.bin; "
-                        "-T is then the number of time bins)")
+                        "-T is then the number of time bins), smnist (MNIST one pixel a step, T = 784) or psmnist "
+                        "(the same in one fixed pixel order)")
     parser.add_argument("--bin-mode", choices=BIN_MODES, default=defaults_train.bin_mode, help="event data: "
                         "T windows of equal time or equal event count per recording (spikekit.data.events)")
     parser.add_argument("--downsample", type=int, default=defaults_train.downsample, metavar="S",
@@ -113,17 +118,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     defaults = TrainConfig() if preset is None else preset
     def chosen(value, name: str):
         return getattr(defaults, name) if value is None else value
-    events = args.dataset != "mnist"
+    events, sequence = args.dataset == "nmnist", args.dataset in SEQUENCE_DATASETS
     if events and args.downsample < 1:
         raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
     side = -(-NMNIST_SENSOR[1] // args.downsample)
     model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
                         surrogate=args.surrogate, slope=args.slope, neuron=args.neuron, tau_adapt=args.tau_adapt,
-                        beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn,
-                        input_shape=(NMNIST_SENSOR[0], side, side) if events else ModelConfig.input_shape)
-    shift = (0 if events else chosen(None, "shift")) if args.shift is None else args.shift
-    eval_steps = (None if events else chosen(None, "eval_steps")) if args.eval_steps is None else args.eval_steps
-    train = TrainConfig(epochs=chosen(args.epochs, "epochs"), num_steps=chosen(args.num_steps, "num_steps"),
+                        beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn, init_gain=args.init_gain,
+                        input_shape=(NMNIST_SENSOR[0], side, side) if events else (1,) if sequence
+                        else ModelConfig.input_shape)
+    shift = (0 if events or sequence else chosen(None, "shift")) if args.shift is None else args.shift
+    eval_steps = ((None if events or sequence else chosen(None, "eval_steps")) if args.eval_steps is None
+                  else args.eval_steps)
+    num_steps = SEQUENCE_LENGTH if sequence and args.num_steps is None else chosen(args.num_steps, "num_steps")
+    train = TrainConfig(epochs=chosen(args.epochs, "epochs"), num_steps=num_steps,
                         batch_size=chosen(args.batch_size, "batch_size"), lr=chosen(args.lr, "lr"), seed=_seed(args),
                         engine=args.engine, device=args.device, limit_train=args.limit_train,
                         limit_test=args.limit_test, val=args.val,

@@ -7,6 +7,9 @@ Every engine has the signature ``(inputs, linear, params) -> spikes``:
     spikes: [T, B, N_out] in {0., 1.}, membrane starting at rest.
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
 
+``RECURRENT_ENGINES`` holds the same two engines for a recurrent layer, ``(inputs, linear, recurrent, params)
+-> spikes`` with ``recurrent`` the layer's U [N_out, N_out] (``spikekit.kernels.recurrent``).
+
 ``CONV_ENGINES`` holds the same two engines for a conv layer (``spikekit.kernels.conv``).
 
 ``COUNT_ENGINES`` holds the same engines for a whole stack when only the output is wanted,
@@ -22,16 +25,18 @@ from torch import Tensor, nn
 from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.conv import CONV_ENGINES
 from spikekit.kernels.event_layer import event_lif_layer
-from spikekit.kernels.fast import fast_counts, fast_layer
-from spikekit.kernels.reference import Layers, reference_counts, reference_layer
+from spikekit.kernels.fast import fast_counts, fast_layer, fast_recurrent
+from spikekit.kernels.reference import Layers, reference_counts, reference_layer, reference_recurrent
 from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
 
 Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, NeuronParams], Tensor]
 
+RecurrentEngine = Callable[[Inputs, nn.Linear, Tensor, NeuronParams], Tensor]
 CountEngine = Callable[[Inputs, Layers], Tensor]
 
 ENGINES: dict[str, Engine] = {"reference": reference_layer, "fast": fast_layer}
+RECURRENT_ENGINES: dict[str, RecurrentEngine] = {"reference": reference_recurrent, "fast": fast_recurrent}
 COUNT_ENGINES: dict[str, CountEngine] = {"reference": reference_counts, "fast": fast_counts}
 
 
@@ -42,5 +47,6 @@ def check_engine(name: str) -> str:
     return name
 
 
-__all__ = ["CONV_ENGINES", "COUNT_ENGINES", "ENGINES", "CountEngine", "Engine", "Inputs", "Layers", "LazyEvents",
-           "SpikeEvents", "as_dense", "as_events", "check_engine", "event_lif_layer", "events_from_dense"]
+__all__ = ["CONV_ENGINES", "COUNT_ENGINES", "ENGINES", "RECURRENT_ENGINES", "CountEngine", "Engine", "Inputs",
+           "Layers", "LazyEvents", "RecurrentEngine", "SpikeEvents", "as_dense", "as_events", "check_engine",
+           "event_lif_layer", "events_from_dense"]

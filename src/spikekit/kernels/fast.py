@@ -16,7 +16,8 @@ from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
 from spikekit.kernels.event_readout import event_readout_counts, supports_event_readout
 from spikekit.kernels.readout import readout_counts, supports_readout
-from spikekit.kernels.reference import Layers, layerwise_counts
+from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
+from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent
 from spikekit.kernels.scan import plain_lif, scan_neurons
 from spikekit.kernels.sparse_linear import sparse_linear, supports_sparse_linear
 from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events
@@ -28,12 +29,25 @@ def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, par
     events = as_events(inputs)
     if events is not None and supports_event_layer(weight):
         return event_lif_layer(events, weight, linear.bias, params)
-    dense = as_dense(inputs, weight)
-    if supports_sparse_linear(dense, weight, linear.bias):  # spikes after dropout, residual sums: few nonzeros
-        current = sparse_linear(dense, weight, linear.bias)
-    else:
-        current = linear(dense)  # [T, B, N_in] @ W.T: one GEMM over T*B rows
-    return scan_neurons(current, params)
+    return scan_neurons(input_current(inputs, linear), params)
+
+
+def input_current(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear) -> Tensor:
+    """``W x + b`` [T, B, N] for inputs [T, B, N_in]: made from the nonzeros when the input has few of them
+    (spikes, spikes after dropout, residual sums: ``sparse_linear``), else one GEMM over the T*B rows."""
+    dense = as_dense(inputs, linear.weight)
+    if supports_sparse_linear(dense, linear.weight, linear.bias):
+        return sparse_linear(dense, linear.weight, linear.bias)
+    return linear(dense)
+
+
+def fast_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
+                   params: NeuronParams) -> Tensor:
+    """Same contract as ``reference_recurrent``: the input part (``input_current``), then the recurrent scan."""
+    current = input_current(inputs, linear)
+    if supports_recurrent_scan(current, recurrent):
+        return recurrent_scan(current, recurrent, params)
+    return reference_recurrent(inputs, linear, recurrent, params)
 
 
 def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:

@@ -39,3 +39,18 @@ def layerwise_counts(engine: Callable[[Tensor | SpikeEvents | LazyEvents, nn.Lin
 def reference_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
     """The reference engine's spike counts: ``layerwise_counts`` of ``reference_layer``."""
     return layerwise_counts(reference_layer, inputs, layers)
+
+
+def reference_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
+                        params: NeuronParams) -> Tensor:
+    """A recurrent layer step by step: ``I[t] = W x[t] + b + U s[t-1]`` (U = ``recurrent`` [N, N], s[-1] = 0),
+    then the neurons of ``params``; inputs [T, B, N_in] -> spikes [T, B, N]."""
+    inputs = as_dense(inputs, linear.weight)
+    model = model_of(params)
+    state = rest_state(model, inputs.shape[1], (linear.out_features,), like=linear.weight)
+    spikes_t = linear.weight.new_zeros(inputs.shape[1], linear.out_features)
+    spikes = []
+    for inputs_t in inputs:
+        spikes_t, state = model.step(linear(inputs_t) + spikes_t @ recurrent.t(), state, params)
+        spikes.append(spikes_t)
+    return torch.stack(spikes)

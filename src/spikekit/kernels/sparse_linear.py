@@ -83,7 +83,7 @@ def _forward(inputs, weight_t, bias, num_parts, current):
 
 
 @numba.njit(parallel=True, cache=True)
-def _weight_grad(inputs, grad_current, partial):
+def weight_grad(inputs, grad_current, partial):
     """partial[p] <- thread p's share of dW^T = sum over rows of x^T g_I, from the nonzeros of inputs [R, N_in];
     grad_current [R, N]; partial [P, N_in, N]."""
     num_rows, num_inputs = inputs.shape
@@ -125,7 +125,7 @@ class _SparseLinear(torch.autograd.Function):
         grad_weight = None
         if ctx.needs_input_grad[1]:
             partial = grad.new_empty(sample_parts(rows.shape[0]), rows.shape[1], grad.shape[1])
-            _weight_grad(rows.numpy(), grad.numpy(), partial.numpy())
+            weight_grad(rows.numpy(), grad.numpy(), partial.numpy())
             grad_weight = partial.sum(0).t()
         grad_bias = grad.sum(0) if ctx.needs_input_grad[2] else None
         return grad_inputs, grad_weight, grad_bias

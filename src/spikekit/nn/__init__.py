@@ -10,8 +10,9 @@ from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.network import SNN, SPIKING, check_sizes
 from spikekit.nn.neurons import ALIF, LIF, NEURONS, CubaLIF, Neuron
 from spikekit.nn.pool import Pool2d
+from spikekit.nn.recurrent import RecurrentLayer
 from spikekit.nn.spec import PRESETS, LayerSpec, parse_arch, resolve_arch
 
 __all__ = ["ALIF", "LIF", "NEURONS", "PRESETS", "SNN", "SPIKING", "CubaLIF", "Neuron", "ConvLayer", "Flatten",
-           "LayerSpec", "LayerTrace", "Pool2d", "SNNLayer", "TimeDropout", "check_sizes", "parse_arch",
-           "resolve_arch", "use_engine"]
+           "LayerSpec", "LayerTrace", "Pool2d", "RecurrentLayer", "SNNLayer", "TimeDropout", "check_sizes",
+           "parse_arch", "resolve_arch", "use_engine"]

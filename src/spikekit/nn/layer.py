@@ -65,17 +65,21 @@ class SNNLayer(nn.Module):
         return trace_neurons(self.linear, inputs, self.params, (self.linear.out_features,))
 
 
-def trace_neurons(synapses: nn.Module, inputs: Tensor, params: NeuronParams, shape: tuple[int, ...]) -> LayerTrace:
+def trace_neurons(synapses: nn.Module, inputs: Tensor, params: NeuronParams, shape: tuple[int, ...],
+                  recurrent: Tensor | None = None) -> LayerTrace:
     """Spikes, membranes before reset and every state variable of ``synapses`` then the neurons of ``params``,
     step by step (the model's own ``step``), each flattened to [T, B, N]. The membrane before reset is the one a
     step leaves with the threshold raised out of reach (the same charge, no fire); the state is whatever the
-    model's State holds, so a new model is traced with nothing added here."""
+    model's State holds, so a new model is traced with nothing added here. ``recurrent`` U [N, N] adds U s[t-1] to
+    the current (``RecurrentLayer``)."""
     model = model_of(params)
     state = rest_state(model, inputs.shape[1], shape, like=inputs)
     silent = params._replace(threshold=math.inf, reset=0.0)
     spikes, membranes, states = [], [], []
     for inputs_t in inputs:
         current = synapses(inputs_t)
+        if recurrent is not None and spikes:
+            current = current + spikes[-1] @ recurrent.t()
         membranes.append(model.step(current, state, silent)[1].membrane.flatten(1))
         spikes_t, state = model.step(current, state, params)
         spikes.append(spikes_t.flatten(1))

@@ -18,11 +18,12 @@ from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
+from spikekit.nn.recurrent import RecurrentLayer
 from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
 INFERENCE_CHUNK = 128  # samples per chunk of a no-grad forward (fast engine), at most
 CHUNK_BYTES = 16 * 2**20  # and at most this much per [T, chunk, N] spike tensor of the widest spiking layer
-SPIKING = (SNNLayer, ConvLayer)  # the layers with LIF neurons (and so with LIFParams)
+SPIKING = (SNNLayer, RecurrentLayer, ConvLayer)  # the layers with LIF neurons (and so with LIFParams)
 _POOL_KINDS = {"maxpool": "max", "avgpool": "avg", "sumpool": "sum"}
 
 
@@ -56,6 +57,8 @@ def _layer_neuron(spec: LayerSpec, given: Neuron | NeuronParams) -> Neuron | Neu
 
 def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: Neuron | NeuronParams,
                 first: bool) -> nn.Module:
+    if spec.kind == "linear" and spec.recurrent:
+        return RecurrentLayer(math.prod(input_shape), spec.size, params)
     if spec.kind == "linear":  # a fully connected layer reads its inputs flattened; a first one, input events
         return SNNLayer(math.prod(input_shape), spec.size, params, input_major=first)
     if spec.kind == "conv":
@@ -135,6 +138,8 @@ class SNN(nn.Module):
         for layer, shape in zip(self.layers, self.shapes):
             if isinstance(layer, SNNLayer):
                 macs.append(layer.linear.in_features * layer.linear.out_features)
+            elif isinstance(layer, RecurrentLayer):  # W, and U read once a step
+                macs.append((layer.linear.in_features + layer.linear.out_features) * layer.linear.out_features)
             elif isinstance(layer, ConvLayer):
                 macs.append(math.prod(layer.conv.weight.shape) * math.prod(shape[1:]))
         return macs
@@ -148,7 +153,7 @@ class SNN(nn.Module):
             raise ValueError(f"layer 1 ({self.arch.split('-')[0]}) takes input spikes [T, B, "
                              f"{', '.join(map(str, self.input_shape))}] or [T, B, {num_inputs}], got shape "
                              f"{list(inputs.shape)}")
-        if isinstance(self.layers[0], SNNLayer):
+        if isinstance(self.layers[0], (SNNLayer, RecurrentLayer)):
             flat = not isinstance(inputs, Tensor) or inputs.dim() == 3  # events are always [T, B, N]
             return inputs if flat else inputs.reshape(*inputs.shape[:2], num_inputs)
         if events and isinstance(self.layers[0], ConvLayer) and as_events(inputs) is not None:
@@ -190,8 +195,8 @@ class SNN(nn.Module):
         # adds the last one's spikes up as it goes (kernels/readout.py) and runs an event-fed layer and the
         # readout as one pass (kernels/event_readout.py); every layer before it runs through its engine.
         # A conv layer and the max pooling after it run as one call, which the fast engine fuses.
-        tail = len(self.layers) - 1
-        while tail > 0 and isinstance(self.layers[tail - 1], SNNLayer):
+        tail = len(self.layers) - 1 if isinstance(self.layers[-1], SNNLayer) else len(self.layers)
+        while 0 < tail < len(self.layers) and isinstance(self.layers[tail - 1], SNNLayer):
             tail -= 1
         layers = list(self.layers)  # slicing the ModuleList builds a new module each time: ~15 us a batch
         body, stack = layers[:tail], layers[tail:]
@@ -202,6 +207,8 @@ class SNN(nn.Module):
                 inputs, index = layer(inputs, self.engine, following.kernel_size), index + 2
             else:
                 inputs, index = layer(inputs, self.engine), index + 1
+        if not stack:  # a recurrent output layer: its spikes, counted
+            return inputs.sum(0)
         return COUNT_ENGINES[self.engine](inputs, [(layer.linear, layer.params) for layer in stack])
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:

@@ -8,7 +8,9 @@ A spec is dash-separated layers, left to right; the input shape comes from the d
     aK      K x K average pooling, stride K (the window's mean: 0, 1/K^2, ..., 1 on spikes)
     sK      K x K sum pooling, stride K (the window's spike count; NIR's SumPool2d)
 
-A fully connected or conv layer may end with its neuron model: ``a`` for ALIF, ``s`` for CubaLIF
+A fully connected layer followed by ``r`` is recurrent (``256r``: its current adds its own spikes of the step
+before through a weight U, ``spikekit.nn.recurrent``). A fully connected or conv layer may end with its neuron
+model: ``a`` for ALIF, ``s`` for CubaLIF
 (``128a``, ``12c5s``; ``spikekit.dynamics.neuron``); without a suffix it takes the run's default (``--neuron``,
 LIF unless set). A ``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The
 last layer must be fully connected: its neurons' spike counts are the network's output (one per class).
@@ -24,10 +26,11 @@ Kind = Literal["linear", "conv", "maxpool", "avgpool", "sumpool", "flatten"]
 POOL_KINDS: dict[str, Kind] = {"p": "maxpool", "a": "avgpool", "s": "sumpool"}
 SPATIAL: frozenset[Kind] = frozenset({"conv", "maxpool", "avgpool", "sumpool"})
 SPIKING_KINDS: frozenset[Kind] = frozenset({"linear", "conv"})  # the layers with LIF neurons
-_TOKEN = re.compile(r"(?P<linear>\d+)(?P<linear_neuron>[as]?)|(?P<channels>\d+)c(?P<kernel>\d+)(?P<conv_neuron>[as]?)"
-                    r"|(?P<pool>[pas])(?P<size>\d+)")
+_TOKEN = re.compile(r"(?P<linear>\d+)(?P<recurrent>r?)(?P<linear_neuron>[as]?)"
+                    r"|(?P<channels>\d+)c(?P<kernel>\d+)(?P<conv_neuron>[as]?)|(?P<pool>[pas])(?P<size>\d+)")
 NEURON_SUFFIXES = {"a": "alif", "s": "cuba"}  # a spiking layer's token suffix -> its neuron model
-_GRAMMAR = ("N (fully connected), CcK (conv, K odd), either ending in a (ALIF) or s (CubaLIF); pK (max pool), "
+_GRAMMAR = ("N (fully connected; Nr recurrent), CcK (conv, K odd), either ending in a (ALIF) or s (CubaLIF); "
+            "pK (max pool), "
             "aK (average pool), sK (sum pool)")
 _MAX_SIZE = 10**7  # neurons or channels of one layer, and kernel sizes: beyond any network that fits in memory
 
@@ -35,13 +38,14 @@ _MAX_SIZE = 10**7  # neurons or channels of one layer, and kernel sizes: beyond 
 class LayerSpec(NamedTuple):
     """One layer of a spec: ``size`` is neurons (linear) or channels (conv); ``kernel`` the conv kernel or
     pooling window (0 for linear and flatten); ``token`` the text it was parsed from; ``neuron`` the model its
-    suffix names ("" when it has none: the run's default)."""
+    suffix names ("" when it has none: the run's default); ``recurrent``: a fully connected layer with ``r``."""
 
     kind: Kind
     size: int = 0
     kernel: int = 0
     token: str = ""
     neuron: str = ""
+    recurrent: bool = False
 
 
 class Preset(NamedTuple):
@@ -73,7 +77,8 @@ def _parse_token(token: str) -> LayerSpec:
     if any(len(digits) > 7 for digits in re.findall(r"\d+", token)):
         raise ValueError(f"layer {token!r}: sizes above {_MAX_SIZE} neurons, channels or pixels are not supported")
     if match["linear"] is not None:
-        layer = LayerSpec("linear", int(match["linear"]), 0, token, NEURON_SUFFIXES.get(match["linear_neuron"], ""))
+        layer = LayerSpec("linear", int(match["linear"]), 0, token, NEURON_SUFFIXES.get(match["linear_neuron"], ""),
+                          bool(match["recurrent"]))
     elif match["channels"] is not None:
         layer = LayerSpec("conv", int(match["channels"]), int(match["kernel"]), token,
                           NEURON_SUFFIXES.get(match["conv_neuron"], ""))
@@ -98,6 +103,8 @@ def parse_arch(spec: str) -> tuple[LayerSpec, ...]:
         ['conv', 'maxpool', 'flatten', 'linear']
         >>> [layer.neuron for layer in parse_arch("12c5s-p2-128a-10")]
         ['cuba', '', '', 'alif', '']
+        >>> [(layer.recurrent, layer.neuron) for layer in parse_arch("64ra-256r-10")]
+        [(True, 'alif'), (True, ''), (False, '')]
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"the architecture must be a non-empty string such as '128-10', got {spec!r}")

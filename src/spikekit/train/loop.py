@@ -22,6 +22,7 @@ from spikekit.data.augment import random_shift, shift_offsets
 from spikekit.data.encoding import ENCODERS, poisson_encode_byte_events
 from spikekit.data.events import BinnedSplit
 from spikekit.data.mnist import BYTE_INTENSITY, Split
+from spikekit.data.smnist import SequenceSplit
 from spikekit.errors import SpikekitError
 from spikekit.kernels import Inputs, as_events
 from spikekit.metrics import accuracy, firing_rate, neuron_totals, silent_fraction
@@ -184,7 +185,7 @@ def train_intensity(split: Split, index: Tensor, config: TrainConfig, input_shap
     return random_shift(intensity, input_shape, config.shift, generator)
 
 
-def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split | BinnedSplit,
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split | BinnedSplit | SequenceSplit,
                 config: TrainConfig, progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None,
                 shard: Shard = Shard()) -> EpochProgress:
     """Train from batch ``progress.batch`` to the end of epoch ``progress.epoch``, updating ``progress``.
@@ -204,7 +205,9 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
         index = shard.rows(order[batch * config.batch_size:(batch + 1) * config.batch_size])
         global_size = min(config.batch_size, len(order) - batch * config.batch_size)
         labels = split.labels[index].to(config.device)
-        if isinstance(split, BinnedSplit):
+        if isinstance(split, SequenceSplit):
+            inputs = split.inputs(index).to(config.device)
+        elif isinstance(split, BinnedSplit):
             inputs = binned_inputs(split, index, config)
         else:
             inputs = image_inputs(split, index, config, input_shape, shard.keys("train", progress.epoch, batch),
@@ -233,7 +236,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
     return progress
 
 
-def warm_up(model: SNN, split: Split | BinnedSplit, config: TrainConfig) -> float:
+def warm_up(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: TrainConfig) -> float:
     """One forward and backward pass on the first two training samples, gradients then dropped, so that the
     engine's compiled kernels are loaded (numba reads each from its cache on first call) before an epoch's
     clock starts; returns the seconds it took.
@@ -246,7 +249,9 @@ def warm_up(model: SNN, split: Split | BinnedSplit, config: TrainConfig) -> floa
         return 0.0
     start = time.perf_counter()
     index = torch.arange(min(2, len(split.labels)))
-    if isinstance(split, BinnedSplit):
+    if isinstance(split, SequenceSplit):
+        inputs = split.inputs(index).to(config.device)
+    elif isinstance(split, BinnedSplit):
         inputs = binned_inputs(split, index, config)
     else:  # through the shift too, whose kernel the first batch loaded otherwise (~7 of its ~18 ms at T=25)
         inputs = image_inputs(split, index, config, model.input_shape, ("warm-up",), ("warm-up", "shift"))
@@ -265,7 +270,7 @@ def num_batches(num_samples: int, batch_size: int, world_size: int = 1) -> int:
 
 
 @torch.no_grad()
-def evaluate(model: SNN, split: Split | BinnedSplit, config: TrainConfig,
+def evaluate(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: TrainConfig,
              on_batch: Callable[[int, int], None] | None = None, stream: str = "test") -> Evaluation:
     """Accuracy and per-layer spike statistics over ``split``; inputs drawn from fixed keyed streams
     (seed, ``stream``, batch), so every epoch's evaluation sees the same spikes.
@@ -279,7 +284,9 @@ def evaluate(model: SNN, split: Split | BinnedSplit, config: TrainConfig,
     counts = []
     size = config.eval_batch_size
     for batch, first in enumerate(range(0, len(split.labels), size)):
-        if isinstance(split, BinnedSplit):  # event data: the same binned spikes every time
+        if isinstance(split, SequenceSplit):
+            inputs = split.inputs(slice(first, first + size)).to(config.device)
+        elif isinstance(split, BinnedSplit):  # event data: the same binned spikes every time
             inputs = binned_inputs(split, slice(first, first + size), config)
         else:
             index = torch.arange(first, min(first + size, len(split.labels)))

@@ -1,0 +1,166 @@
+"""The recurrent scan: any neuron model whose current adds its own spikes of the previous step through ``U``.
+
+    I[t] = c[t] + U s[t-1]          (s[-1] = 0; c[t] = W x[t] + b, made before the call by the input part)
+
+The input part is any current [T, B, N] (``fast.input_current``: a GEMM over T*B rows, or the product made from
+the input's nonzeros); the neuron part is ``spikekit.kernels.neurons`` (any model, per-neuron and learned
+constants); the output part stores the spikes, which the recurrence reads back.
+
+Forward, per thread over its samples, steps in order: a row of current is c[t, b] plus the rows of U^T of the
+neurons that spiked at t-1 (spikes are sparse: at 5% firing, 13 of 256 rows, where a dense U s costs all 256),
+then one step of the model. Backward, steps in reverse: the spikes' gradient at t is the loss's plus what the
+next step's current passes back through U,
+
+    g_S[t] = dL/dS[t] + U^T g_I[t+1]        (dense: the surrogate reaches every neuron, spiking or not)
+
+then the model's adjoint gives g_I[t]. Each thread walks its own samples through all steps in one compiled call:
+samples are independent, so no thread waits for another. The product U^T g_I[t+1] is made in the kernel, for
+``GROUP`` samples at a time, so each row of U (in L2 for N = 256: 256 KB) is read once for all of them. Tried
+first: one torch GEMM per step for the whole batch and one compiled call per step for the adjoint. It needs
+the threads to meet twice a step, and on a loaded machine each meeting waited for a thread to be scheduled:
+784-step backward of 128 samples, N = 256, took 0.06 s to 4 s for the same work. dU = sum over t of
+g_I[t+1] s[t]^T is made after, from the spiking neurons only (``sparse_linear.weight_grad``).
+
+Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+import torch
+from torch import Tensor
+
+from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
+from spikekit.kernels.intrinsics.rows import add_rows
+from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
+from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
+from spikekit.kernels.sparse_linear import weight_grad
+
+GROUP = 8  # samples stepped together in the backward: each row of U read serves all of them
+
+
+@functools.cache
+def kernels(code: int):
+    """(forward, backward) compiled for neuron model ``code`` (a closure constant: see
+    ``scan.kernels``)."""
+
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def forward(current, weight_t, consts, num_state, num_parts, keep, spikes, saved):
+        """current c [T, B, N]; weight_t U^T [N, N]; consts [P, N]. Out: spikes [T, B, N]; saved [T, B, K, N] if
+        keep, else [num_parts, 1, K, N] per-thread scratch."""
+        num_steps, batch_size, width = current.shape
+        one = current.dtype.type(1)
+        for part in numba.prange(num_parts):
+            local = consts.copy()  # private (scan.kernels says why)
+            start, stop = part_range(part, num_parts, batch_size)
+            state = np.zeros((stop - start, num_state, width), current.dtype)
+            row = np.empty(width, current.dtype)
+            fired = np.empty(width, np.int32)
+            for t in range(num_steps):
+                for b in range(start, stop):
+                    row[:] = current[t, b]
+                    if t > 0:
+                        previous, count = spikes[t - 1, b], 0
+                        for j in range(width):  # branch-free: always write, advance on a spike
+                            fired[count] = j
+                            count += previous[j] != 0
+                        add_rows(row, weight_t, fired, 0, count, one)
+                    saved_row = saved[t, b] if keep else saved[part, 0]
+                    charge_and_fire(code, local, state[b - start], row, saved_row, spikes[t, b])
+
+    @numba.njit(parallel=True, cache=True, error_model="numpy")
+    def backward(grad_spikes, saved, weight, consts, num_state, surrogate, slope, learn, grad_current,
+                 partial_consts):
+        """grad_spikes dL/dS [T, B, N]; saved [T, B, K, N]; weight U [N, N]; consts [P, N]. Out: grad_current
+        g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the constants' gradient per thread."""
+        num_steps, batch_size, width = grad_spikes.shape
+        num_parts = partial_consts.shape[0]
+        dtype = saved.dtype
+        for part in numba.prange(num_parts):
+            mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
+            local, accumulator = prepared(code, consts), np.zeros_like(consts)
+            x, h = np.empty(width, dtype), np.empty(width, dtype)
+            start, stop = part_range(part, num_parts, batch_size)
+            grad_state = np.zeros((stop - start, num_state, width), dtype)
+            step_grad = np.empty((GROUP, width), dtype)
+            for t in range(num_steps - 1, -1, -1):
+                for first in range(start, stop, GROUP):
+                    last = min(first + GROUP, stop)
+                    for b in range(first, last):
+                        step_grad[b - first] = grad_spikes[t, b]
+                    if t + 1 < num_steps:  # g_S[t] += U^T g_I[t+1]: a row of U serves the group's samples
+                        for i in range(width):
+                            row = weight[i]
+                            for b in range(first, last):
+                                g, target = grad_current[t + 1, b, i], step_grad[b - first]
+                                for j in range(width):
+                                    target[j] += g * row[j]
+                    for b in range(first, last):
+                        adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, step_grad[b - first],
+                                surrogate, slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
+            partial_consts[part] = accumulator
+            restore_denormals(mxcsr)
+
+    return forward, backward
+
+
+class _RecurrentScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current: Tensor, weight: Tensor, consts: Tensor, code: int,  # type: ignore[override]
+                surrogate: tuple[int, float], keep: bool) -> Tensor:
+        flat = current.detach().contiguous()
+        num_steps, batch_size, width = flat.shape
+        _, num_state, num_saved = SHAPES[code]
+        num_parts = sample_parts(batch_size)
+        spikes = torch.empty_like(flat)
+        saved = flat.new_empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width)
+        packed, weight_t = consts.detach().contiguous(), weight.detach().t().contiguous()
+        kernels(code)[0](flat.numpy(), weight_t.numpy(), packed.numpy(), num_state, num_parts, keep, spikes.numpy(),
+                         saved.numpy())
+        ctx.save_for_backward(saved, spikes, weight, packed)
+        ctx.code, ctx.surrogate = code, surrogate
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor):  # type: ignore[override]
+        saved, spikes, weight, packed = ctx.saved_tensors
+        num_steps, batch_size, _, width = saved.shape
+        surrogate, slope = ctx.surrogate
+        grad = grad_spikes.contiguous()
+        grad_current = torch.empty_like(grad)
+        partial = grad.new_empty(sample_parts(batch_size), *packed.shape)
+        learn = ctx.needs_input_grad[2]
+        dtype = saved.numpy().dtype.type
+        kernels(ctx.code)[1](grad.numpy(), saved.numpy(), weight.detach().contiguous().numpy(), packed.numpy(),
+                             SHAPES[ctx.code][1], surrogate, dtype(slope), learn, grad_current.numpy(),
+                             partial.numpy())
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            # dU = sum over t >= 1 of g_I[t] s[t-1]^T, from the spikes' nonzeros (dU^T per thread, summed)
+            inputs = spikes[:-1].reshape(-1, width)
+            grads = grad_current[1:].reshape(-1, width)
+            parts = grad.new_empty(sample_parts(inputs.shape[0]), width, width)
+            weight_grad(inputs.numpy(), grads.numpy(), parts.numpy())
+            grad_weight = parts.sum(0).t()
+        return grad_current, grad_weight, partial.sum(0) if learn else None, None, None, None
+
+
+def supports_recurrent_scan(current: Tensor, weight: Tensor) -> bool:
+    """Whether ``recurrent_scan`` runs compiled: float32/float64 on the CPU, current and U alike."""
+    return (current.device.type == "cpu" and weight.device.type == "cpu" and current.dtype == weight.dtype
+            and current.dtype in (torch.float32, torch.float64) and current.dim() == 3)
+
+
+def recurrent_scan(current: Tensor, weight: Tensor, params) -> Tensor:
+    """Spikes [T, B, N] of the neurons of ``params`` (any model) driven by ``current`` [T, B, N] plus their own
+    spikes of the step before through ``weight`` U [N, N] (module docstring), from rest. Differentiable in
+    ``current``, ``weight`` and every tensor field of ``params``; equals ``reference.reference_recurrent``."""
+    consts = kernel_constants(params, (current.shape[2],), current)
+    code = kernel_code(params)
+    keep = torch.is_grad_enabled() and (current.requires_grad or weight.requires_grad or consts.requires_grad)
+    return _RecurrentScan.apply(current, weight, consts, code, (SURROGATES[params.surrogate].code, params.slope),
+                                keep)
