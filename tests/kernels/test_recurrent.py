@@ -1,0 +1,106 @@
+"""The recurrent scan (``kernels.recurrent``) equals the reference loop forward and backward, for every neuron model:
+spikes, and the gradients of the currents, of U and of every learned constant; its gradients agree with finite
+differences where no neuron crosses its threshold."""
+
+import pytest
+import torch
+
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.lif import LIFParams
+from spikekit.dynamics.neuron import model_of
+from spikekit.dynamics.surrogate import surrogate_derivative
+from spikekit.kernels.recurrent import recurrent_scan
+from spikekit.kernels.reference import reference_recurrent
+from spikekit.nn.layer import trace_neurons
+from tests.kernels.test_generic_scan import MODEL_PARAMS, _constants, _grads
+
+
+def _reference(current: torch.Tensor, weight: torch.Tensor, params) -> torch.Tensor:
+    """reference_recurrent with the input part the identity: I[t] = current[t] + U s[t-1]."""
+    identity = torch.nn.Linear(current.shape[2], current.shape[2], bias=False).to(current.dtype)
+    with torch.no_grad():
+        identity.weight.copy_(torch.eye(current.shape[2], dtype=current.dtype))
+    identity.weight.requires_grad_(False)
+    return reference_recurrent(current, identity, weight, params)
+
+
+def _case(seed: int, steps: int = 23, batch: int = 11, width: int = 9, dtype=torch.float64):
+    generator = torch.Generator().manual_seed(seed)
+    current = (torch.randn(steps, batch, width, generator=generator, dtype=dtype) * 1.5 + 0.3).requires_grad_()
+    weight = (torch.randn(width, width, generator=generator, dtype=dtype) * 0.6).requires_grad_()
+    return current, weight
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+def test_recurrent_scan_equals_the_reference_with_gradients_of_u_and_every_constant(params_type) -> None:
+    # batch 11: more samples than one thread's group of 8 (the backward's GROUP), with a partial group
+    current, weight = _case(5)
+    constants = _constants(params_type, 9)
+    params = params_type(**constants)
+    expected = _reference(current, weight, params)
+    got = recurrent_scan(current, weight, params)
+    assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.9
+    leaves = [current, weight, *constants.values()]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+        assert theirs.abs().sum() > 0
+
+
+def test_recurrent_scan_of_plain_lif_runs_the_uniform_rows_and_equals_the_reference() -> None:
+    current, weight = _case(6, dtype=torch.float32)
+    params = LIFParams(tau=3.0, threshold=0.9)
+    expected = _reference(current.double(), weight.double(), params)
+    got = recurrent_scan(current, weight, params)
+    assert torch.equal(got.double(), expected)  # float32 forward, same spikes as float64 here
+    current64, weight64 = current.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
+    got64 = recurrent_scan(current64, weight64, params)
+    for mine, theirs in zip(_grads(got64, [current64, weight64]), _grads(_reference(current64, weight64, params),
+                                                                         [current64, weight64])):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_without_gradients_the_scan_gives_the_same_spikes() -> None:
+    current, weight = _case(7)
+    params = ALIFParams(tau=2.5, tau_adapt=5.0, beta=0.5)
+    with torch.no_grad():
+        assert torch.equal(recurrent_scan(current, weight, params), _reference(current, weight, params))
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+def test_gradients_match_finite_differences_below_threshold(params_type) -> None:
+    """Below threshold nothing fires and every V_pre[t] is a smooth function of the currents and time constants;
+    the surrogate gradient of sum(g * S) must be sum(g * f'(V_pre - threshold) * dV_pre/dx), dV_pre/dx by central
+    differences. U = 0 and (ALIF) beta = 0 here: the surrogate also sends gradient through S[t-1] -> U s[t-1] and
+    S -> a -> threshold, paths that finite differences cannot see while no neuron spikes; those paths are checked
+    against the reference loop's autograd above."""
+    generator = torch.Generator().manual_seed(8)
+    current = torch.randn(7, 2, 3, generator=generator, dtype=torch.float64).requires_grad_()
+    weight = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+    constants = _constants(params_type, 3, seed=9)
+    constants["threshold"] = torch.full((3,), 50.0, dtype=torch.float64)
+    if "beta" in constants:
+        constants["beta"] = torch.zeros(3, dtype=torch.float64)
+    params = params_type(**constants, slope=0.5)
+    weights = torch.randn(current.shape, generator=generator, dtype=torch.float64)
+    spikes = recurrent_scan(current, weight, params)
+    assert not spikes.any()
+    leaves = {"current": current, **{name: constants[name] for name in model_of(params).time_constants}}
+    got = dict(zip(leaves, torch.autograd.grad((spikes * weights).sum(), list(leaves.values()))))
+
+    def membrane(**changed: torch.Tensor) -> torch.Tensor:
+        values = {**leaves, **changed}
+        changed_params = params._replace(**{name: values[name] for name in leaves if name != "current"})
+        return trace_neurons(torch.nn.Identity(), values["current"], changed_params, (3,)).membrane
+
+    with torch.no_grad():
+        factor = weights * surrogate_derivative(membrane() - 50.0, params.surrogate, params.slope)
+        for name, leaf in leaves.items():
+            expected = torch.zeros_like(leaf)
+            for index in range(leaf.numel()):
+                step = torch.zeros_like(leaf).view(-1)
+                step[index] = 1e-6
+                step = step.view_as(leaf)
+                slope_here = (membrane(**{name: leaf + step}) - membrane(**{name: leaf - step})) / 2e-6
+                expected.view(-1)[index] = (factor * slope_here).sum()
+            torch.testing.assert_close(got[name], expected, rtol=1e-6, atol=1e-9)
+            assert expected.abs().sum() > 0 or name == "tau_adapt"
