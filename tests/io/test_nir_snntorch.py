@@ -1,4 +1,5 @@
-"""Cross-library NIR check with snnTorch's own importer and exporter, spike for spike on stored inputs."""
+"""Cross-library NIR check with snnTorch's own importer and exporter, spike for spike on stored inputs (random ones
+for the recurrent layers)."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.data.mnist import MNIST, Split
 from spikekit.dynamics.cuba import CubaLIFParams
+from spikekit.dynamics.lif import LIFParams
 from spikekit.io.nir import from_nir, read_nir, to_nir, write_nir
 from spikekit.nn import SNN
 from spikekit.train.loop import EpochProgress, build_model, train_epoch
@@ -164,3 +166,111 @@ def test_spikekit_imports_the_synaptic_neurons_snntorch_exports(tmp_path: Path, 
     ours = model.layer_spikes(stored_spikes)[-1].detach()
     assert theirs.sum() > 100
     assert torch.equal(theirs, ours)
+
+
+# Recurrent layers. snnTorch 1.0's ``import_from_nir`` (with nirtorch 2.6) does not read recurrent graphs: it wraps
+# each loop in a subgraph whose input edge goes to the loop's weight node, then nirtorch maps that subgraph node by
+# node, so spikekit's graph becomes a Leaky fed U (W x + b + s[t-1]), and snnTorch's own RLeaky export raises
+# AttributeError. Its reader proper, which turns the loop into an RLeaky or RSynaptic module, is sound: the checks
+# below run the graph through it (``_replace_rnn_subgraph_with_nirgraph``, ``_nir_to_snntorch_module``).
+
+
+def _snntorch_recurrent(graph) -> torch.nn.Sequential:
+    """snnTorch's modules for the chain of ``graph``, each loop read by snnTorch as one RLeaky or RSynaptic."""
+    from snntorch.import_nir import _nir_to_snntorch_module, _replace_rnn_subgraph_with_nirgraph
+
+    graph = _replace_rnn_subgraph_with_nirgraph(graph)
+    following, name, modules = dict(graph.edges), "input", []
+    while following[name] != "output":
+        name = following[name]
+        modules.append(_nir_to_snntorch_module(graph.nodes[name], init_hidden=True))
+    return torch.nn.Sequential(*modules)
+
+
+def _recurrent_spikes() -> torch.Tensor:
+    """Random input spikes [T=60, B=16, 20]: long enough for the loop to matter."""
+    return (torch.rand(60, 16, 20, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+
+
+def _recurrent_model(arch: str, params) -> SNN:
+    torch.manual_seed(0)
+    model = SNN(arch, params, "reference", (20,))
+    with torch.no_grad():  # strong enough that both layers fire
+        for layer in model.layers:
+            layer.linear.weight.mul_(5)
+            layer.linear.bias.add_(0.4)
+    return model
+
+
+@pytest.mark.parametrize("params", [LIFParams(), LIFParams(tau=3.0, threshold=0.6), LIFParams(tau=5.0, threshold=0.4)])
+def test_snntorch_rleaky_reproduces_a_spikekit_recurrent_lif_layer(tmp_path: Path, params: LIFParams) -> None:
+    model = _recurrent_model("32r-5", params)
+    write_nir(tmp_path / "rnn.nir", to_nir(model))
+    net = _snntorch_recurrent(read_nir(tmp_path / "rnn.nir"))
+    assert [type(module).__name__ for module in net] == ["Linear", "RLeaky", "Linear", "Leaky"]
+    assert torch.equal(net[1].recurrent.weight, model.layers[0].recurrent.weight)
+    assert not net[1].recurrent.bias.any()
+    spikes = _recurrent_spikes()
+    ours = model.layer_spikes(spikes)
+    assert all(layer.sum() > 100 for layer in ours)
+    assert torch.equal(_run_snntorch(net[:2], spikes), ours[0])  # the recurrent layer, every spike at every step
+    assert torch.equal(_run_snntorch(net, spikes), ours[1])
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.75, 0.9])
+def test_spikekit_imports_the_rleaky_snntorch_exports(tmp_path: Path, beta: float) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(  # zero reset in the same step, as above; the recurrent nn.Linear has a bias
+        torch.nn.Linear(20, 32),
+        snn.RLeaky(beta=torch.full((32,), beta), threshold=torch.ones(32), linear_features=32, init_hidden=True,
+                   reset_mechanism="zero", reset_delay=False),
+        torch.nn.Linear(32, 5),
+        snn.Leaky(beta=torch.full((5,), beta), threshold=torch.ones(5), init_hidden=True, output=True,
+                  reset_mechanism="zero", reset_delay=False))
+    with torch.no_grad():
+        net[0].weight.mul_(3)
+        net[2].weight.mul_(3)
+    write_nir(tmp_path / "snntorch.nir", export_to_nir(net, torch.zeros(1, 20), ignore_dims=[0]))
+    model = from_nir(read_nir(tmp_path / "snntorch.nir"), engine="reference")
+    assert model.arch == "32r-5"
+    layer = model.layers[0]
+    assert layer.params.tau == pytest.approx(1 / (1 - beta), rel=1e-6)  # alpha and beta are float32 in snnTorch
+    assert layer.params.threshold == pytest.approx(1 - beta, rel=1e-6)  # its mem is tau V
+    assert torch.equal(layer.recurrent.weight, net[1].recurrent.weight)
+    torch.testing.assert_close(layer.linear.bias, net[0].bias + net[1].recurrent.bias)  # the loop's bias joins b
+    spikes = _recurrent_spikes()
+    ours = model.layer_spikes(spikes)
+    assert all(layer.sum() > 100 for layer in ours)
+    assert torch.equal(_run_snntorch(net[:2], spikes), ours[0])
+    assert torch.equal(_run_snntorch(net, spikes), ours[1])
+
+
+@pytest.mark.parametrize(("tau", "tau_syn", "threshold"), [(2.0, 2.0, 1.0), (3.0, 2.5, 0.75), (5.0, 1.5, 0.5)])
+def test_snntorch_reads_a_spikekit_recurrent_cubalif_layer_as_rsynaptic(tmp_path: Path, tau: float, tau_syn: float,
+                                                                     threshold: float) -> None:
+    """snnTorch's reader makes an RSynaptic of spikekit's ``32rs`` layer, with spikekit's constants in its units and
+    U as its recurrent weight. That RSynaptic cannot run: snnTorch 1.0's ``RSynaptic.forward`` with
+    ``reset_delay=False`` (which its reader sets) divides the ``spk`` argument, None with ``init_hidden``, and
+    resets a local copy of the membrane. Its state function is Synaptic's with ``recurrent(s[t-1])`` added to the
+    input, so snnTorch's own ``Synaptic`` stepped with the reader's constants and that term stands in for it."""
+    model = _recurrent_model("32rs-5s", CubaLIFParams(tau=tau, threshold=threshold, tau_syn=tau_syn))
+    write_nir(tmp_path / "rnn.nir", to_nir(model))
+    net = _snntorch_recurrent(read_nir(tmp_path / "rnn.nir"))
+    assert [type(module).__name__ for module in net] == ["Linear", "RSynaptic", "Linear", "Synaptic"]
+    rsynaptic = net[1]
+    assert rsynaptic.alpha.item() == pytest.approx(1 - 1 / tau_syn)
+    assert rsynaptic.beta.item() == pytest.approx(1 - 1 / tau)
+    assert rsynaptic.threshold.item() == pytest.approx(threshold * tau * tau_syn)
+    assert torch.equal(rsynaptic.recurrent.weight, model.layers[0].recurrent.weight)
+
+    neuron = snn.Synaptic(alpha=rsynaptic.alpha, beta=rsynaptic.beta, threshold=rsynaptic.threshold,
+                          reset_mechanism="zero", reset_delay=False)
+    spikes_t, synaptic, membrane = torch.zeros(16, 32), torch.zeros(16, 32), torch.zeros(16, 32)
+    theirs = []
+    with torch.no_grad():
+        for inputs_t in _recurrent_spikes():
+            spikes_t, synaptic, membrane = neuron(net[0](inputs_t) + rsynaptic.recurrent(spikes_t), synaptic, membrane)
+            theirs.append(spikes_t)
+    ours = model.layer_spikes(_recurrent_spikes())
+    assert ours[0].sum() > 100 and torch.equal(torch.stack(theirs), ours[0])
+    assert ours[1].sum() > 100 and torch.equal(_run_snntorch(net[2:], ours[0]), ours[1])

@@ -2,9 +2,11 @@
 
 The graph of an ``SNN`` is the chain ``Input -> Affine -> LIF | CubaLIF -> ... -> Affine -> LIF -> Output``;
 each neuron model's constants are translated in exactly one pair of functions, ``lif_to_nir`` /
-``lif_from_nir`` and ``cuba_to_nir`` / ``cuba_from_nir`` (derivations there). NIR has no adaptive LIF node,
-so ALIF layers are refused. Constants may differ between neurons both ways: NIR holds one value per
-neuron, spikekit a float per layer or a per-neuron tensor (``_constant``).
+``lif_from_nir`` and ``cuba_to_nir`` / ``cuba_from_nir`` (derivations there). A recurrent layer adds a loop
+``LIF -> Linear (U) -> the same LIF`` that carries the previous step's spikes (``spikekit.io.nir_recurrent``:
+the graph, the delay and the units of a LIF on a loop). NIR has no adaptive LIF node, so ALIF layers are
+refused. Constants may differ between neurons both ways: NIR holds one value per neuron, spikekit a float per
+layer or a per-neuron tensor (``_constant``).
 Spike condition: spikekit fires at ``V >= threshold``, NIR writes ``v > v_threshold``; the two differ only
 when a float membrane lands exactly on the threshold, which real inputs and weights make vanishingly
 rare (the cross-library tests compare every spike and find no difference). Both reset in the same step.
@@ -25,7 +27,9 @@ from spikekit.dynamics.cuba import CubaLIFParams, check_cuba
 from spikekit.dynamics.lif import LIFParams, check_params
 from spikekit.dynamics.neuron import model_of
 from spikekit.errors import SpikekitError
+from spikekit.io.nir_recurrent import RECURRENCE, close_loop, lif_to_loop_units, recurrent_token, split_loops
 from spikekit.nn import SNN, ConvLayer, Flatten, SNNLayer
+from spikekit.nn.recurrent import RecurrentLayer
 
 DEFAULT_DT = 1e-4  # seconds per time step; the value most NIR importers (snnTorch, Norse, Lava) assume
 
@@ -165,8 +169,9 @@ def _check(check: Any, params: Any, name: str, dt: float) -> None:
 
 def to_nir(model: SNN, dt: float = DEFAULT_DT) -> Any:
     """The NIR graph of ``model``, a chain from ``input`` to ``output``, float32 weights: each fully
-    connected layer an ``Affine`` then its neurons (``LIF`` or ``CubaLIF``), each conv layer a ``Conv2d``
-    (stride 1, 'same' padding) then its neurons over [C, H, W], average and sum pooling
+    connected layer an ``Affine`` then its neurons (``LIF`` or ``CubaLIF``), a recurrent one with a loop from
+    its neurons through a ``Linear`` (U) back to them (``spikekit.io.nir_recurrent``), each conv layer a
+    ``Conv2d`` (stride 1, 'same' padding) then its neurons over [C, H, W], average and sum pooling
     ``AvgPool2d``/``SumPool2d``, then ``Flatten``.
 
     NIR has no max pooling and no adaptive LIF: a model with a ``pK`` or ALIF layer raises ``NIRError``.
@@ -176,17 +181,30 @@ def to_nir(model: SNN, dt: float = DEFAULT_DT) -> Any:
 
     _check_dt(dt)
     # A fully connected first layer reads its input flat: so does the graph, as other tools expect.
-    shape = (model.sizes[0],) if isinstance(model.layers[0], SNNLayer) else model.input_shape
+    shape = (model.sizes[0],) if isinstance(model.layers[0], (SNNLayer, RecurrentLayer)) else model.input_shape
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}
+    chain, loops = ["input"], []
     for index, (layer, output_shape) in enumerate(zip(model.layers, model.shapes), start=1):
-        nodes.update(_layer_nodes(layer, index, shape, output_shape, dt))
+        layer_nodes = _layer_nodes(layer, index, shape, output_shape, dt)
+        nodes.update(layer_nodes)
+        chain.extend(layer_nodes)
+        if isinstance(layer, RecurrentLayer):  # U closes a loop on the neurons' node just written
+            loop_node, loop = close_loop(chain[-1], index, _array(layer.recurrent.weight))
+            nodes.update(loop_node)
+            loops.extend(loop)
         shape = output_shape
     nodes["output"] = nir.Output(output_type={"output": np.array([model.sizes[-1]])})
-    chain = list(nodes)
+    chain.append("output")
     metadata = {"source": "spikekit", "dt": dt,
                 "update": "forward Euler, one step per dt; a CubaLIF membrane reads the same step's synaptic current",
                 "spike": "v >= v_threshold (spikekit); reset v <- v_reset in the same step"}
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=metadata)
+    if loops:
+        metadata["recurrence"] = RECURRENCE
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])) + loops, metadata=metadata)
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().astype(np.float32)
 
 
 # Each neuron model NIR can hold: its node's name in a graph (``lif2``, ``cubalif2``) and its writer.
@@ -198,15 +216,13 @@ def _layer_nodes(layer: Any, index: int, input_shape: tuple[int, ...], shape: tu
     """The NIR nodes of one spikekit layer, named by kind and position (``conv1``, ``lif1``, ``pool2``...)."""
     import nir
 
-    def array(tensor: torch.Tensor) -> np.ndarray:
-        return tensor.detach().cpu().numpy().astype(np.float32)
-    if isinstance(layer, SNNLayer):
-        synapse = nir.Affine(weight=array(layer.linear.weight), bias=array(layer.linear.bias))
+    if isinstance(layer, (SNNLayer, RecurrentLayer)):
+        synapse = nir.Affine(weight=_array(layer.linear.weight), bias=_array(layer.linear.bias))
         return {f"affine{index}": synapse, **_neuron_node(layer, index, shape, dt)}
     if isinstance(layer, ConvLayer):
         conv = layer.conv
-        synapse = nir.Conv2d(input_shape=tuple(input_shape[1:]), weight=array(conv.weight), stride=1,
-                             padding=conv.padding, dilation=1, groups=1, bias=array(conv.bias))
+        synapse = nir.Conv2d(input_shape=tuple(input_shape[1:]), weight=_array(conv.weight), stride=1,
+                             padding=conv.padding, dilation=1, groups=1, bias=_array(conv.bias))
         return {f"conv{index}": synapse, **_neuron_node(layer, index, shape, dt)}
     if isinstance(layer, Flatten):
         return {f"flatten{index}": nir.Flatten(input_type={"input": np.array(input_shape)}, start_dim=0)}
@@ -225,7 +241,10 @@ def _neuron_node(layer: Any, index: int, shape: tuple[int, ...], dt: float) -> d
         raise NIRError(f"layer {index} has {model} neurons and cannot be exported: NIR has no "
                        f"{'adaptive LIF' if model == 'alif' else model} node; only LIF and CubaLIF layers can")
     prefix, write = _WRITERS[model]
-    return {f"{prefix}{index}": write(layer.params, shape, dt)}
+    node = write(layer.params, shape, dt)
+    if isinstance(layer, RecurrentLayer) and model == "lif":  # in the units snnTorch's RLeaky reads
+        node = lif_to_loop_units(node, _full(layer.params.tau, shape))
+    return {f"{prefix}{index}": node}
 
 
 def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
@@ -233,13 +252,19 @@ def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
 
     Accepts a chain from ``Input`` to ``Output`` of ``(Affine | Linear) -> (LIF | CubaLIF)``, ``Conv2d -> (LIF |
     CubaLIF)`` (stride 1, 'same' padding, odd square kernel), ``AvgPool2d``/``SumPool2d`` (square window, stride
-    = window, no padding) and ``Flatten``. Constants that differ between neurons become per-neuron tensors
-    (buffers of the layer's neurons), in conv layers too. ``r`` and ``v_leak`` of each LIF are folded into the
-    preceding weights and bias (``lif_from_nir``); after a conv they must be the same within each channel.
+    = window, no padding) and ``Flatten``; an ``Affine``/``Linear`` -> neurons layer whose neurons also feed an
+    ``Affine``/``Linear`` that feeds only them back is a recurrent layer (``spikekit.io.nir_recurrent``). Constants
+    that differ between neurons become per-neuron tensors (buffers of the layer's neurons), in conv layers too.
+    ``r`` and ``v_leak`` of each LIF are folded into the preceding weights and bias (``lif_from_nir``); after a
+    conv they must be the same within each channel; on a loop, ``r`` divides the thresholds instead.
     """
     import nir
 
     _check_dt(dt)
+    try:
+        graph, loops = split_loops(graph)
+    except ValueError as error:
+        raise NIRError(str(error)) from None
     names = _chain(graph)
     input_node = graph.nodes[_input_name(graph)]
     input_shape = tuple(int(n) for n in np.asarray(input_node.input_type["input"]).reshape(-1))
@@ -253,8 +278,13 @@ def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
                                "before the output")
             token, weight, bias, params, shape = _synapse(node, name, graph.nodes[neuron_name], neuron_name, shape,
                                                           dt)
+            if neuron_name in loops:
+                if isinstance(node, nir.Conv2d):
+                    raise NIRError(f"node {neuron_name!r} is on a recurrent loop after a Conv2d; spikekit's "
+                                   "recurrent layers are fully connected")
+                token = recurrent_token(token)
             tokens.append(token)
-            synapses.append((weight, bias, params))
+            synapses.append((weight, bias, params, loops.get(neuron_name)))
             position += 2
             continue
         if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
@@ -270,12 +300,18 @@ def from_nir(graph: Any, dt: float = DEFAULT_DT, engine: str = "fast") -> SNN:
     if not synapses:
         raise NIRError("the graph holds no Affine -> LIF layer")
     try:
-        model = SNN("-".join(tokens), [params for _, _, params in synapses], engine, input_shape)
+        model = SNN("-".join(tokens), [params for _, _, params, _ in synapses], engine, input_shape)
     except ValueError as error:
         raise NIRError(f"the graph's layers do not form a spikekit network: {error}") from None
     with torch.no_grad():
-        for layer, (weight, bias, _) in zip(model.spiking_layers, synapses):
-            target = layer.linear if isinstance(layer, SNNLayer) else layer.conv
+        for layer, (weight, bias, _, loop) in zip(model.spiking_layers, synapses):
+            target = layer.conv if isinstance(layer, ConvLayer) else layer.linear
+            if loop is not None:  # U; its Affine's bias arrives every step, so it joins the layer's
+                if tuple(layer.recurrent.weight.shape) != loop.weight.shape:
+                    raise NIRError(f"node {loop.name!r}: the loop of {weight.shape[0]} neurons needs a weight "
+                                   f"{list(layer.recurrent.weight.shape)}, got {list(loop.weight.shape)}")
+                layer.recurrent.weight.copy_(torch.from_numpy(loop.weight))
+                bias = bias + loop.bias
             if tuple(target.weight.shape) != weight.shape:
                 raise NIRError(f"layer shapes do not chain: {tuple(target.weight.shape)} vs {weight.shape}")
             target.weight.copy_(torch.from_numpy(weight))
@@ -367,11 +403,9 @@ def read_nir(path: str | os.PathLike) -> Any:
 
 
 def _chain(graph: Any) -> list[str]:
-    """Node names between Input and Output, in order; ``NIRError`` unless the graph is a simple chain."""
+    """Node names between Input and Output, in order; ``NIRError`` unless ``graph`` (a ``NIRGraph``) is a chain."""
     import nir
 
-    if not isinstance(graph, nir.NIRGraph):
-        raise NIRError(f"expected a NIR graph, got {type(graph).__name__}")
     successors: dict[str, list[str]] = {}
     for source, target in graph.edges:
         successors.setdefault(source, []).append(target)
@@ -379,14 +413,16 @@ def _chain(graph: Any) -> list[str]:
     while True:
         following = successors.get(name, [])
         if len(following) != 1:
-            raise NIRError(f"node {name!r} feeds {len(following)} nodes; spikekit reads feed-forward chains")
+            raise NIRError(f"node {name!r} feeds {len(following)} nodes; spikekit reads chains, with loops only "
+                           "from neurons through one Affine/Linear back to them (recurrent layers)")
         name = following[0]
         if name not in graph.nodes:
             raise NIRError(f"an edge points to the unknown node {name!r}")
         if isinstance(graph.nodes[name], nir.Output):
             break
         if name in chain:
-            raise NIRError(f"node {name!r} is on a recurrent loop; spikekit reads feed-forward chains")
+            raise NIRError(f"node {name!r} is on a cycle; spikekit reads chains, with loops only from neurons "
+                           "through one Affine/Linear back to them (recurrent layers)")
         chain.append(name)
     return chain
 
@@ -396,7 +432,7 @@ def _input_name(graph: Any) -> str:
 
     inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
     if len(inputs) != 1:
-        raise NIRError(f"the graph has {len(inputs)} Input nodes; spikekit reads feed-forward chains with one")
+        raise NIRError(f"the graph has {len(inputs)} Input nodes; spikekit reads chains with one")
     return inputs[0]
 
 
