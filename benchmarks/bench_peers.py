@@ -1,7 +1,8 @@
-"""spikekit against the SNN libraries people use, on the seed network, measured side by side in one run.
+"""spikekit against the SNN libraries people use, on the seed network or a recurrent one, side by side in one run.
 
     make bench-peers          # sets up .venv-bench (the peers, torch pinned) and runs this
     python benchmarks/bench_peers.py [--neuron lif|alif|cuba] [--repeats 20] [--quick] [--check-only]
+    python benchmarks/bench_peers.py --network recurrent [--neuron alif|lif] [--density 0.015] [--check-only]
 
 The seed network (784-128-10, LIF tau = 2 steps, threshold 1, reset to 0, Bernoulli-coded MNIST, output
 spike counts, cross-entropy, Adam lr 2e-3) written the way each library's users write it:
@@ -31,6 +32,14 @@ the readout staying LIF, with spikekit's default constants (``ALIFParams``: tau_
 Every peer gets the same weights; a check first runs all of them in float64 on the same input spikes and
 requires the same hidden spikes and output counts as spikekit's reference engine (the update is written
 differently by each library, so they agree up to float rounding, which in float64 flips no spike here).
+``--network recurrent`` runs the SHD-shaped recurrent network instead: 700-256ra-20 (recurrent ALIF hidden layer,
+I[t] = W x[t] + b + U s[t-1], LIF readout; the default) or, with ``--neuron lif``, 700-256r-20, each peer through
+its recurrent layer (``peers_recurrent.py`` says how each maps onto ours, and which cannot express it). Its input is
+synthetic: Bernoulli spikes at ``--density`` (1.5%, an estimate of SHD's in 100 steps of 10 ms), T=100, batch 128
+in both modes, the same spikes every batch, made before timing (data, not an encoding): dense for the peers and
+spikekit's reference engine, events for the fast one (what spikekit's SHD path hands its engines on the CPU). Its
+rows add ``spikekit reference`` beside ``spikekit fast`` (the recurrent engine's fast / reference ratio), and have
+no ``spikekit train`` row nor paired rounds (those train on MNIST); it is written under ``recurrent-<neuron>``.
 ``--check-only`` runs just that check. Timing: median of ``repeats`` batches (10 at T=100) after 2 warm-up
 batches, batch 128, training = encode + forward + loss + backward + Adam, inference = encode + forward
 without gradients (batch 1000). Peak RSS: a fresh process running 3 batches of the row alone (Linux). A peer
@@ -58,6 +67,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import peers_recurrent  # benchmarks/, the script's directory, is on sys.path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -68,6 +78,7 @@ from spikekit.data.mnist import load_mnist
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.nn.network import SNN
+from spikekit.spike_events import events_from_dense
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import build_optimizer, encode_batch
 
@@ -298,12 +309,21 @@ UNMATCHED = {
 }
 
 
-def _peer(name: str, neuron: str) -> nn.Module | str:
-    """The peer's network with ``neuron`` hidden neurons, or why it cannot be built here."""
-    if (name, neuron) in UNMATCHED:
+RECURRENT_PEERS: dict[str, Callable[[str], nn.Module]] = {
+    "torch loop": lambda neuron: peers_recurrent.TorchLoop(*TORCH_STEPS[neuron], lif_step),
+    "snnTorch": peers_recurrent.snntorch_net, "SpikingJelly": peers_recurrent.spikingjelly_net,
+    "Norse": peers_recurrent.norse_net}
+RECURRENT_STEPS, RECURRENT_BATCH = 100, 128  # SHD's ~1 s recordings in steps of 10 ms; the seed's batch, both modes
+
+
+def _peer(name: str, neuron: str, network: str = "seed") -> nn.Module | str:
+    """The peer's network (``--network``) with ``neuron`` hidden neurons, or why it cannot be built here."""
+    if network == "recurrent" and (name, neuron) in peers_recurrent.NOT_COMPARABLE:
+        return f"not comparable: {peers_recurrent.NOT_COMPARABLE[name, neuron]}"
+    if network == "seed" and (name, neuron) in UNMATCHED:
         return f"no such neuron: {UNMATCHED[name, neuron]}"
     try:
-        return PEERS[name](neuron)
+        return (RECURRENT_PEERS if network == "recurrent" else PEERS)[name](neuron)
     except Exception as error:  # noqa: BLE001 (an optional library: report any reason it fails)
         return f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
 
@@ -347,10 +367,7 @@ def check_same_spikes(images: Tensor, neuron: str = "lif") -> dict[str, str]:
                 continue
             peer = peer.double()
             _copy_weights(weights, peer)
-            peer_counts, peer_hidden = peer(spikes)
-            flips = int((peer_hidden != hidden).sum())
-            results[name] = "same" if flips == 0 and torch.equal(peer_counts, counts) else \
-                f"DIFFERENT: {flips} hidden spikes, counts differ by {float((peer_counts - counts).abs().max())}"
+            results[name] = _verdict(counts, hidden, *peer(spikes))
         ours = _spikekit(neuron, "fast").double()
         _copy_weights(weights, ours)
         ours_hidden = ours.layer_spikes(spikes)[0]
@@ -358,6 +375,38 @@ def check_same_spikes(images: Tensor, neuron: str = "lif") -> dict[str, str]:
             else "DIFFERENT"
     print(f"check: {float(hidden.mean()):.3f} hidden spikes per neuron per step, {float(counts.sum()):.0f} "
           f"output spikes over {len(images)} samples x 25 steps")
+    return results
+
+
+def _verdict(counts: Tensor, hidden: Tensor, peer_counts: Tensor, peer_hidden: Tensor) -> str:
+    flips = int((peer_hidden != hidden).sum())
+    return "same" if flips == 0 and torch.equal(peer_counts, counts) else \
+        f"DIFFERENT: {flips} hidden spikes, counts differ by {float((peer_counts - counts).abs().max())}"
+
+
+def check_recurrent(neuron: str, density: float = peers_recurrent.DENSITY, batch: int = 16) -> dict[str, str]:
+    """``check_same_spikes`` for ``--network recurrent``: T=100 steps of ``density`` input spikes, float64,
+    ``peers_recurrent.check_weights``; 'same', what differs, or why it was not run, per implementation."""
+    weights = peers_recurrent.check_weights(torch.Generator().manual_seed(2))
+    spikes = peers_recurrent.input_spikes(RECURRENT_STEPS, batch, density, torch.Generator().manual_seed(1)).double()
+    with torch.no_grad():
+        reference = peers_recurrent.spikekit_net(neuron, "reference").double()
+        peers_recurrent.load_spikekit(reference, weights)
+        counts, hidden = reference(spikes), reference.layer_spikes(spikes)[0]
+        results = {}
+        for name in RECURRENT_PEERS:
+            peer = _peer(name, neuron, "recurrent")
+            if isinstance(peer, str):
+                results[name] = f"not run ({peer})"
+                continue
+            peer = peer.double()
+            peer.load(weights)
+            results[name] = _verdict(counts, hidden, *peer(spikes))
+        ours = peers_recurrent.spikekit_net(neuron, "fast").double()
+        peers_recurrent.load_spikekit(ours, weights)
+        results["spikekit fast"] = _verdict(counts, hidden, ours(spikes), ours.layer_spikes(spikes)[0])
+    print(f"check: {float(hidden.mean()):.3f} hidden spikes per neuron per step, {float(counts.sum()):.0f} "
+          f"output spikes over {batch} samples x {RECURRENT_STEPS} steps")
     return results
 
 
@@ -392,15 +441,36 @@ def _step(name: str, neuron: str, mode: str, num_steps: int, batch: tuple[Tensor
             return (torch.rand(num_steps, *images.shape, generator=generator) < images).float()
         def outputs(inputs) -> Tensor:
             return model(inputs)[0]
+    return _timed(model, lambda index: outputs(encode(index)), labels, mode)
+
+
+def _recurrent_step(name: str, neuron: str, mode: str, batch: tuple[Tensor, Tensor]) -> Callable[[int], None] | str:
+    """One batch of ``--network recurrent`` for ``name`` (a peer, "spikekit fast" or "spikekit reference") on the
+    input spikes of ``batch`` (dense [T, B, 700]; events for the fast engine), or why it cannot run."""
+    spikes, labels = batch
+    if name.startswith("spikekit "):
+        engine = name.removeprefix("spikekit ")
+        model = peers_recurrent.spikekit_net(neuron, engine)
+        inputs = events_from_dense(spikes) if engine == "fast" else spikes
+        return _timed(model, lambda index: model(inputs), labels, mode)
+    model = _peer(name, neuron, "recurrent")
+    if isinstance(model, str):
+        return model
+    return _timed(model, lambda index: model(spikes)[0], labels, mode)
+
+
+def _timed(model: nn.Module, logits: Callable[[int], Tensor], labels: Tensor, mode: str) -> Callable[[int], None]:
+    """Batch ``index`` as timed: ``logits(index)`` without gradients ("infer"), or with the loss, backward and an
+    Adam step ("train")."""
     if mode == "infer":
         @torch.no_grad()
         def infer(index: int) -> None:
-            outputs(encode(index))
+            logits(index)
         return infer
     optimizer = build_optimizer(model, TrainConfig(lr=LR))
 
     def train(index: int) -> None:
-        loss = F.cross_entropy(outputs(encode(index)), labels)
+        loss = F.cross_entropy(logits(index), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -431,8 +501,9 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def _peak_in_fresh_process(row: tuple, neuron: str, threads: int) -> float:
-    command = [sys.executable, __file__, "--threads", str(threads), "--neuron", neuron, "--peak-of", json.dumps(row)]
+def _peak_in_fresh_process(row: tuple, args: argparse.Namespace) -> float:
+    command = [sys.executable, __file__, "--threads", str(args.threads), "--network", args.network, "--neuron",
+               args.neuron, "--density", str(args.density), "--peak-of", json.dumps(row)]
     result = subprocess.run(command, capture_output=True, text=True)
     return float(result.stdout.split()[-1]) if result.returncode == 0 else float("nan")
 
@@ -442,58 +513,100 @@ def _batch(mode: str, data) -> tuple[Tensor, Tensor]:
     return split.intensity(slice(0, size)), split.labels[:size]
 
 
+def _row_batch(args: argparse.Namespace, mode: str, num_steps: int, data) -> tuple[Tensor, Tensor]:
+    """A row's batch: MNIST images (``_batch``), or ``--network recurrent``'s input spikes [T, 128, 700] and labels."""
+    if args.network == "seed":
+        return _batch(mode, data)
+    generator = torch.Generator().manual_seed(0)
+    spikes = peers_recurrent.input_spikes(num_steps, RECURRENT_BATCH, args.density, generator)
+    return spikes, torch.randint(peers_recurrent.SIZES[-1], (RECURRENT_BATCH,), generator=generator)
+
+
+def _row_step(args: argparse.Namespace, name: str, mode: str, num_steps: int, batch: tuple[Tensor, Tensor]
+              ) -> Callable[[int], None] | str:
+    if args.network == "seed":
+        return _step(name, args.neuron, mode, num_steps, batch)
+    return _recurrent_step(name, args.neuron, mode, batch)
+
+
+def network_name(args: argparse.Namespace) -> str:
+    """The network's layers, input first: 784-128-10, 700-256ra-20, ..."""
+    if args.network == "seed":
+        return f"{SIZES[0]}-{ARCHS[args.neuron]}"
+    return f"{peers_recurrent.SIZES[0]}-{peers_recurrent.ARCHS[args.neuron]}"
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """The run's key in ``--results``: the neuron's name for the seed network, recurrent-<neuron> else."""
+    return args.neuron if args.network == "seed" else f"recurrent-{args.neuron}"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--neuron", choices=list(ARCHS), default="lif",
-                        help="hidden neurons: lif (784-128-10), alif (784-128a-10) or cuba (784-128s-10)")
+    parser.add_argument("--network", choices=["seed", "recurrent"], default="seed",
+                        help="seed: 784-N-10 on MNIST; recurrent: 700-256r-20 (SHD-shaped, synthetic input spikes)")
+    parser.add_argument("--neuron", choices=list(ARCHS),
+                        help="hidden neurons: lif (784-128-10, the seed's default), alif (784-128a-10) or cuba "
+                             "(784-128s-10); recurrent: alif (700-256ra-20, its default) or lif (700-256r-20)")
+    parser.add_argument("--density", type=float, default=peers_recurrent.DENSITY,
+                        help="recurrent: the fraction of (channel, step) pairs with an input spike")
     parser.add_argument("--repeats", type=int, default=20, help="timed batches at T=25 (half that at T=100)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--quick", action="store_true",
-                        help="T=25 only, no peak memory, nothing written to --results (a smoke run)")
+                        help="seed network: T=25 only; no peak memory, nothing written to --results (a smoke run)")
     parser.add_argument("--check-only", action="store_true", help="only the float64 check of the same spikes")
     parser.add_argument("--data-dir", help="MNIST IDX folder for the spikekit train rows (default: its sources)")
     parser.add_argument("--pairs", type=int, default=3,
                         help="rounds of every training peer's step, then a spikekit train epoch, per T (0: none)")
     parser.add_argument("--results", type=Path, default=RESULTS,
-                        help="JSON file the run is merged into, under the neuron's name")
+                        help="JSON file the run is merged into, under the neuron's name (recurrent: recurrent-NEURON)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    archs = ARCHS if args.network == "seed" else peers_recurrent.ARCHS
+    args.neuron = args.neuron or {"seed": "lif", "recurrent": "alif"}[args.network]
+    if args.neuron not in archs:
+        parser.error(f"--network {args.network} takes --neuron {' or '.join(archs)}, not {args.neuron}")
+    if not 0 < args.density < 1:
+        parser.error(f"--density must be in (0, 1), got {args.density}")
+    return args
 
 
 def main() -> None:
     args = parse_args()
     set_threads(args.threads)
     keep_freed_memory()
-    data = load_mnist(args.data_dir)
+    recurrent = args.network == "recurrent"
+    data = None if recurrent else load_mnist(args.data_dir)
     if args.peak_of:
         name, mode, num_steps = json.loads(args.peak_of)
-        step = _step(name, args.neuron, mode, num_steps, _batch(mode, data))
+        step = _row_step(args, name, mode, num_steps, _row_batch(args, mode, num_steps, data))
         for index in range(3):
             step(index)
         print(_peak_rss_mb())
         return
-    print(f"torch {torch.__version__}, {args.threads} threads, 784-{ARCHS[args.neuron]}; same forward spikes "
+    print(f"torch {torch.__version__}, {args.threads} threads, {network_name(args)}; same forward spikes "
           "(float64, same weights and input):")
-    check = check_same_spikes(data.test.intensity(slice(0, 32)), args.neuron)
+    check = check_recurrent(args.neuron, args.density) if recurrent else \
+        check_same_spikes(data.test.intensity(slice(0, 32)), args.neuron)
     for name, verdict in check.items():
         print(f"  {name}: {verdict}")
     if args.check_only:
         return
     rows = []
-    for num_steps in (25,) if args.quick else (25, 100):
+    names = [*PEERS, "spikekit fast", *(["spikekit reference"] if recurrent else [])]
+    for num_steps in (RECURRENT_STEPS,) if recurrent else (25,) if args.quick else (25, 100):
         repeats = _repeats(args.repeats, num_steps)
         for mode in ("train", "infer"):
-            batch = _batch(mode, data)
-            for name in [*PEERS, "spikekit fast"]:
-                step = _step(name, args.neuron, mode, num_steps, batch)
+            batch = _row_batch(args, mode, num_steps, data)
+            for name in names:
+                step = _row_step(args, name, mode, num_steps, batch)
                 if isinstance(step, str):
                     rows.append((name, mode, num_steps, None, None, step))
                     continue
                 rate = 1000 * len(batch[1]) / _median_ms(step, repeats)
-                peak = float("nan") if args.quick else _peak_in_fresh_process((name, mode, num_steps), args.neuron,
-                                                                               args.threads)
+                peak = float("nan") if args.quick else _peak_in_fresh_process((name, mode, num_steps), args)
                 rows.append((name, mode, num_steps, rate, peak, ""))
-            if mode == "train":
+            if mode == "train" and not recurrent:
                 rate = cli_samples_per_second(num_steps, args.neuron, args.data_dir)
                 rows.append(("spikekit train (CLI epoch)", mode, num_steps, rate, float("nan"), ""))
     ratios = [_x_fastest_peer(row, rows) for row in rows]
@@ -503,10 +616,10 @@ def main() -> None:
         cells = ("-", "-") if rate is None else (f"{rate:,.0f}", f"{peak:.0f}")
         print(f"| {name} | {mode} | {num_steps} | {cells[0]} | {cells[1]} | "
               f"{'-' if ratio is None else f'{ratio:.1f}'} | {note} |")
-    rounds = paired(rows, args, data) if args.pairs else []
+    rounds = paired(rows, args, data) if args.pairs and not recurrent else []
     if not args.quick:
-        write_results(args.results, args.neuron, run_record(args, check, rows, ratios, rounds))
-        print(f"\nwritten to {args.results} under {args.neuron!r}")
+        write_results(args.results, run_name(args), run_record(args, check, rows, ratios, rounds))
+        print(f"\nwritten to {args.results} under {run_name(args)!r}")
 
 
 def _x_fastest_peer(row: tuple, rows: list[tuple]) -> float | None:
@@ -561,20 +674,22 @@ def run_record(args: argparse.Namespace, check: dict[str, str], rows: list[tuple
     def number(value: float | None) -> float | None:  # JSON has no NaN
         return None if value is None or math.isnan(value) else value
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "network": f"784-{ARCHS[args.neuron]}",
+            "network": network_name(args),
             "host": {"cpu": cpu, "machine": platform.machine(), "torch": torch.__version__,
                      "python": platform.python_version(), **versions},
+            **({"input_density": args.density} if args.network == "recurrent" else {}),
             "threads": args.threads, "repeats": args.repeats, "pairs": args.pairs, "check": check,
-            "rows": [{"implementation": name, "mode": mode, "T": num_steps, "batch": 128 if mode == "train" else 1000,
+            "rows": [{"implementation": name, "mode": mode, "T": num_steps,
+                      "batch": 128 if mode == "train" or args.network == "recurrent" else 1000,
                       "samples_per_s": rate, "peak_rss_mb": number(peak), "x_fastest_peer": ratio, "note": note}
                      for (name, mode, num_steps, rate, peak, note), ratio in zip(rows, ratios)],
             "paired": rounds}
 
 
-def write_results(path: Path, neuron: str, record: dict) -> None:
-    """Merge ``record`` into ``path`` (JSON) under ``runs[neuron]``, replacing that neuron's earlier run."""
+def write_results(path: Path, name: str, record: dict) -> None:
+    """Merge ``record`` into ``path`` (JSON) under ``runs[name]`` (``run_name``), replacing that run's earlier one."""
     data = json.loads(path.read_text()) if path.exists() else {"runs": {}}
-    data["runs"][neuron] = record
+    data["runs"][name] = record
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
 

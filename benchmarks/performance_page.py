@@ -54,24 +54,30 @@ def page(data: dict) -> str:
 
 
 PEER_TITLES = {"lif": "784-128-10 (LIF)", "alif": "784-128a-10 (ALIF hidden layer)",
-               "cuba": "784-128s-10 (CubaLIF hidden layer)"}
+               "cuba": "784-128s-10 (CubaLIF hidden layer)",
+               "recurrent-alif": "700-256ra-20 (recurrent ALIF hidden layer, SHD-shaped synthetic input)",
+               "recurrent-lif": "700-256r-20 (recurrent LIF hidden layer, SHD-shaped synthetic input)"}
 
 
 def peers_page(data: dict) -> str:
     """The peers' tables (``bench_peers.py`` results): each run's rows, its check and its paired rounds."""
     lines = ["# spikekit and the peer libraries", "",
-             "From `benchmarks/results/peers.json`, which `python benchmarks/bench_peers.py --neuron NAME` writes",
-             "(`make bench-peers` for LIF). Each peer runs the same network with the same weights, checked spike for",
-             "spike against spikekit's reference in float64 before anything is timed; a peer without the neuron is",
-             "listed with the reason. `x fastest peer`: samples/s over the fastest peer's at the same mode and T.",
-             "The paired rounds alternate the peers' training steps with a `spikekit train` epoch (the host's speed",
-             "drifts over seconds); their median is the figure to quote.", ""]
+             "From `benchmarks/results/peers.json`, which `python benchmarks/bench_peers.py [--network recurrent]",
+             "--neuron NAME` writes (`make bench-peers` for LIF). Each peer runs the same network with the same",
+             "weights, checked spike for spike against spikekit's reference in float64 before anything is timed; a",
+             "peer without the neuron, or whose layers cannot express the network, is listed with the reason.",
+             "`x fastest peer`: samples/s over the fastest peer's at the same mode and T. The paired rounds",
+             "alternate the peers' training steps with a `spikekit train` epoch (the host's speed drifts over",
+             "seconds); their median is the figure to quote.", ""]
     for neuron, run in data["runs"].items():
         host = run["host"]
         versions = ", ".join(f"{name} {host.get(name)}" for name in ("snntorch", "spikingjelly", "norse")
                              if host.get(name))
+        density = f" Input: {run['input_density']:.1%} of (channel, step) pairs spike." if "input_density" in run \
+            else ""
         lines += [f"## {PEER_TITLES.get(neuron, neuron)}", "",
-                  f"{run['date']}, {host['cpu']}, {run['threads']} threads, torch {host['torch']}; {versions}.", "",
+                  f"{run['date']}, {host['cpu']}, {run['threads']} threads, torch {host['torch']}; {versions}."
+                  f"{density}", "",
                   "Check: " + "; ".join(f"{name}: {verdict}" for name, verdict in run["check"].items()), "",
                   "| implementation | mode | T | batch | samples/s | peak RSS MB | x fastest peer | note |",
                   "|---|---|---|---|---|---|---|---|"]

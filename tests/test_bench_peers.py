@@ -5,14 +5,21 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from spikekit.data.mnist import MNIST
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
+from spikekit.nn.recurrent import RecurrentLayer
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 MODULES = {"snnTorch": "snntorch", "SpikingJelly": "spikingjelly", "Norse": "norse"}  # peer -> what it imports
+
+
+@pytest.fixture(autouse=True)
+def benchmarks_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the script imports peers_recurrent, beside it
 
 
 def _bench_peers():
@@ -113,3 +120,80 @@ def test_a_run_is_written_under_its_neuron(tmp_path: Path, mnist: MNIST, monkeyp
     assert rows["spikekit train (CLI epoch)", "train", 100]["peak_rss_mb"] is None  # NaN is not JSON
     assert [round_["T"] for round_ in run["paired"]] == [25, 100]
     assert "| no such neuron: snnTorch has no adaptive-threshold" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("neuron", ["alif", "lif"])
+def test_recurrent_peers_compute_the_same_spikes(neuron: str, capsys: pytest.CaptureFixture) -> None:
+    bench = _bench_peers()
+    results = bench.check_recurrent(neuron, batch=4)
+    assert results["torch loop"] == "same" and results["spikekit fast"] == "same", results
+    for name, module in MODULES.items():
+        if (name, neuron) in bench.peers_recurrent.NOT_COMPARABLE:  # listed with the reason, never built
+            assert results[name].startswith("not run (not comparable: "), results[name]
+        elif importlib.util.find_spec(module) is not None:
+            assert results[name] == "same", (name, results[name])
+        else:
+            assert results[name].startswith("not run ("), results[name]
+    check = capsys.readouterr().out
+    hidden_rate = float(check.split("check: ")[1].split()[0])
+    assert 0.05 < hidden_rate < 0.5 and " 0 output spikes" not in check
+
+
+def test_peers_without_the_recurrent_network_give_the_reason_without_importing_the_peer() -> None:
+    bench = _bench_peers()
+    assert bench._peer("Norse", "alif", "recurrent").startswith("not comparable: Norse's LSNNRecurrentCell delays")
+    assert bench._peer("snnTorch", "alif", "recurrent").startswith("not comparable: snnTorch has no adaptive")
+    assert not [key for key in bench.peers_recurrent.NOT_COMPARABLE if key[1] == "lif"]  # all have recurrent LIF
+
+
+@pytest.mark.parametrize(("neuron", "hidden"), [("alif", ALIFParams), ("lif", LIFParams)])
+def test_spikekit_recurrent_rows_run_the_matching_network(neuron: str, hidden: type) -> None:
+    bench = _bench_peers()
+    model = bench.peers_recurrent.spikekit_net(neuron, "fast")
+    assert isinstance(model.spiking_layers[0], RecurrentLayer) and model.engine == "fast"
+    assert [type(layer.params) for layer in model.spiking_layers] == [hidden, LIFParams]
+    assert model.sizes == bench.peers_recurrent.SIZES == (700, 256, 20)
+    generator = torch.Generator().manual_seed(0)
+    spikes, labels = bench.peers_recurrent.input_spikes(5, 4, 0.1, generator), torch.tensor([0, 1, 2, 19])
+    for name in ("spikekit fast", "spikekit reference", "torch loop"):  # one training batch of each runs
+        bench._recurrent_step(name, neuron, "train", (spikes, labels))(0)
+
+
+def test_recurrent_input_has_the_density_asked_for() -> None:
+    spikes = _bench_peers().peers_recurrent.input_spikes(100, 32, 0.015, torch.Generator().manual_seed(0))
+    assert spikes.shape == (100, 32, 700) and spikes.dtype == torch.float32
+    assert set(spikes.unique().tolist()) == {0.0, 1.0} and abs(float(spikes.mean()) - 0.015) < 0.001
+
+
+def test_network_option() -> None:
+    bench = _bench_peers()
+    assert bench.parse_args(["--network", "recurrent"]).neuron == "alif"  # the recurrent network's default
+    assert bench.parse_args(["--network", "recurrent", "--neuron", "lif"]).density == 0.015
+    for argv in (["--network", "recurrent", "--neuron", "cuba"], ["--network", "recurrent", "--density", "0"],
+                 ["--network", "lstm"]):
+        with pytest.raises(SystemExit) as error:
+            bench.parse_args(argv)
+        assert error.value.code == 2
+
+
+def test_a_recurrent_run_is_written_under_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    bench, path = _bench_peers(), tmp_path / "peers.json"
+
+    def no_mnist(*args) -> None:
+        raise AssertionError("the recurrent network reads no MNIST")
+    for name, value in {"set_threads": None, "keep_freed_memory": None, "_median_ms": 10.0,
+                        "_peak_in_fresh_process": 500.0}.items():
+        monkeypatch.setattr(bench, name, lambda *args, value=value: value)  # no timing: the run's wiring only
+    monkeypatch.setattr(bench, "load_mnist", no_mnist)
+    monkeypatch.setattr(bench, "check_recurrent", lambda neuron, density: {"torch loop": "same"})
+    monkeypatch.setattr("sys.argv", ["bench_peers.py", "--network", "recurrent", "--results", str(path)])
+    bench.main()
+    run = json.loads(path.read_text())["runs"]["recurrent-alif"]
+    assert run["network"] == "700-256ra-20" and run["input_density"] == 0.015 and run["paired"] == []
+    rows = {(row["implementation"], row["mode"]): row for row in run["rows"]}
+    assert {row["T"] for row in run["rows"]} == {100} and {row["batch"] for row in run["rows"]} == {128}
+    assert rows["spikekit reference", "infer"]["samples_per_s"] == pytest.approx(12_800)
+    assert rows["Norse", "train"]["note"].startswith("not comparable: Norse's LSNNRecurrentCell")
+    assert not [key for key in rows if key[0].startswith("spikekit train")]  # the CLI row trains on MNIST
+    assert "under 'recurrent-alif'" in capsys.readouterr().out

@@ -37,3 +37,10 @@ def test_the_peers_page_gives_rows_checks_and_the_paired_median() -> None:
     assert "| snnTorch | train | 25 | 128 | - | - | - | no such neuron |" in text
     assert "Check: Norse: same; snnTorch: not run (no such neuron)" in text
     assert "9.6, 9.9, 10.4; median **9.9x**" in text
+
+
+def test_a_recurrent_peers_run_gets_its_title_and_input_density() -> None:
+    run = {"date": "2026-12-05T00:00:00+00:00", "host": HOST, "threads": 2, "input_density": 0.015,
+           "check": {"torch loop": "same"}, "rows": [], "paired": []}
+    text = page_module.peers_page({"runs": {"recurrent-alif": run}})
+    assert "## 700-256ra-20 (recurrent ALIF hidden layer" in text and "Input: 1.5% of (channel, step)" in text
