@@ -24,6 +24,7 @@ from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model, model_of
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
 from spikekit.nn.neurons import NEURONS, Neuron
+from spikekit.nn.readout import check_readout
 from spikekit.nn.spec import SPIKING_KINDS, output_shapes, parse_arch, resolve_arch
 from spikekit.schedule import check_schedule
 
@@ -65,6 +66,9 @@ class ModelConfig:
     # sparse: at rate r, W x has std ~ sqrt(r/3) of the threshold with the default, so a deep or long-sequence
     # network starts silent; 4 (as conv layers' INIT_GAIN) makes every layer fire from the first batch.
     init_gain: float = 1.0
+    # How the output layer gives the scores (spikekit.nn.readout): "counts" (its spike counts, the seed's) or
+    # "leaky" (its neurons never fire; their mean membrane over the steps, for long sequences).
+    readout: str = "counts"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
@@ -79,6 +83,7 @@ class ModelConfig:
         _guard(lambda: output_shapes(parse_arch(self.arch), self.input_shape))
         if not (isinstance(self.init_gain, (int, float)) and math.isfinite(self.init_gain) and self.init_gain > 0):
             raise ConfigError(f"init_gain must be a positive number, got {self.init_gain!r}")
+        _guard(lambda: check_readout(self.readout))
         _guard(lambda: check_model(self.neuron))
         _guard(lambda: check_params(self.lif))
         kinds = self.layer_models()

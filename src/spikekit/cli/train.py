@@ -23,6 +23,7 @@ from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.errors import ConfigError
 from spikekit.io.run_dir import RunDir, SeedRuns
 from spikekit.kernels import ENGINES
+from spikekit.nn.readout import READOUTS
 from spikekit.nn.spec import PRESETS
 from spikekit.schedule import SCHEDULES
 from spikekit.train.distributed import leave, shard_from_environment
@@ -72,6 +73,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--init-gain", type=float, default=defaults_model.init_gain, metavar="G",
                         help="fully connected layers start with PyTorch's default weights times G (default 1; 4 makes "
                         "sparse-input networks such as recurrent ones fire from the first batch)")
+    parser.add_argument("--readout", choices=READOUTS, default=defaults_model.readout,
+                        help="scores of the output layer: counts (its spike counts) or leaky (its neurons do not fire; "
+                        "their mean membrane over the steps: for long sequences, spikekit.nn.readout)")
     parser.add_argument("--learn", type=_names, default=(), metavar="NAMES",
                         help="constants to learn per neuron, comma-separated (e.g. tau or tau,threshold; PLIF)")
     parser.add_argument("--seed", type=int, help=f"every random draw derives from it (default {defaults_train.seed})")
@@ -125,6 +129,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
                         surrogate=args.surrogate, slope=args.slope, neuron=args.neuron, tau_adapt=args.tau_adapt,
                         beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn, init_gain=args.init_gain,
+                        readout=args.readout,
                         input_shape=(NMNIST_SENSOR[0], side, side) if events else (1,) if sequence
                         else ModelConfig.input_shape)
     shift = (0 if events or sequence else chosen(None, "shift")) if args.shift is None else args.shift

@@ -174,12 +174,16 @@ def to_nir(model: SNN, dt: float = DEFAULT_DT) -> Any:
     ``Conv2d`` (stride 1, 'same' padding) then its neurons over [C, H, W], average and sum pooling
     ``AvgPool2d``/``SumPool2d``, then ``Flatten``.
 
-    NIR has no max pooling and no adaptive LIF: a model with a ``pK`` or ALIF layer raises ``NIRError``.
+    NIR has no max pooling and no adaptive LIF: a model with a ``pK`` or ALIF layer raises ``NIRError``, as does
+    one with the leaky readout.
     The graph metadata records dt, the update rule, the spike condition and the reset rule.
     """
     import nir
 
     _check_dt(dt)
+    if model.readout != "counts":
+        raise NIRError(f"the {model.readout} readout (the output layer's mean membrane, spikekit.nn.readout) has no "
+                       "NIR form: only networks scored by output spike counts can be exported")
     # A fully connected first layer reads its input flat: so does the graph, as other tools expect.
     shape = (model.sizes[0],) if isinstance(model.layers[0], (SNNLayer, RecurrentLayer)) else model.input_shape
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(shape)})}

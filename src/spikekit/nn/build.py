@@ -20,7 +20,7 @@ def build_network(model: ModelConfig, engine: str, seed: int) -> SNN:
     global random state as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = SNN(model.arch, model.layer_neurons(), engine, model.input_shape)
+        network = SNN(model.arch, model.layer_neurons(), engine, model.input_shape, model.readout)
     if model.init_gain != 1.0:
         with torch.no_grad():
             for layer in network.layers:

@@ -18,6 +18,7 @@ from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer
 from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
+from spikekit.nn.readout import check_readout, leaky_scores
 from spikekit.nn.recurrent import RecurrentLayer
 from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
@@ -78,6 +79,8 @@ class SNN(nn.Module):
             ``spikekit.nn.neurons``), or a sequence of them, one per spiking layer. A layer whose token names a
             model (``128a``) gets that model, with the shared constants of what it was given.
         engine: key of ``spikekit.kernels.ENGINES``; changes speed, never results (up to float rounding).
+        readout: how the output layer gives the scores (``spikekit.nn.readout``): "counts" (its spike counts)
+            or "leaky" (its neurons never fire; their mean membrane over the steps).
         input_shape: shape of one input sample, [C, H, W] for images or [N]; required with a spec string.
             Inputs may come flat, [T, B, prod(input_shape)], and are reshaped for a conv first layer.
 
@@ -92,8 +95,9 @@ class SNN(nn.Module):
 
     def __init__(self, arch: str | Sequence[int] = (784, 128, 10),
                  params: NeuronParams | Neuron | Sequence[NeuronParams | Neuron] = LIFParams(), engine: str = "fast",
-                 input_shape: Sequence[int] | None = None):
+                 input_shape: Sequence[int] | None = None, readout: str = "counts"):
         super().__init__()
+        self.readout = check_readout(readout)
         if isinstance(arch, str):
             if input_shape is None:
                 raise ValueError("an SNN built from a spec string needs input_shape, e.g. (1, 28, 28)")
@@ -162,12 +166,22 @@ class SNN(nn.Module):
         return dense.reshape(*dense.shape[:2], *self.input_shape)
 
     def layer_spikes(self, inputs: Inputs) -> list[Tensor]:
-        """Spikes of every spiking layer, each flattened to [T, B, N_layer], from input spikes."""
+        """Spikes of every spiking layer, each flattened to [T, B, N_layer], from input spikes; with the leaky
+        readout, every layer's but the output's (which never fires)."""
+        return self.scores_and_spikes(inputs)[1]
+
+    def scores_and_spikes(self, inputs: Inputs) -> tuple[Tensor, list[Tensor]]:
+        """(scores [B, N_out] as ``forward`` gives them, ``layer_spikes``) from one pass."""
         inputs, spikes = self._shaped(inputs), []
-        for layer in self.layers:
+        layers = list(self.layers)
+        leaky = self.readout == "leaky"
+        for layer in layers[:-1] if leaky else layers:
             inputs = layer(inputs, self.engine)
             if isinstance(layer, SPIKING):
                 spikes.append(inputs.reshape(*inputs.shape[:2], -1))
+        if leaky:
+            return self._leaky(inputs), spikes
+        return spikes[-1].sum(0), spikes
         return spikes
 
     def forward(self, inputs: Inputs) -> Tensor:
@@ -190,7 +204,17 @@ class SNN(nn.Module):
         widest = max(self.sizes[1:]) * max(num_steps, 1) * 4  # T = 0 (no steps) would divide by zero
         return max(1, min(limit, CHUNK_BYTES // widest))
 
+    def _leaky(self, inputs: Tensor) -> Tensor:
+        """The leaky readout's scores from the last hidden layer's spikes [T, B, ...]."""
+        output = self.layers[-1]
+        return leaky_scores(inputs.reshape(*inputs.shape[:2], -1), output.linear, output.params.tau)
+
     def _counts(self, inputs: Inputs) -> Tensor:
+        if self.readout == "leaky":
+            inputs = self._shaped(inputs)
+            for layer in list(self.layers)[:-1]:
+                inputs = layer(inputs, self.engine)
+            return self._leaky(inputs)
         # The trailing run of fully connected layers goes to the count engine, which in the fast engine
         # adds the last one's spikes up as it goes (kernels/readout.py) and runs an event-fed layer and the
         # readout as one pass (kernels/event_readout.py); every layer before it runs through its engine.

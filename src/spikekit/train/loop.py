@@ -63,7 +63,7 @@ class Evaluation(NamedTuple):
     firing_rate: list[float]  # per layer: spikes per neuron per step
     zero_fraction: list[float]  # per layer: fraction of zero entries in the [T, B, N] spike tensor
     silent_fraction: list[float]  # per layer: fraction of neurons silent over the whole set
-    counts: Tensor  # [N, C] output spike counts per sample
+    counts: Tensor  # [N, C] scores per sample: output spike counts, or the leaky readout's mean membrane
     seconds: float
     neuron_rates: list[Tensor]  # per layer: [N_layer] spikes per step of each neuron, float64
     input_rate: float  # input spikes per pixel per step
@@ -279,7 +279,9 @@ def evaluate(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: Tra
     """
     model.eval()
     start = time.perf_counter()
-    totals = [torch.zeros(size, dtype=torch.float64) for size in model.sizes[1:]]
+    # every spiking layer's totals; with the leaky readout the output layer does not fire and has none
+    totals = [torch.zeros(size, dtype=torch.float64) for size in model.sizes[1:len(model.sizes) - (
+        model.readout == "leaky")]]
     input_total = 0.0
     counts = []
     size = config.eval_batch_size
@@ -298,10 +300,10 @@ def evaluate(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: Tra
         # measured faster for it than chunks of 128 (0.23-0.27 vs 0.36-0.47 s).
         chunk = model.inference_chunk(config.num_steps, limit=size)
         for offset in range(0, inputs.shape[1], chunk):
-            layers = model.layer_spikes(batch_slice(inputs, offset, offset + chunk))
+            scores, layers = model.scores_and_spikes(batch_slice(inputs, offset, offset + chunk))
             for total, spikes in zip(totals, layers):
                 total += neuron_totals(spikes)
-            counts.append(layers[-1].sum(0).cpu())
+            counts.append(scores.cpu())
         if on_batch is not None:
             on_batch(min(first + size, len(split.labels)), len(split.labels))
     counts_all = torch.cat(counts) if counts else torch.zeros(0, model.sizes[-1])

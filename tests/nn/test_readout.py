@@ -1,0 +1,53 @@
+"""The leaky readout: its closed form equals stepping leaky integrators, on both engines, with gradients."""
+
+import pytest
+import torch
+
+from spikekit.dynamics.lif import LIFParams
+from spikekit.nn.network import SNN
+from spikekit.nn.readout import check_readout, leaky_scores
+
+
+def _stepped(spikes: torch.Tensor, linear: torch.nn.Linear, tau: torch.Tensor | float) -> torch.Tensor:
+    """Mean over t of V[t] = V[t-1] + (W s[t] + b - V[t-1]) / tau, step by step."""
+    membrane, total = torch.zeros(spikes.shape[1], linear.out_features, dtype=spikes.dtype), 0
+    for spikes_t in spikes:
+        membrane = membrane + (linear(spikes_t) - membrane) / tau
+        total = total + membrane
+    return total / spikes.shape[0]
+
+
+@pytest.mark.parametrize("tau", [3.0, "per-neuron"])
+def test_the_closed_form_is_the_mean_membrane_of_the_stepped_integrators(tau) -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(6, 4).double()
+    spikes = (torch.rand(50, 3, 6, dtype=torch.float64) < 0.3).double()
+    tau = torch.tensor([2.0, 3.5, 10.0, 40.0], dtype=torch.float64, requires_grad=True) if tau == "per-neuron" else tau
+    got, expected = leaky_scores(spikes, linear, tau), _stepped(spikes, linear, tau)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    leaves = [linear.weight, linear.bias, *([tau] if isinstance(tau, torch.Tensor) else [])]
+    for mine, theirs in zip(torch.autograd.grad(got.sum(), leaves), torch.autograd.grad(expected.sum(), leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_an_snn_with_the_leaky_readout_scores_and_reports_hidden_spikes_only() -> None:
+    torch.manual_seed(1)
+    net = SNN("8r-5-3", LIFParams(tau=4.0, threshold=0.3), input_shape=(4,), readout="leaky").double()
+    inputs = (torch.rand(20, 2, 4, dtype=torch.float64) < 0.5).double()
+    scores, spikes = net.scores_and_spikes(inputs)
+    assert [s.shape[-1] for s in spikes] == [8, 5]
+    torch.testing.assert_close(net(inputs), scores)
+    torch.testing.assert_close(scores, _stepped(spikes[-1], net.layers[-1].linear, 4.0), rtol=1e-12, atol=1e-12)
+    net.engine = "reference"
+    torch.testing.assert_close(net(inputs), scores, rtol=1e-12, atol=1e-12)
+
+
+def test_an_unknown_readout_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown readout 'last'; choose one of counts, leaky"):
+        check_readout("last")
+
+
+def test_nir_export_refuses_the_leaky_readout_in_one_line() -> None:
+    from spikekit.io.nir import NIRError, to_nir
+    with pytest.raises(NIRError, match="the leaky readout .* has no NIR form"):
+        to_nir(SNN("4-3", LIFParams(), input_shape=(2,), readout="leaky"))
