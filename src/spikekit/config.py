@@ -29,7 +29,7 @@ from spikekit.nn.spec import SPIKING_KINDS, output_shapes, parse_arch, resolve_a
 from spikekit.schedule import check_schedule
 
 DEVICES = ("cpu", "cuda")
-DATASETS = ("mnist", "nmnist", "smnist", "psmnist")  # spikekit.data.mnist, .nmnist, .smnist (both sequence tasks)
+DATASETS = ("mnist", "nmnist", "smnist", "psmnist", "shd", "ssc")  # data.mnist, .nmnist, .smnist (2 tasks), .shd (2)
 SEQUENCE_DATASETS = ("smnist", "psmnist")
 _LIF_DEFAULTS = LIFParams._field_defaults
 _ALIF_DEFAULTS = ALIFParams._field_defaults
@@ -200,7 +200,9 @@ class TrainConfig:
     warmup: float = 0.0  # fraction of the run over which the lr ramps up linearly
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay; 0: plain Adam
     label_smoothing: float = 0.0  # cross-entropy target smoothing, on the count logits
-    bin_mode: str = "time"  # event data: T windows of equal "time" or equal event "count" (spikekit.data.events)
+    # event data: T windows of equal "time" or equal event "count" per recording, or T "fixed" windows of one
+    # length over [0, 1 s) (SHD, SSC) (spikekit.data.events)
+    bin_mode: str = "time"
     downsample: int = 1  # event data: pool the sensor's pixels s x s
     shift: int = 1  # augmentation: translate each training image by up to this many pixels (docs/accuracy.md)
     # Time steps per test image (None: num_steps). A longer Poisson train reads an image's rate with less noise:

@@ -16,6 +16,8 @@ from spikekit.config import TrainConfig
 from spikekit.data.events import BinnedSplit, EventSplit
 from spikekit.data.mnist import MNIST, Split, load_mnist
 from spikekit.data.nmnist import load_nmnist
+from spikekit.data.shd import SOURCE as SHD_SOURCE
+from spikekit.data.shd import load_shd
 from spikekit.data.smnist import TASKS as SEQUENCE_TASKS
 from spikekit.data.smnist import SequenceSplit, sequences
 from spikekit.errors import ConfigError
@@ -41,16 +43,21 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist") -> MNIST | EventData | SequenceData:
     """MNIST, MNIST read as sequences (``smnist``, ``psmnist``), or an event dataset binned to ``config.num_steps``
     steps, with ``config``'s limits applied."""
+    if dataset in ("shd", "ssc"):
+        if data_dir is None:
+            raise ConfigError(f"--dataset {dataset} needs --data-dir DIR, the folder holding {dataset}_train.h5 and "
+                              f"{dataset}_test.h5 ({SHD_SOURCE})")
+        train, test = load_shd(data_dir, dataset)
+        return EventData(_binned(train, config.limit_train, config), _binned(test, config.limit_test, config),
+                         str(data_dir))
     if dataset == "nmnist":
         if data_dir is None:
             raise ConfigError("--dataset nmnist needs --data-dir DIR, the folder holding N-MNIST's Train/ and Test/ "
                               "(nothing is downloaded here; with internet, tonic.datasets.NMNIST(save_to=...) "
                               "fetches it)")
         train, test = load_nmnist(data_dir)
-        def binned(split: EventSplit, limit: int | None) -> BinnedSplit:
-            split = split if limit is None else split.subset(limit)
-            return split.binned(config.num_steps, config.bin_mode, config.downsample)
-        return EventData(binned(train, config.limit_train), binned(test, config.limit_test), str(data_dir))
+        return EventData(_binned(train, config.limit_train, config), _binned(test, config.limit_test, config),
+                         str(data_dir))
     data = load_mnist(data_dir)
     if dataset in SEQUENCE_TASKS:
         def sequence(split: Split, limit: int | None) -> SequenceSplit:
@@ -60,6 +67,11 @@ def load_data(data_dir: str | None, config: TrainConfig, dataset: str = "mnist")
     def cut(split: Split, limit: int | None) -> Split:
         return split if limit is None else Split(split.images[:limit], split.labels[:limit])
     return MNIST(cut(data.train, config.limit_train), cut(data.test, config.limit_test), data.source)
+
+
+def _binned(split: EventSplit, limit: int | None, config: TrainConfig) -> BinnedSplit:
+    split = split if limit is None else split.subset(limit)
+    return split.binned(config.num_steps, config.bin_mode, config.downsample)
 
 
 class EventData(NamedTuple):

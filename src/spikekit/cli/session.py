@@ -62,6 +62,10 @@ def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_e
     one continues from its newest valid checkpoint. ``report``: write RUN_DIR/report at the end.
     """
     data = load_data(config.data_dir, config.train, config.dataset)
+    classes = 1 + max((int(split.labels.max()) for split in (data.train, data.test) if len(split.labels)), default=0)
+    if classes > config.model.outputs:
+        raise ConfigError(f"the {config.dataset} data has {classes} classes but the network's last layer has "
+                          f"{config.model.outputs} neurons; end --arch with -{classes}")
     try:
         train, val = data.train.hold_out(config.train.val)
     except ValueError as error:

@@ -17,6 +17,7 @@ from spikekit.cli.session import checkpoint_every_option, train_run
 from spikekit.config import DATASETS, SEQUENCE_DATASETS, ModelConfig, RunConfig, TrainConfig
 from spikekit.data.events import BIN_MODES
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
+from spikekit.data.shd import SENSOR as SHD_SENSOR
 from spikekit.data.smnist import SEQUENCE_LENGTH
 from spikekit.dynamics.neuron import MODELS
 from spikekit.dynamics.surrogate import SURROGATES
@@ -93,9 +94,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="mnist (Poisson-coded images), "
                         "nmnist (event-camera recordings in --data-dir: Train/<label>/*.bin, Test/<label>/*.bin; "
                         "-T is then the number of time bins), smnist (MNIST one pixel a step, T = 784) or psmnist "
-                        "(the same in one fixed pixel order)")
-    parser.add_argument("--bin-mode", choices=BIN_MODES, default=defaults_train.bin_mode, help="event data: "
-                        "T windows of equal time or equal event count per recording (spikekit.data.events)")
+                        "(the same in one fixed pixel order), shd or ssc (spoken digits or commands as spikes of "
+                        "700 channels: --data-dir holding the official <name>_train.h5 and <name>_test.h5; -T bins "
+                        "over 1 s)")
+    parser.add_argument("--bin-mode", choices=BIN_MODES, help="event data: T windows of equal time or equal event "
+                        "count per recording, or T fixed windows over [0, 1 s) (default: time; fixed for shd, ssc; "
+                        "spikekit.data.events)")
     parser.add_argument("--downsample", type=int, default=defaults_train.downsample, metavar="S",
                         help="event data: pool the sensor's pixels S x S (34 x 34 -> 17 x 17 for S=2)")
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
@@ -122,7 +126,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     defaults = TrainConfig() if preset is None else preset
     def chosen(value, name: str):
         return getattr(defaults, name) if value is None else value
-    events, sequence = args.dataset == "nmnist", args.dataset in SEQUENCE_DATASETS
+    events, sequence = args.dataset in ("nmnist", "shd", "ssc"), args.dataset in SEQUENCE_DATASETS
+    audio = args.dataset in ("shd", "ssc")
+    bin_mode = args.bin_mode or ("fixed" if audio else TrainConfig.bin_mode)
     if events and args.downsample < 1:
         raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
     side = -(-NMNIST_SENSOR[1] // args.downsample)
@@ -130,8 +136,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         surrogate=args.surrogate, slope=args.slope, neuron=args.neuron, tau_adapt=args.tau_adapt,
                         beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn, init_gain=args.init_gain,
                         readout=args.readout,
-                        input_shape=(NMNIST_SENSOR[0], side, side) if events else (1,) if sequence
-                        else ModelConfig.input_shape)
+                        input_shape=(SHD_SENSOR[2],) if audio else (NMNIST_SENSOR[0], side, side) if events
+                        else (1,) if sequence else ModelConfig.input_shape)
     shift = (0 if events or sequence else chosen(None, "shift")) if args.shift is None else args.shift
     eval_steps = ((None if events or sequence else chosen(None, "eval_steps")) if args.eval_steps is None
                   else args.eval_steps)
@@ -141,7 +147,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         engine=args.engine, device=args.device, limit_train=args.limit_train,
                         limit_test=args.limit_test, val=args.val,
                         schedule=chosen(args.schedule, "schedule"), warmup=args.warmup, weight_decay=args.weight_decay,
-                        label_smoothing=args.label_smoothing, shift=shift, bin_mode=args.bin_mode,
+                        label_smoothing=args.label_smoothing, shift=shift, bin_mode=bin_mode,
                         downsample=args.downsample, eval_steps=eval_steps)
     return RunConfig(model, train, args.data_dir, args.dataset)
 
