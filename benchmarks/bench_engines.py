@@ -1,7 +1,8 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
     python benchmarks/bench_engines.py [--repeats 10] [--rounds 3] [--threads 2]
-                                       [--section seed|alif|cuba|custom|conv|events|all] [--results FILE]
+                                       [--section seed|alif|cuba|custom|conv|events|recurrent|smnist|all]
+                                       [--results FILE]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
 inference = encoding + forward without gradients. Three networks: the seed's 784-128-10 (inference
@@ -17,7 +18,9 @@ gradients (none for the data), channels-last as the fast engine runs them. Each 
 back-to-back batches after a warm-up, the rows of a table taking turns over a few rounds (``_median_ms``).
 Peak RSS is the high-water mark of a fresh process that runs 3 calls of that row alone (data loaded, as in
 training), Linux only. The ``alif`` and ``cuba`` sections are the seed network with ALIF or CubaLIF hidden
-neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``).
+neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``). ``recurrent`` is SHD's
+shape, 700-256ra-20 (recurrent ALIF, leaky readout, T=100, batch 128) on synthetic input spikes at
+``AUDIO_DENSITY``; ``smnist`` the S-MNIST network 1-64ra-256ra-10 at T=784 (training only).
 
 The rows are printed and written, with the host (CPU model, vector extensions, torch and numba versions),
 into ``--results`` (default ``benchmarks/results/engines.json``, the sections run replacing their earlier
@@ -43,10 +46,12 @@ import torch.nn.functional as F
 
 from spikekit.allocator import keep_freed_memory
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
-from spikekit.data.events import BinnedSplit, EventSplit
+from spikekit.data.events import BinnedSplit, EventSplit, empty_events
 from spikekit.data.mnist import load_mnist
 from spikekit.data.nmnist import SENSOR as NMNIST_SENSOR
 from spikekit.data.nmnist import saccade_events
+from spikekit.data.shd import SENSOR as SHD_SENSOR
+from spikekit.data.smnist import SequenceSplit, sequences
 from spikekit.kernels import ENGINES, as_dense
 from spikekit.nn import SNNLayer, TimeDropout
 from spikekit.nn.neurons import LIF
@@ -107,13 +112,16 @@ def _run_peak_of(row: list, threads: int) -> None:
 
 
 def _config(arch: str, engine: str, num_steps: int, input_shape: tuple[int, ...] = (1, 28, 28)) -> RunConfig:
-    return RunConfig(ModelConfig(arch=arch, input_shape=input_shape), TrainConfig(engine=engine, num_steps=num_steps))
+    return RunConfig(ModelConfig(arch=arch, input_shape=input_shape, **MODEL_OPTIONS.get(arch, {})),
+                     TrainConfig(engine=engine, num_steps=num_steps))
 
 
 def _inputs(images: torch.Tensor | BinnedSplit, config: RunConfig, index: int):
     """One batch's input spikes as training draws them: Poisson-coded images, or binned event recordings."""
     if isinstance(images, BinnedSplit):
         return binned_inputs(images, slice(0, len(images.labels)), config.train)
+    if isinstance(images, SequenceSplit):
+        return images.inputs(slice(0, len(images.labels)))
     return encode_batch(images, config.train, "bench", index)
 
 
@@ -186,7 +194,32 @@ SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its tra
     "conv": ("12c5-p2-32c5-p2-10", [("train", 25, 128), ("infer", 25, 128)], conv_floor, (1, 28, 28)),
     "events": ("128-10", [("train", 25, 128), ("infer", 25, 128)],
                lambda num_steps, batch: gemm_floor(num_steps, batch, 2 * 34 * 34), NMNIST_SENSOR),
+    # SHD's shape: 700 channels, recurrent ALIF, 20 classes, on synthetic input spikes (``_audio_batch``)
+    "recurrent": ("256ra-20", [("train", 100, 128), ("infer", 100, 128)], None, (700,)),
+    # the S-MNIST network of the README's recipe (MODEL_OPTIONS), on MNIST read one pixel a step
+    "smnist": ("64ra-256ra-10", [("train", 784, 128)], None, (1,)),
 }
+# Model options of a section's arch beyond its spec: the S-MNIST recipe (docs/accuracy.md) and SHD's network
+MODEL_OPTIONS = {"64ra-256ra-10": {"readout": "leaky", "init_gain": 4.0, "threshold": 0.1, "tau": 20.0,
+                                   "tau_adapt": 200.0, "learn": ("tau", "tau_adapt")},
+                 "256ra-20": {"readout": "leaky", "init_gain": 4.0, "threshold": 0.3, "tau": 5.0}}
+# SHD binned into 100 steps of 10 ms: a (channel, step) pair holds a spike at ~1.5% (SHD's ~5-10 thousand
+# spikes a sample over ~0.7 s, several in one 10 ms bin of a channel counted once, over 700 x 100 pairs)
+AUDIO_DENSITY = 0.015
+
+
+def _audio_batch(labels: torch.Tensor, num_steps: int, density: float = AUDIO_DENSITY) -> BinnedSplit:
+    """Synthetic SHD-shaped recordings: every (channel, step) of 700 x ``num_steps`` spikes with probability
+    ``density``, binned to ``num_steps`` fixed windows of 10 ms."""
+    rng = np.random.default_rng(0)
+    recordings = []
+    for _ in labels:
+        steps, channels = np.nonzero(rng.random((num_steps, 700)) < density)
+        events = empty_events(len(steps))
+        events["x"], events["t"] = channels, steps * 10_000 + 5_000
+        recordings.append(events)
+    return EventSplit.from_recordings(recordings, labels.tolist(), SHD_SENSOR).binned(
+        num_steps, "fixed", duration=num_steps * 10_000)
 
 
 def _event_batch(images: torch.Tensor, labels: torch.Tensor, num_steps: int) -> BinnedSplit:
@@ -243,9 +276,14 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
         return cases
     if section == "events":
         images = _event_batch(images, labels, num_steps)
+    if section == "recurrent":
+        labels = labels % 20
+        images = _audio_batch(labels, num_steps)
+    if section == "smnist":
+        images = sequences(split.images[:batch], labels, "smnist")
     cases = {engine: (training_step(arch, engine, num_steps, images, labels, input_shape) if mode == "train"
                       else inference_step(arch, engine, num_steps, images, input_shape)) for engine in ENGINES}
-    if mode == "train":
+    if mode == "train" and floor is not None:
         cases["floor"] = floor(num_steps, batch)
     return cases
 
@@ -308,6 +346,8 @@ def main() -> None:
         arch, cases_of_section, _, input_shape = SECTIONS[section]
         if section == "events":
             arch = f"{2 * 34 * 34}-{arch} (events)"
+        if section in ("recurrent", "smnist"):
+            arch = f"{input_shape[0]}-{arch}"
         for mode, num_steps, batch in cases_of_section:
             cases = _cases(section, mode, num_steps, batch, data)
             ms = _median_ms(cases, args.repeats, args.rounds)

@@ -54,7 +54,12 @@ def run_export(args: argparse.Namespace) -> int:
     model, _ = load_model(args.checkpoint, engine="reference")
     graph = to_nir(model, args.dt)
     write_nir(args.out, graph)
-    print(f"wrote {args.out}: {' -> '.join(graph.nodes)} (dt={args.dt} s)")
+    # the chain in order; a recurrent layer's loop (neurons -> U -> neurons) listed after it, not in the chain
+    loops = [(source, target) for source, target in graph.edges if target in graph.nodes and source.startswith(
+        "recurrent")]
+    chain = [name for name in graph.nodes if not any(name == source for source, _ in loops)]
+    looped = "".join(f", loop {target} <-> {source}" for source, target in loops)
+    print(f"wrote {args.out}: {' -> '.join(chain)}{looped} (dt={args.dt} s)")
     return 0
 
 
