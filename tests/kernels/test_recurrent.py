@@ -33,7 +33,7 @@ def _case(seed: int, steps: int = 23, batch: int = 11, width: int = 9, dtype=tor
 
 @pytest.mark.parametrize("params_type", MODEL_PARAMS)
 def test_recurrent_scan_equals_the_reference_with_gradients_of_u_and_every_constant(params_type) -> None:
-    # batch 11: more samples than one thread's group of 8 (the backward's GROUP), with a partial group
+    # batch 11: an odd number of samples over the threads
     current, weight = _case(5)
     constants = _constants(params_type, 9)
     params = params_type(**constants)

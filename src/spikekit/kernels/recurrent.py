@@ -14,12 +14,15 @@ next step's current passes back through U,
     g_S[t] = dL/dS[t] + U^T g_I[t+1]        (dense: the surrogate reaches every neuron, spiking or not)
 
 then the model's adjoint gives g_I[t]. Each thread walks its own samples through all steps in one compiled call:
-samples are independent, so no thread waits for another. The product U^T g_I[t+1] is made in the kernel, for
-``GROUP`` samples at a time, so each row of U (in L2 for N = 256: 256 KB) is read once for all of them. Tried
-first: one torch GEMM per step for the whole batch and one compiled call per step for the adjoint. It needs
-the threads to meet twice a step, and on a loaded machine each meeting waited for a thread to be scheduled:
-784-step backward of 128 samples, N = 256, took 0.06 s to 4 s for the same work. dU = sum over t of
-g_I[t+1] s[t]^T is made after, from the spiking neurons only (``sparse_linear.weight_grad``).
+samples are independent, so no thread waits for another. The product U^T g_I[t+1] is made in the kernel, a
+sample at a time, as the sum of U's rows weighted by g_I[t+1] with the sums kept in registers over each block
+of columns (``rows.weighted_rows``; U, 256 KB for N = 256, stays in L2). Tried and dropped: one torch GEMM per
+step for the whole batch and one compiled call per step for the adjoint: the threads then meet twice a step,
+and on a loaded machine each meeting waited for a thread to be scheduled (784-step backward of 128 samples,
+N = 256: 0.06 s to 4 s for the same work); numpy's ``np.dot`` (BLAS) inside the kernel (OpenBLAS under numba's
+OpenMP threads: "may hang" warnings, 1.4-4.9 s for a T=100 backward); the same sum as plain loops over 8
+samples at a time sharing each row of U (180 vs 145 ms for that backward, the machine equally loaded).
+dU = sum over t of g_I[t+1] s[t]^T is made after, from the spiking neurons only (``sparse_linear.weight_grad``).
 
 Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
 """
@@ -35,12 +38,10 @@ from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import add_rows
+from spikekit.kernels.intrinsics.rows import add_rows, weighted_rows
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
 from spikekit.kernels.sparse_linear import weight_grad
-
-GROUP = 8  # samples stepped together in the backward: each row of U read serves all of them
 
 
 @functools.cache
@@ -86,22 +87,18 @@ def kernels(code: int):
             x, h = np.empty(width, dtype), np.empty(width, dtype)
             start, stop = part_range(part, num_parts, batch_size)
             grad_state = np.zeros((stop - start, num_state, width), dtype)
-            step_grad = np.empty((GROUP, width), dtype)
+            step_grad = np.empty(width, dtype)
             for t in range(num_steps - 1, -1, -1):
-                for first in range(start, stop, GROUP):
-                    last = min(first + GROUP, stop)
-                    for b in range(first, last):
-                        step_grad[b - first] = grad_spikes[t, b]
-                    if t + 1 < num_steps:  # g_S[t] += U^T g_I[t+1]: a row of U serves the group's samples
-                        for i in range(width):
-                            row = weight[i]
-                            for b in range(first, last):
-                                g, target = grad_current[t + 1, b, i], step_grad[b - first]
-                                for j in range(width):
-                                    target[j] += g * row[j]
-                    for b in range(first, last):
-                        adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, step_grad[b - first],
-                                surrogate, slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
+                for b in range(start, stop):
+                    if t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] + dL/dS[t], U's rows summed in registers
+                        weighted_rows(step_grad, weight, grad_current[t + 1, b])
+                        loss_grad = grad_spikes[t, b]
+                        for j in range(width):
+                            step_grad[j] += loss_grad[j]
+                    else:
+                        step_grad[:] = grad_spikes[t, b]
+                    adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, step_grad, surrogate, slope,
+                            x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
             partial_consts[part] = accumulator
             restore_denormals(mxcsr)
 
