@@ -1,10 +1,11 @@
-"""rows.add_rows, rows.scatter_rows and rows.weighted_rows equal plain loops with the same arithmetic, to the bit."""
+"""rows.add_rows, scatter_rows, weighted_rows and weighted_rows_pair equal plain loops of the same arithmetic, to the
+bit."""
 
 import numba
 import numpy as np
 import pytest
 
-from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
+from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows, weighted_rows_pair
 
 
 @numba.njit
@@ -154,3 +155,22 @@ def test_weighted_rows_is_the_plain_loop_to_the_bit(dtype) -> None:
     got = np.zeros(1, dtype)
     _weighted_rows_kernel(got, rows, np.ones(3, dtype))
     assert got[0] == (dtype(1e8) + dtype(1.0)) - dtype(1e8)
+
+
+@numba.njit
+def _weighted_rows_pair_kernel(totals, rows, weights):
+    weighted_rows_pair(totals, rows, weights)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_rows_pair_is_two_plain_loops_to_the_bit(dtype) -> None:
+    rng = np.random.default_rng(4)
+    for width in WIDTHS:
+        for num_rows in (1, 3, 10, 17):
+            rows = rng.standard_normal((num_rows, width)).astype(dtype)
+            weights = rng.standard_normal((2, num_rows + 6)).astype(dtype)  # longer than K: the rest is not read
+            expected, got = np.full((2, width), np.nan, dtype), np.full((2, width), np.nan, dtype)
+            for pair in range(2):
+                _weighted_rows_loop(expected[pair], rows, weights[pair])
+            _weighted_rows_pair_kernel(got, rows, weights)
+            assert got.tobytes() == expected.tobytes(), (width, num_rows)

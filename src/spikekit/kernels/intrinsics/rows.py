@@ -275,3 +275,50 @@ def weighted_rows(typingctx, total, rows, weights):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def weighted_rows_pair(typingctx, totals, rows, weights):
+    """totals[r] = sum over k (in order) of weights[r, k] * rows[k] for r = 0, 1, from 0: ``weighted_rows`` for
+    two weight vectors at once, each row of ``rows`` loaded once for both.
+
+    totals: [2, N]; rows: [K, N]; weights: [2, K'] with K' >= K (C-contiguous, float32 or float64, one dtype). The
+    recurrent backward's U^T g_I[t+1] for two samples (``kernels.recurrent``): one sample at a time, U (256 KB
+    for N = 256) streamed from L2 once per sample bounded the loop; shared by two, each load feeds two FMAs.
+    Each total's arithmetic is ``weighted_rows``' to the bit.
+    """
+    _check("weighted_rows_pair", {"totals": (totals, 2), "rows": (rows, 2), "weights": (weights, 2)})
+    sig = types.void(totals, rows, weights)
+
+    def codegen(context, builder, signature, args):
+        helper = _Rows(context, builder, signature, args)
+        totals_array, rows_array, weights_array = helper.array(0), helper.array(1), helper.array(2)
+        row_stride, total_stride = helper.row_stride(rows_array), helper.row_stride(totals_array)
+        weight_stride = helper.row_stride(weights_array)
+        num_rows = cgutils.unpack_tuple(builder, rows_array.shape)[0]
+        width = cgutils.unpack_tuple(builder, totals_array.shape)[1]
+        sums = [[cgutils.alloca_once(builder, helper.vector) for _ in range(BLOCK)] for _ in range(2)]
+
+        def block(column):
+            for pair in range(2):
+                for index in range(helper.count):
+                    builder.store(ir.Constant(helper.vector, None), sums[pair][index])
+            with cgutils.for_range(builder, num_rows) as loop:
+                weight = [helper.splat(builder.load(builder.gep(weights_array.data, [builder.add(
+                    builder.mul(ir.Constant(_I64, pair), weight_stride), loop.index)]))) for pair in range(2)]
+                row = builder.gep(rows_array.data, [builder.add(builder.mul(loop.index, row_stride), column)])
+                for index in range(helper.count):
+                    value = helper.load(row, index)
+                    for pair in range(2):
+                        term = builder.fmul(weight[pair], value)
+                        builder.store(builder.fadd(builder.load(sums[pair][index]), term), sums[pair][index])
+            for pair in range(2):
+                total_pointer = builder.gep(totals_array.data, [
+                    builder.add(builder.mul(ir.Constant(_I64, pair), total_stride), column)])
+                for index in range(helper.count):
+                    helper.store(builder.load(sums[pair][index]), total_pointer, index)
+
+        helper.for_each_block(width, block)
+        return context.get_dummy_value()
+
+    return sig, codegen
