@@ -95,6 +95,37 @@ def training_curves(history: list[dict]) -> Figure:
     return figure
 
 
+def accuracy_over_time(history: list[dict]) -> Figure:
+    """Test (and validation) accuracy against the run's time so far, in minutes: each epoch's training and
+    evaluation seconds added up (metrics.jsonl's ``seconds`` and ``eval_seconds``)."""
+    minutes = np.cumsum([record.get("seconds", 0.0) + record.get("eval_seconds", 0.0) for record in history]) / 60
+    figure = Figure(figsize=(6, 3.8), layout="constrained")
+    axes = figure.subplots()
+    for key, name in (("val_accuracy", "validation"), ("test_accuracy", "test")):
+        if history and key in history[0]:
+            axes.plot(minutes, [100 * r[key] for r in history], marker="o", label=name)
+    axes.set_title("accuracy against time")
+    axes.set_xlabel("minutes of training and evaluation")
+    axes.set_ylabel("accuracy (%)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return figure
+
+
+def sequence_figure(intensity: np.ndarray, sequence: np.ndarray, label: int | None = None) -> Figure:
+    """An image read as a sequence (S-MNIST, PS-MNIST): the digit, intensity [784], and the value the network
+    sees at each step, sequence [T]."""
+    figure = Figure(figsize=(12, 3.6), layout="constrained")
+    digit_axes, line_axes = figure.subplots(1, 2, width_ratios=[1, 3])
+    digit_axes.imshow(intensity.reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+    digit_axes.set_title("input image" + (f" (label {label})" if label is not None else ""))
+    line_axes.plot(np.arange(len(sequence)), sequence, linewidth=0.8, color="black")
+    line_axes.set_title(f"the input, one pixel a step over T={len(sequence)} steps")
+    line_axes.set_xlabel("time step")
+    line_axes.set_ylabel("pixel intensity")
+    return figure
+
+
 def _epoch_panels(left: str, right: str, left_unit: str = "cross-entropy of spike counts (nats)",
                   right_unit: str = "accuracy (%)") -> tuple[Figure, Axes, Axes]:
     """A figure of two panels over epochs, titled ``left`` and ``right``, their y axes labelled."""

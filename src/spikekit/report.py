@@ -20,6 +20,7 @@ from spikekit.config import ModelConfig, RunConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.data.events import BinnedSplit
 from spikekit.data.mnist import Split
+from spikekit.data.smnist import SequenceSplit
 from spikekit.dynamics.neuron import model_of, pack
 from spikekit.metrics import ENERGY_PJ, ComputeCost, compute_cost, confusion_matrix
 from spikekit.nn.layer import LayerTrace
@@ -48,7 +49,11 @@ def build_report(model: SNN, config: RunConfig, history: list[dict], test: Split
     if history:
         figures["training_curves"] = plots.training_curves(history)
         figures["sparsity_over_epochs"] = plots.sparsity_over_epochs(history)
-    if isinstance(test, BinnedSplit):
+        figures["accuracy_over_time"] = plots.accuracy_over_time(history)
+    if isinstance(test, SequenceSplit):
+        figures["encoding"] = plots.sequence_figure(test.images[0].float().numpy() / 255,
+                                                    test.inputs(slice(0, 1))[:, 0, 0].numpy(), int(test.labels[0]))
+    elif isinstance(test, BinnedSplit):
         figures["encoding"] = plots.event_figure(test.frames(0), int(test.labels[0]))
     else:
         intensity0 = test.intensity(slice(0, 1))
@@ -71,7 +76,9 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     spikes = _input_spikes(test, index, config)
     traces = model.trace(spikes)
     label = int(test.labels[index])
-    predicted = int(traces[-1].spikes[:, 0].sum(0).argmax())
+    # the scores: the output's spike counts, or (leaky readout) its mean membrane over the steps
+    scores = traces[-1].membrane[:, 0].mean(0) if model.readout == "leaky" else traces[-1].spikes[:, 0].sum(0)
+    predicted = int(scores.argmax())
     layers = [spikes[:, 0].numpy()] + [trace.spikes[:, 0].numpy() for trace in traces]
     title = f"test digit {index}: label {label}, predicted {predicted}"
     raster = plots.raster_figure(layers, [f"input ({model.sizes[0]} pixels)", *names], title)
@@ -79,7 +86,7 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     counts = hidden.spikes[:, 0].sum(0)
     active = counts.argsort(descending=True)[:int((counts > 0).sum())].tolist() or [0]
     busiest = [active[0], active[len(active) // 2], active[-1]]  # most, median and least active that fired
-    ranked = output.spikes[:, 0].sum(0).argsort(descending=True)[:2].tolist()
+    ranked = scores.argsort(descending=True)[:2].tolist()
     shapes = [shape for layer, shape in zip(model.layers, model.shapes) if isinstance(layer, SPIKING)]
     shown = _joined([_rows(model.spiking_layers[0], shapes[0], hidden, busiest),
                      _rows(model.spiking_layers[-1], shapes[-1], output, ranked)])
@@ -143,6 +150,8 @@ def _joined(parts: list[_Rows]) -> _Rows:
 
 def _input_spikes(test: Split | BinnedSplit, index: int, config: RunConfig) -> torch.Tensor:
     """Input spikes [T, 1, N] of test sample ``index``: its binned events, or a Poisson draw of its image."""
+    if isinstance(test, SequenceSplit):
+        return test.inputs(slice(index, index + 1))
     if isinstance(test, BinnedSplit):
         return test.dense(slice(index, index + 1))
     intensity = test.intensity(slice(index, index + 1))
@@ -152,6 +161,8 @@ def _input_spikes(test: Split | BinnedSplit, index: int, config: RunConfig) -> t
 def _pictures(test: Split | BinnedSplit, index: torch.Tensor) -> np.ndarray:
     """[K, H*W] pictures in [0, 1] of test samples: the image, or an event recording's spikes per pixel
     (both polarities, all steps) scaled to its maximum."""
+    if isinstance(test, SequenceSplit):
+        return test.images[index].float().numpy() / 255
     if not isinstance(test, BinnedSplit):
         return test.intensity(index).numpy()
     counts = test.dense(index).sum(0).reshape(len(index), test.shape[0], -1).sum(1)
@@ -170,6 +181,7 @@ def _wrong_figure(counts: torch.Tensor, test: Split | BinnedSplit) -> Figure:
 CAPTIONS = {
     "training_curves": "Training loss and train/test accuracy per epoch.",
     "sparsity_over_epochs": "Per-layer sparsity on the test set after each epoch.",
+    "accuracy_over_time": "Test accuracy against the minutes the run has taken (training and evaluation).",
     "encoding": "The input of one test sample: Poisson rate coding of a digit (intensity, spike count per pixel "
                 "over T steps, raster), or an event recording binned to T steps (spikes per pixel, ON red, OFF "
                 "blue, and raster).",

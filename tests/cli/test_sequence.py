@@ -46,3 +46,13 @@ def test_a_killed_recurrent_run_resumes_bit_identical(tmp_path: Path, small_mnis
     assert any("tau_adapt" in name for name in expected)
     for name in expected:
         assert expected[name].equal(actual[name]), name
+
+
+def test_the_report_of_a_leaky_readout_smnist_run(tmp_path: Path, small_mnist_dir: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--out", str(run), *RECIPE, "--readout", "leaky",
+                 "--arch", "8ra-10", "--epochs", "1", "--limit-train", "64", "--limit-test", "32"]) == 0
+    assert main(["report", str(run)]) == 0
+    figures = {path.name for path in (run / "report").glob("*.png")}
+    assert {"accuracy_over_time.png", "encoding.png", "membrane_0.png", "raster_0.png"} <= figures
+    assert "accuracy against the minutes" in (run / "report" / "index.html").read_text()

@@ -15,7 +15,7 @@ from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, as_
 from spikekit.kernels.event_conv import ImageEvents
 from spikekit.nn.conv import ConvLayer
 from spikekit.nn.flatten import Flatten
-from spikekit.nn.layer import LayerTrace, SNNLayer
+from spikekit.nn.layer import LayerTrace, SNNLayer, trace_neurons
 from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
 from spikekit.nn.readout import check_readout, leaky_scores
@@ -237,10 +237,15 @@ class SNN(nn.Module):
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
         """Spikes, membranes and state (``LayerTrace``) of every spiking layer over time, flattened to
-        [T, B, N_layer] (reference math, no gradient)."""
+        [T, B, N_layer] (reference math, no gradient); with the leaky readout the output layer's membrane is the
+        integrators' V (no spike)."""
         inputs, traces = self._shaped(inputs, events=False), []
-        for layer, shape in zip(self.layers, self.shapes):
-            if isinstance(layer, SPIKING):
+        for index, (layer, shape) in enumerate(zip(self.layers, self.shapes)):
+            if index == len(self.layers) - 1 and self.readout == "leaky":  # integrators: V, no spike
+                with torch.no_grad():
+                    traces.append(trace_neurons(layer.linear, inputs.reshape(*inputs.shape[:2], -1),
+                                                layer.params._replace(threshold=math.inf), shape))
+            elif isinstance(layer, SPIKING):
                 traces.append(layer.trace(inputs))
                 inputs = traces[-1].spikes.reshape(*traces[-1].spikes.shape[:2], *shape)
             else:
