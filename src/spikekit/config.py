@@ -200,6 +200,9 @@ class TrainConfig:
     warmup: float = 0.0  # fraction of the run over which the lr ramps up linearly
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay; 0: plain Adam
     label_smoothing: float = 0.0  # cross-entropy target smoothing, on the count logits
+    # Gradients rescaled to at most this global L2 norm before each step (None: not clipped): recurrent networks
+    # back-propagated over hundreds of steps can meet exploding gradients (torch.nn.utils.clip_grad_norm_)
+    clip_grad: float | None = None
     # event data: T windows of equal "time" or equal event "count" per recording, or T "fixed" windows of one
     # length over [0, 1 s) (SHD, SSC) (spikekit.data.events)
     bin_mode: str = "time"
@@ -223,6 +226,9 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+        if self.clip_grad is not None and (not isinstance(self.clip_grad, (int, float)) or isinstance(
+                self.clip_grad, bool) or not math.isfinite(self.clip_grad) or self.clip_grad <= 0):
+            raise ConfigError(f"clip_grad must be a finite number > 0, got {self.clip_grad!r}")
         if not isinstance(self.shift, int) or isinstance(self.shift, bool) or self.shift < 0:
             raise ConfigError(f"shift must be an integer >= 0 (pixels), got {self.shift!r}")
         if not isinstance(self.seed, int) or self.seed < 0:

@@ -31,7 +31,8 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory, mnist: MNIST) -> Path:
 def test_report_links_only_to_files_that_exist(report_dir: Path) -> None:
     page = (report_dir / "report" / "index.html").read_text()
     targets = re.findall(r'(?:src|href)="([^"]+)"', page)
-    assert len(targets) == 12 and len(set(targets)) == 12  # curves, sparsity, encoding, 3 x 2 digits, 3 more
+    assert len(targets) == 13 and len(set(targets)) == 13  # curves, sparsity, accuracy over time, encoding, 3 x 2
+    # digits, 3 more
     for target in targets:
         assert not re.match(r"[a-z]+:", target), f"{target} is not a local file"
         assert (report_dir / "report" / target).is_file(), target

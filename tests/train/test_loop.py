@@ -3,6 +3,7 @@ import torch
 
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.mnist import MNIST, Split
+from spikekit.errors import ConfigError
 from spikekit.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from spikekit.train.loop import (
     EpochProgress,
@@ -127,3 +128,19 @@ def test_image_inputs_equal_the_shifted_intensities_encoded(mnist: MNIST, engine
     if not isinstance(unshifted, torch.Tensor):
         unshifted = unshifted.to_dense()
     assert torch.equal(unshifted, dense) == (not shift or len(input_shape) != 3)
+
+
+def test_clip_grad_bounds_the_gradient_norm_of_each_step() -> None:
+    """With plain SGD at lr 1 the step is minus the gradient: its norm is at most clip_grad."""
+    from tests.conftest import tiny_split
+    config = RunConfig(ModelConfig(arch="8-10"), TrainConfig(num_steps=4, batch_size=16, clip_grad=1e-3, shift=0))
+    model = build_model(config)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    split = tiny_split(16)
+    train_epoch(model, optimizer, split, config.train, EpochProgress(0))
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert 0 < float((after - before).norm()) <= 1e-3 * (1 + 1e-5)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="clip_grad must be a finite number > 0"):
+            TrainConfig(clip_grad=bad)

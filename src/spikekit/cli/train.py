@@ -54,6 +54,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="decoupled weight decay (AdamW); 0 is plain Adam")
     parser.add_argument("--label-smoothing", type=float, default=defaults_train.label_smoothing,
                         help="cross-entropy label smoothing on the output counts")
+    parser.add_argument("--clip-grad", type=float, metavar="NORM", help="rescale the gradients to at most this "
+                        "global L2 norm before each step (default: no clipping; for recurrent networks on long "
+                        "sequences)")
     parser.add_argument("--shift", type=int, metavar="PIXELS", help="augment: translate each training image by "
                         f"up to PIXELS (0: off; default {defaults_train.shift}, or the preset's)")
     parser.add_argument("--tau", type=float, default=defaults_model.tau, help="membrane time constant, in steps")
@@ -147,7 +150,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         engine=args.engine, device=args.device, limit_train=args.limit_train,
                         limit_test=args.limit_test, val=args.val,
                         schedule=chosen(args.schedule, "schedule"), warmup=args.warmup, weight_decay=args.weight_decay,
-                        label_smoothing=args.label_smoothing, shift=shift, bin_mode=bin_mode,
+                        label_smoothing=args.label_smoothing, clip_grad=args.clip_grad, shift=shift, bin_mode=bin_mode,
                         downsample=args.downsample, eval_steps=eval_steps)
     return RunConfig(model, train, args.data_dir, args.dataset)
 

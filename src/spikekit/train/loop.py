@@ -225,6 +225,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
                                      f"batch {batch + 1}; try a smaller --lr")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
         optimizer.step()
         progress.batch = batch + 1
         progress.loss_sum += loss_sum
