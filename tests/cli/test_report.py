@@ -98,7 +98,7 @@ def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -
         driver.get((report_dir / "report" / "index.html").as_uri())
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
-        assert len(images) == 12
+        assert len(images) == 13
         assert all(complete and width > 0 for _, complete, width in images), images
         height = driver.execute_script("return document.body.scrollHeight;")
         driver.set_window_size(1200, min(height + 100, 16000))
