@@ -103,6 +103,11 @@ def test_fused_scan_gradients_match_finite_differences_below_threshold(params_ty
     """Below threshold nothing fires, so every V_pre[t] is a smooth function of the currents and the time
     constants, and the surrogate gradient of sum(g * S) must be sum(g * f'(V_pre - threshold) * dV_pre/dx) for
     every input x: dV_pre/dx by central differences of the reference step's membrane (``trace_neurons``)."""
+    check_finite_differences_below_threshold(params_type, fused_scan)
+
+
+def check_finite_differences_below_threshold(params_type, scan) -> None:
+    """``scan(current, params)`` -> spikes, checked as the test above says (shared with ``test_recurrent``)."""
     generator = torch.Generator().manual_seed(7)
     current = torch.randn(6, 2, 3, generator=generator, dtype=torch.float64).requires_grad_()
     constants = _constants(params_type, 3, seed=8)
@@ -111,7 +116,7 @@ def test_fused_scan_gradients_match_finite_differences_below_threshold(params_ty
         constants["beta"] = torch.zeros(3, dtype=torch.float64)
     params = params_type(**constants, slope=0.5)
     weights = torch.randn(current.shape, generator=generator, dtype=torch.float64)
-    spikes = fused_scan(current, params)
+    spikes = scan(current, params)
     assert not spikes.any()
     leaves = {"current": current, **{name: constants[name] for name in model_of(params).time_constants}}
     got = dict(zip(leaves, torch.autograd.grad((spikes * weights).sum(), list(leaves.values()))))

@@ -7,12 +7,14 @@ import torch
 
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.lif import LIFParams
-from spikekit.dynamics.neuron import model_of
-from spikekit.dynamics.surrogate import surrogate_derivative
 from spikekit.kernels.recurrent import recurrent_scan
 from spikekit.kernels.reference import reference_recurrent
-from spikekit.nn.layer import trace_neurons
-from tests.kernels.test_generic_scan import MODEL_PARAMS, _constants, _grads
+from tests.kernels.test_generic_scan import (
+    MODEL_PARAMS,
+    _constants,
+    _grads,
+    check_finite_differences_below_threshold,
+)
 
 
 def _reference(current: torch.Tensor, weight: torch.Tensor, params) -> torch.Tensor:
@@ -73,34 +75,6 @@ def test_gradients_match_finite_differences_below_threshold(params_type) -> None
     differences. U = 0 and (ALIF) beta = 0 here: the surrogate also sends gradient through S[t-1] -> U s[t-1] and
     S -> a -> threshold, paths that finite differences cannot see while no neuron spikes; those paths are checked
     against the reference loop's autograd above."""
-    generator = torch.Generator().manual_seed(8)
-    current = torch.randn(7, 2, 3, generator=generator, dtype=torch.float64).requires_grad_()
-    weight = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
-    constants = _constants(params_type, 3, seed=9)
-    constants["threshold"] = torch.full((3,), 50.0, dtype=torch.float64)
-    if "beta" in constants:
-        constants["beta"] = torch.zeros(3, dtype=torch.float64)
-    params = params_type(**constants, slope=0.5)
-    weights = torch.randn(current.shape, generator=generator, dtype=torch.float64)
-    spikes = recurrent_scan(current, weight, params)
-    assert not spikes.any()
-    leaves = {"current": current, **{name: constants[name] for name in model_of(params).time_constants}}
-    got = dict(zip(leaves, torch.autograd.grad((spikes * weights).sum(), list(leaves.values()))))
-
-    def membrane(**changed: torch.Tensor) -> torch.Tensor:
-        values = {**leaves, **changed}
-        changed_params = params._replace(**{name: values[name] for name in leaves if name != "current"})
-        return trace_neurons(torch.nn.Identity(), values["current"], changed_params, (3,)).membrane
-
-    with torch.no_grad():
-        factor = weights * surrogate_derivative(membrane() - 50.0, params.surrogate, params.slope)
-        for name, leaf in leaves.items():
-            expected = torch.zeros_like(leaf)
-            for index in range(leaf.numel()):
-                step = torch.zeros_like(leaf).view(-1)
-                step[index] = 1e-6
-                step = step.view_as(leaf)
-                slope_here = (membrane(**{name: leaf + step}) - membrane(**{name: leaf - step})) / 2e-6
-                expected.view(-1)[index] = (factor * slope_here).sum()
-            torch.testing.assert_close(got[name], expected, rtol=1e-6, atol=1e-9)
-            assert expected.abs().sum() > 0 or name == "tau_adapt"
+    zero = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+    check_finite_differences_below_threshold(params_type, lambda current, params: recurrent_scan(current, zero,
+                                                                                                    params))
