@@ -79,3 +79,16 @@ def test_every_page_is_reachable_from_the_readme() -> None:
     linked = {(page.parent / target.partition("#")[0]).resolve() for page, target in _links()
               if target.partition("#")[0]}
     assert {page.resolve() for page in PAGES if page.name != "README.md"} <= linked
+
+
+def test_the_cli_page_shows_the_help_the_parser_prints() -> None:
+    """docs/cli.md's `--help` blocks are the parser's own (regenerate with ``python tools/cli_help.py``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_help", ROOT / "tools" / "cli_help.py")
+    cli_help = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli_help)
+    page = (ROOT / "docs" / "cli.md").read_text()
+    texts = cli_help.help_texts()
+    assert len(cli_help.SECTION.findall(page)) == len(texts)  # one block per command, none missing
+    assert cli_help.render(page, texts) == page, "docs/cli.md is stale: run python tools/cli_help.py"

@@ -217,16 +217,18 @@ def _caption(name: str, kinds: tuple[str, str]) -> str:
 def seeds_page(config: RunConfig, summary: dict, figure: str, seed_reports: dict[int, str]) -> str:
     """The page of a multi-seed run: its recipe, the per-seed table (``spikekit.train.summary``), mean and
     spread, the overlaid curves (``figure``.png) and links to each seed's own report (``seed_reports``)."""
-    by_val = summary["selected_by"] != "test_accuracy"
+    by_val = summary["selected_by"] is not None  # "best" columns only where validation chose them
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
     rows = "".join(
-        f"<tr><td>{e['seed']}</td><td>{e['epochs']}</td><td>{cell(e.get('final'))}</td><td>{cell(e.get('best'))}</td>"
-        f"<td>{e.get('best_epoch', '-')}</td><td>" + (f'<a href="{html.escape(seed_reports[e["seed"]])}">report</a>'
-                                                      if e["seed"] in seed_reports else "-") + "</td></tr>"
-        for e in summary["seeds"])
+        f"<tr><td>{e['seed']}</td><td>{e['epochs']}</td><td>{cell(e.get('final'))}</td>"
+        + (f"<td>{cell(e.get('best'))}</td><td>{e.get('best_epoch', '-')}</td>" if by_val else "") + "<td>"
+        + (f'<a href="{html.escape(seed_reports[e["seed"]])}">report</a>' if e["seed"] in seed_reports else "-")
+        + "</td></tr>" for e in summary["seeds"])
     spread = "".join(f"<tr><th>{name}</th><td></td><td>{cell(summary['final'][name])}</td>"
-                     f"<td>{cell(summary['best'][name])}</td><td></td><td></td></tr>" for name in ("mean", "std"))
+                     + (f"<td>{cell(summary['best'][name])}</td><td></td>" if by_val else "") + "<td></td></tr>"
+                     for name in ("mean", "std"))
+    best_columns = ("<th>best test acc. (%) (epoch best on validation)</th><th>best epoch</th>" if by_val else "")
     model, train = config.model, config.train
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>spikekit multi-seed report</title>
@@ -240,7 +242,7 @@ th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} .note {{ color: #555; f
 {html.escape(model.arch)}, T = {train.num_steps} steps, {train.epochs} epochs, batch {train.batch_size},
 lr {train.lr}.</p>
 <table><tr><th>seed</th><th>epochs</th><th>final test acc. (%)</th>
-<th>best test acc. (%){" (epoch best on validation)" if by_val else ""}</th><th>best epoch</th><th>own report</th></tr>
+{best_columns}<th>own report</th></tr>
 {rows}{spread}</table>
 <p class="note">std: sample standard deviation over the seeds (n - 1).</p>
 <figure><img src="{html.escape(figure)}.png" alt="training curves of every seed">

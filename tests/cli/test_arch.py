@@ -66,7 +66,7 @@ def conv_run(tmp_path_factory: pytest.TempPathFactory, mnist: MNIST) -> Path:
 
 def test_a_conv_run_evaluates_reports_predicts_and_round_trips_through_nir(conv_run: Path, tmp_path: Path,
                                                                         mnist: MNIST, capsys) -> None:
-    checkpoint, data_dir = conv_run / "run" / "checkpoints" / "best.safetensors", conv_run / "mnist"
+    checkpoint, data_dir = conv_run / "run" / "checkpoints" / "final.safetensors", conv_run / "mnist"
     capsys.readouterr()
     assert main(["eval", str(checkpoint), "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out

@@ -59,7 +59,7 @@ def test_broken_idx_files(fault: str, message: str, small_mnist_dir: Path, tmp_p
 
 def _checkpoint_bytes(small_mnist_dir: Path, tmp_path: Path) -> bytes:
     assert main(["train", "--data-dir", str(small_mnist_dir), "--out", str(tmp_path / "ok"), *SMALL]) == 0
-    return (tmp_path / "ok" / "checkpoints" / "best.safetensors").read_bytes()
+    return (tmp_path / "ok" / "checkpoints" / "final.safetensors").read_bytes()
 
 
 class _Payload:

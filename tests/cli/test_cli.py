@@ -15,7 +15,7 @@ def test_train_eval_encode_on_small_data(tmp_path: Path, small_mnist_dir: Path, 
     code = main(["train", "--data-dir", str(small_mnist_dir), "--epochs", "2", "-T", "8", "--out", str(run_dir)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "epoch 2/2" in out and "best test accuracy" in out
+    assert "epoch 2/2" in out and "final test accuracy" in out
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["num_steps"] == 8 and config["model"]["arch"] == "128-10"
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -23,12 +23,13 @@ def test_train_eval_encode_on_small_data(tmp_path: Path, small_mnist_dir: Path, 
     for key in ("train_loss", "train_accuracy", "test_accuracy", "firing_rate", "sparsity", "seconds"):
         assert key in records[0]
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in records)  # learning itself: tests/train
-    for name in ("last", "best"):
+    for name in ("last", "final"):
         assert (run_dir / "checkpoints" / f"{name}.safetensors").is_file()
+    assert not (run_dir / "checkpoints" / "best.safetensors").exists()  # no selection on the test set
 
-    assert main(["eval", str(run_dir / "checkpoints" / "best.safetensors"), "--data-dir", str(small_mnist_dir)]) == 0
-    best = max(r["test_accuracy"] for r in records)
-    assert f"test accuracy {100 * best:.2f}% on 200 images" in capsys.readouterr().out
+    assert main(["eval", str(run_dir / "checkpoints" / "final.safetensors"), "--data-dir", str(small_mnist_dir)]) == 0
+    final = records[-1]["test_accuracy"]
+    assert f"test accuracy {100 * final:.2f}% on 200 images" in capsys.readouterr().out
 
     png = tmp_path / "encoding.png"
     assert main(["encode", "--data-dir", str(small_mnist_dir), "--index", "3", "-T", "20", "--out", str(png)]) == 0

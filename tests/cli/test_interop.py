@@ -39,7 +39,7 @@ def _accuracy(output: str) -> str:
 
 
 def test_export_then_import_evaluates_identically(trained: Path, tmp_path: Path, capsys) -> None:
-    checkpoint, data_dir = trained / "run" / "checkpoints" / "best.safetensors", trained / "mnist"
+    checkpoint, data_dir = trained / "run" / "checkpoints" / "final.safetensors", trained / "mnist"
     assert main(["export", str(checkpoint), str(tmp_path / "net.nir")]) == 0
     assert "input -> affine1 -> lif1 -> affine2 -> lif2 -> output" in capsys.readouterr().out
     assert main(["import", str(tmp_path / "net.nir"), str(tmp_path / "back.safetensors"), "-T", "10"]) == 0
@@ -57,7 +57,7 @@ def _png(path: Path, pixels: np.ndarray) -> Path:
 
 def test_predict_reads_digits_in_any_size_and_polarity(trained: Path, tmp_path: Path, mnist: MNIST,
                                                        capsys) -> None:
-    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    checkpoint = str(trained / "run" / "checkpoints" / "final.safetensors")
     right = 0
     for index in range(20):
         digit = mnist.test.images[index].numpy().reshape(28, 28)
@@ -83,7 +83,7 @@ def _leaky_cuba_file(tmp_path: Path) -> Path:
 
 
 def test_interop_errors_are_one_line(trained: Path, tmp_path: Path, capsys) -> None:
-    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    checkpoint = str(trained / "run" / "checkpoints" / "final.safetensors")
     (tmp_path / "note.png").write_text("not an image")
     (tmp_path / "junk.nir").write_bytes(b"junk")
     for args, message in (
@@ -153,7 +153,7 @@ def test_import_keeps_constants_that_differ_between_layers_and_neurons(trained: 
 
 
 def test_configs_from_before_layer_constants_still_load(trained: Path) -> None:
-    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    checkpoint = str(trained / "run" / "checkpoints" / "final.safetensors")
     data = load_checkpoint(checkpoint).meta["config"]
     old = copy.deepcopy(data)
     del old["model"]["layer_constants"]
@@ -189,7 +189,7 @@ def test_bad_layer_constants_are_one_line_config_errors(changes: dict, message: 
 
 
 def test_export_and_import_refuse_to_overwrite_without_force(trained: Path, tmp_path: Path, capsys) -> None:
-    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    checkpoint = str(trained / "run" / "checkpoints" / "final.safetensors")
     nir_file, imported = tmp_path / "net.nir", tmp_path / "back.safetensors"
     assert main(["export", checkpoint, str(nir_file)]) == 0
     assert main(["import", str(nir_file), str(imported)]) == 0
@@ -211,7 +211,7 @@ def test_export_and_import_refuse_to_overwrite_without_force(trained: Path, tmp_
 @pytest.mark.parametrize("pixels", [np.zeros((28, 28)), np.zeros((1, 1))], ids=["blank", "1x1"])
 def test_predict_on_an_image_without_output_spikes_predicts_nothing(trained: Path, tmp_path: Path, pixels,
                                                                     capsys) -> None:
-    checkpoint = str(trained / "run" / "checkpoints" / "best.safetensors")
+    checkpoint = str(trained / "run" / "checkpoints" / "final.safetensors")
     code = main(["predict", str(_png(tmp_path / "blank.png", pixels)), "--checkpoint", checkpoint, "--invert", "no"])
     captured = capsys.readouterr()
     assert code == 2 and "predicted digit" not in captured.out

@@ -38,7 +38,7 @@ def test_nmnist_trains_well_above_chance_and_reports(nmnist_dir: Path, tmp_path:
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["test_accuracy"] > 0.5  # chance is 0.1
     assert (run_dir / "report" / "encoding.png").is_file()
-    assert main(["eval", str(run_dir / "checkpoints" / "best.safetensors")]) == 0
+    assert main(["eval", str(run_dir / "checkpoints" / "final.safetensors")]) == 0
     assert f"{100 * max(r['test_accuracy'] for r in records):.2f}% on 200 images" in capsys.readouterr().out
     png = tmp_path / "recording.png"
     assert main(["encode", "--dataset", "nmnist", "--data-dir", str(nmnist_dir), "--index", "2", "-T", "12",

@@ -67,7 +67,7 @@ def test_membrane_figure_shows_the_hidden_layers_other_state(small_data_dir: Pat
                  "--arch", arch, "--out", str(run), "--report"]) == 0
     assert (run / "report" / "membrane_0.png").stat().st_size > 10_000
     assert f"The hidden rows are {kind} neurons" in (run / "report" / "index.html").read_text()
-    model, config = load_model(str(RunDir(run).checkpoint_path("best")), engine=None)
+    model, config = load_model(str(RunDir(run).checkpoint_path("final")), engine=None)
     report = build_report(model, config, [], load_data(str(small_data_dir), config.train, config.dataset).test)
     labels = [[drawn.get_label() for drawn in axes.lines] for axes in report.figures["membrane_0"].axes]
     assert len(labels) == 5  # 3 hidden rows, 2 output rows

@@ -20,10 +20,21 @@ def _checkpoint(step: int) -> Checkpoint:
 def test_rotation_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
     run = RunDir.create(tmp_path / "run", {})
     for step in (1, 2, 3):
-        run.save(_checkpoint(step), best=step == 2)
+        run.save(_checkpoint(step), final=step < 3, best=step == 1)
     assert load_checkpoint(run.checkpoint_path("last")).meta == {"step": 3}
     assert load_checkpoint(run.checkpoint_path("previous")).meta == {"step": 2}
-    assert load_checkpoint(run.checkpoint_path("best")).meta == {"step": 2}
+    assert load_checkpoint(run.checkpoint_path("final")).meta == {"step": 2}
+    assert load_checkpoint(run.checkpoint_path("best")).meta == {"step": 1}
+    assert run.model_checkpoint() == run.checkpoint_path("best")
+
+
+def test_without_best_the_model_checkpoint_is_final_and_before_any_epoch_an_error(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path / "run", {})
+    run.save(_checkpoint(1))  # a periodic checkpoint: no epoch finished
+    with pytest.raises(ConfigError, match="finished no epoch"):
+        run.model_checkpoint()
+    run.save(_checkpoint(2), final=True)
+    assert run.model_checkpoint() == run.checkpoint_path("final")
 
 
 def test_a_damaged_last_falls_back_and_is_never_rotated_over_previous(tmp_path: Path) -> None:

@@ -26,7 +26,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by spikekit train (a "
                         "multi-seed one gets a report per seed and a page comparing them)")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: RUN_DIR/report)")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which model to show")
+    parser.add_argument("--checkpoint", choices=("best", "final", "last"), help="which model to show: best (on "
+                        "validation; runs with --val), final (end of the newest epoch) or last (newest checkpoint); "
+                        "default best where the run has one, else final")
     parser.add_argument("--data-dir", metavar="DIR", help="directory of the four MNIST IDX files")
     parser.add_argument("--limit-test", type=int, metavar="N", help="use only the first N test images")
     parser.set_defaults(run=run_report)
@@ -40,7 +42,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_seeds_report(path: Path, out: str | None = None, which: str = "best", data_dir: str | None = None,
+def write_seeds_report(path: Path, out: str | None = None, which: str | None = None, data_dir: str | None = None,
                        limit_test: int | None = None) -> Path:
     """Every finished seed's own report (``seed-<n>/report``), then the page that compares them
     (``out``, default RUN_DIR/report): the overlaid curves and the summary table; returns its index.html."""
@@ -52,7 +54,8 @@ def write_seeds_report(path: Path, out: str | None = None, which: str = "best", 
     out_dir.mkdir(parents=True, exist_ok=True)
     links = {}
     for seed in seeds:
-        if runs.run(seed).checkpoint_path(which).is_file():
+        run = runs.run(seed)
+        if (run.checkpoint_path(which) if which else run.checkpoint_path("final")).is_file():
             index = write_report(runs.run(seed).path, None, which, data_dir, limit_test)
             links[seed] = os.path.relpath(index, out_dir)
     summary = seed_summary(histories, selection_key(config.train))
@@ -63,13 +66,13 @@ def write_seeds_report(path: Path, out: str | None = None, which: str = "best", 
     return index
 
 
-def write_report(run_path: Path, out: str | None = None, which: str = "best", data_dir: str | None = None,
+def write_report(run_path: Path, out: str | None = None, which: str | None = None, data_dir: str | None = None,
                  limit_test: int | None = None) -> Path:
     """Build the report of the run in ``run_path`` and write it to ``out``; returns the index.html path."""
     run = RunDir(run_path)
     if not run.config_path.is_file():
         raise ConfigError(f"{run_path} is not a spikekit run directory (no config.json)")
-    model, config = load_model(str(run.checkpoint_path(which)), engine=None)
+    model, config = load_model(str(run.checkpoint_path(which) if which else run.model_checkpoint()), engine=None)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, limit_test=limit_test))
     history = run.read_metrics()
     data = load_data(data_dir or config.data_dir, config.train, config.dataset)

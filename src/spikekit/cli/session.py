@@ -213,12 +213,13 @@ class _Session:
         if self.val is not None:
             with image_progress(len(self.val.labels), "validation") as on_batch:
                 record["val_accuracy"] = evaluate(self.model, self.val, test_config, on_batch, "val").accuracy
-        selected = record[selection_key(self.config.train)]  # the best checkpoint follows validation when there is one
-        best = selected > self.state.best_accuracy
+        key = selection_key(self.config.train)  # a "best" only on validation, never on the test set
+        best = key is not None and record[key] > self.state.best_accuracy
+        if best:
+            self.state.best_accuracy = record[key]
         self.state.history.append(record)
-        self.state.best_accuracy = max(self.state.best_accuracy, selected)
         self.state.progress = EpochProgress(self.state.progress.epoch + 1)
-        self._save(best)
+        self._save(final=True, best=best)
         self.run_dir.write_metrics(self.state.history)
         print(f"epoch {record['epoch']}/{self.config.train.epochs}: loss {record['train_loss']:.4f}  "
               f"train {100 * record['train_accuracy']:.2f}%  "
@@ -233,14 +234,15 @@ class _Session:
             return batch % every == 0
         return time.monotonic() - self._last_save >= every
 
-    def _save(self, best: bool = False) -> None:
+    def _save(self, *, final: bool = False, best: bool = False) -> None:
         if not self.shard.is_main:
             return
         self.state.scheduler = self.scheduler.state_dict()
         history = self.state.history
         meta = {"config": self.config.to_dict(), "epoch": len(history),
                 "test_accuracy": history[-1]["test_accuracy"] if history else None, "state": self.state.to_meta()}
-        self.run_dir.save(Checkpoint(self.model.state_dict(), optimizer_state(self.model, self.optimizer), meta), best)
+        self.run_dir.save(Checkpoint(self.model.state_dict(), optimizer_state(self.model, self.optimizer), meta),
+                          final=final, best=best)
         self._last_save = time.monotonic()
 
     def _maybe_stop(self) -> None:
@@ -249,13 +251,14 @@ class _Session:
             raise _Stopped
 
 
-def best_line(history: list[dict], key: str) -> str:
-    """The run's best epoch in words: by test accuracy, or by validation accuracy with the test accuracy there."""
+def best_line(history: list[dict], key: str | None) -> str:
+    """The run's result in words: its final test accuracy, or (``key``: with a validation split) the epoch
+    best on validation with the test accuracy there."""
     if not history:
         return "no epoch finished"
+    if key is None:
+        return f"final test accuracy {100 * history[-1]['test_accuracy']:.2f}% (epoch {history[-1]['epoch']})"
     best = best_record(history, key)
-    if key == "test_accuracy":
-        return f"best test accuracy {100 * best['test_accuracy']:.2f}% (epoch {best['epoch']})"
     return (f"best validation accuracy {100 * best[key]:.2f}% at epoch {best['epoch']}: "
             f"test {100 * best['test_accuracy']:.2f}% there")
 

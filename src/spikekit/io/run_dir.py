@@ -5,7 +5,9 @@ Layout:
     metrics.jsonl                        one JSON object per finished epoch, rewritten atomically
     checkpoints/last.safetensors         the newest checkpoint (end of epoch, periodic, or on a signal)
     checkpoints/previous.safetensors     the one before it, kept so a damaged ``last`` costs little work
-    checkpoints/best.safetensors         the end-of-epoch checkpoint with the best test accuracy
+    checkpoints/final.safetensors        the checkpoint at the end of the newest finished epoch
+    checkpoints/best.safetensors         with a validation split only: the end-of-epoch checkpoint best on it
+                                         (never chosen on the test set: that would be model selection on test)
 
 Every file is replaced by rename, never rewritten in place, so a crash at any instant leaves either the
 old or the new version. ``last`` is rotated to ``previous`` only when it loads, so a damaged ``last``
@@ -97,13 +99,23 @@ class RunDir:
         except (OSError, ValueError) as error:
             raise ConfigError(f"{self.metrics_path}: unreadable ({error})") from None
 
-    def save(self, checkpoint: Checkpoint, best: bool = False) -> None:
-        """Make ``checkpoint`` the new ``last`` (rotating a loadable ``last`` to ``previous``); also ``best``."""
+    def save(self, checkpoint: Checkpoint, *, final: bool = False, best: bool = False) -> None:
+        """Make ``checkpoint`` the new ``last`` (rotating a loadable ``last`` to ``previous``); also ``final``
+        (an epoch's end) and ``best`` (best on validation so far)."""
         last = self.checkpoint_path("last")
         keep = self.checkpoint_path("previous") if last.exists() and _loads(last) else None
         save_checkpoint(last, checkpoint, keep_previous=keep)
-        if best:
-            save_checkpoint(self.checkpoint_path("best"), checkpoint)
+        for name, wanted in (("final", final), ("best", best)):
+            if wanted:
+                save_checkpoint(self.checkpoint_path(name), checkpoint)
+
+    def model_checkpoint(self) -> Path:
+        """The checkpoint to show or evaluate by default: ``best`` (chosen on validation) where the run has
+        one, else ``final``; ``ConfigError`` when the run has finished no epoch yet."""
+        for name in ("best", "final"):
+            if self.checkpoint_path(name).is_file():
+                return self.checkpoint_path(name)
+        raise ConfigError(f"{self.path} has finished no epoch yet (no {self.checkpoints}/final.safetensors)")
 
     def latest(self) -> tuple[Checkpoint | None, list[str]]:
         """The newest checkpoint that loads (``last``, else ``previous``) and the reasons others were skipped."""

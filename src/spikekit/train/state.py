@@ -19,7 +19,7 @@ from spikekit.train.loop import EpochProgress
 @dataclass
 class TrainingState:
     progress: EpochProgress  # the epoch in progress (epochs counted from 0) and batches done in it
-    best_accuracy: float = -1.0  # best end-of-epoch test accuracy so far; -1 before the first epoch
+    best_accuracy: float = -1.0  # best end-of-epoch validation accuracy so far (runs with --val); -1 before
     history: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl records of finished epochs
     scheduler: dict[str, Any] = field(default_factory=dict)  # lr scheduler state_dict (JSON-able)
 
