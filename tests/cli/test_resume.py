@@ -103,7 +103,7 @@ def test_resume_needs_a_run_directory(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "not a spikekit run directory" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path), "--out", str(tmp_path)]) == 2
-    assert "do not combine it" in capsys.readouterr().err
+    assert "--out cannot be given" in capsys.readouterr().err
 
 
 def test_non_finite_loss_stops_naming_epoch_and_batch(tmp_path: Path, small_mnist_dir: Path,
@@ -124,3 +124,36 @@ def test_non_finite_loss_stops_naming_epoch_and_batch(tmp_path: Path, small_mnis
     assert kept.meta["state"]["progress"] == {"epoch": 1, "batch": 0, "num_batches": 0, "loss_sum": 0.0,
                                               "correct": 0, "seen": 0, "seconds": 0.0}
     assert all(torch.isfinite(t).all() for t in kept.model.values())
+
+
+def test_options_given_with_resume_are_refused_by_name(tmp_path: Path, small_mnist_dir: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--epochs", "1", "-T", "4", "--limit-test", "50",
+                 "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--lr", "0.1", "-T", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--lr" in err and "--num-steps" in err and "--epochs N" in err
+    assert main(["train", "--resume", str(run_dir), "--out", str(tmp_path / "other")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_resume_with_epochs_extends_a_finished_run(tmp_path: Path, small_mnist_dir: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    base = ["--data-dir", str(small_mnist_dir), "-T", "4", "--limit-test", "50"]
+    assert main(["train", *base, "--epochs", "2", "--out", str(run_dir)]) == 0
+    before = _metrics(run_dir)
+    finished = load_checkpoint(run_dir / "checkpoints" / "final.safetensors").model
+    assert main(["train", "--resume", str(run_dir), "--epochs", "1"]) == 2  # below what is done
+    assert "at least the 2 epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run_dir), "--epochs", "3"]) == 0
+    assert "extended to 3 epochs" in capsys.readouterr().out
+    after = _metrics(run_dir)
+    assert [r["epoch"] for r in after] == [1, 2, 3] and after[:2] == before  # the first two kept as they were
+    assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 3
+    extended = load_checkpoint(run_dir / "checkpoints" / "final.safetensors").model
+    # The wsd schedule had decayed to 0 at the end of epoch 2; re-planned over 3 epochs, epoch 3 trains at
+    # the full lr again, so the weights move.
+    assert any(not torch.equal(finished[name], extended[name]) for name in finished)
+    assert main(["train", "--resume", str(run_dir)]) == 0  # and a later resume sees the longer run as finished
+    assert "already finished its 3 epochs" in capsys.readouterr().out

@@ -103,3 +103,16 @@ def test_parallel_seeds_equal_single_runs_with_their_thread_count(tmp_path: Path
         assert _metrics(run_dir / f"seed-{seed}") == _metrics(single / f"seed-{seed}")
     assert "resuming" in (run_dir / "seed-2" / "train.log").read_text()
     assert len(json.loads((run_dir / "summary.json").read_text())["seeds"]) == 2
+
+
+def test_resume_with_epochs_extends_every_seed(tmp_path: Path, small_mnist_dir: Path, capsys) -> None:
+    run_dir = tmp_path / "seeds"
+    assert main(["train", "--data-dir", str(small_mnist_dir), *TINY, "--seeds", "0", "1", "--out", str(run_dir)]) == 0
+    epochs = json.loads((run_dir / "seeds.json").read_text())["config"]["train"]["epochs"]
+    assert main(["train", "--resume", str(run_dir), "--epochs", str(epochs + 1)]) == 0
+    assert json.loads((run_dir / "seeds.json").read_text())["config"]["train"]["epochs"] == epochs + 1
+    for seed in (0, 1):
+        assert len(_metrics(run_dir / f"seed-{seed}")) == epochs + 1
+        assert json.loads((run_dir / f"seed-{seed}" / "config.json").read_text())["train"]["seed"] == seed
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [entry["epochs"] for entry in summary["seeds"]] == [epochs + 1] * 2

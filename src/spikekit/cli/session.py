@@ -150,6 +150,12 @@ class _Session:
             self.model.load_state_dict(checkpoint.model)
             load_optimizer_state(self.model, self.optimizer, checkpoint.optimizer)
             self.scheduler.load_state_dict(self.state.scheduler)
+            # The lr of the next step, from the schedule of this config: the optimizer's saved lr already is
+            # that value, except after --epochs extended the run (a finished wsd run had decayed to 0).
+            step = self.scheduler.last_epoch
+            for group, base, factor in zip(self.optimizer.param_groups, self.scheduler.base_lrs,
+                                           self.scheduler.lr_lambdas):
+                group["lr"] = base * factor(step)
         except (RuntimeError, ValueError, KeyError, TypeError) as error:
             raise CheckpointError(f"checkpoint in {self.run_dir.checkpoints} does not fit the run's config "
                                   f"({error})") from None

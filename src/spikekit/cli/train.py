@@ -8,6 +8,7 @@ seed of a multi-seed run: finished ones stay, the interrupted one continues, the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -108,11 +109,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its newest valid "
-                        "checkpoint (its own config is used; other training options are ignored)")
+                        "checkpoint, with its own config; only --epochs N (extend a finished or running run to N "
+                        "epochs), --report, --checkpoint-every and --jobs may be given with it")
     parser.add_argument("--report", action="store_true", help="write RUN_DIR/report/index.html at the end")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
                         help="also checkpoint every N batches (default: about once a minute)")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, option_defaults={action.dest: (action.option_strings[-1], action.default)
+                                                  for action in parser._actions if action.option_strings})
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -176,21 +179,59 @@ def check_seeds(seeds: list[int]) -> list[int]:
     return seeds
 
 
+# What may change when a run continues: its length, and how it checkpoints, reports and spreads over processes.
+RESUME_OPTIONS = ("resume", "epochs", "report", "checkpoint_every", "jobs", "help")
+
+
+def check_resume_options(args: argparse.Namespace) -> None:
+    """``ConfigError`` naming every option given with ``--resume`` that would change the run's recipe: a resumed
+    run keeps its own config (``config.json``), so such an option could only be ignored."""
+    given = [option for dest, (option, default) in args.option_defaults.items()
+             if dest not in RESUME_OPTIONS and getattr(args, dest, default) != default]
+    if given:
+        raise ConfigError(f"--resume continues a run with its own config, so {', '.join(given)} cannot be given "
+                          "with it (only --epochs N, --report, --checkpoint-every and --jobs can)")
+
+
+def extend_run(path: str, epochs: int | None) -> tuple[RunConfig, list[int] | None]:
+    """The config (and seeds, for a multi-seed run) of the run in ``path``, its length set to ``epochs`` when
+    given (``--resume RUN --epochs N``): written back to config.json (and seeds.json and each started seed's
+    config.json) so the run and any later resume agree. ``N`` may not be below the epochs already finished."""
+    seeds = None
+    if SeedRuns.holds(path):
+        runs = SeedRuns(path)
+        seeds, config_dict = runs.read_plan()
+        started = [runs.run(seed) for seed in seeds if runs.run(seed).config_path.is_file()]
+    else:
+        started = [RunDir.existing(path)]
+        config_dict = started[0].read_config()
+    config = RunConfig.from_dict(config_dict)
+    if epochs is None or epochs == config.train.epochs:
+        return config, seeds
+    done = max((len(run.read_metrics()) for run in started), default=0)
+    if epochs < max(done, 1):
+        raise ConfigError(f"--epochs must be at least the {done} epochs {path} has finished, got {epochs}")
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+    for run_dir in started:
+        run_dir.write_config(dataclasses.replace(config, train=dataclasses.replace(
+            config.train, seed=run_dir.read_config()["train"]["seed"])).to_dict())
+    if seeds is not None:
+        SeedRuns(path).write_plan(seeds, config.to_dict())
+    print(f"{path}: extended to {epochs} epochs (the lr schedule is re-planned over them from the current step)")
+    return config, seeds
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.resume and (args.out or args.force):
-        raise ConfigError("--resume continues the run in its own directory; do not combine it with --out/--force")
-    if args.seeds is not None and (args.seed is not None or args.resume):
-        raise ConfigError("--seeds starts a multi-seed run; do not combine it with --seed or --resume (a "
-                          "resumed multi-seed run keeps its own seeds)")
+    if args.resume:
+        check_resume_options(args)
+    if args.seeds is not None and args.seed is not None:
+        raise ConfigError("--seeds starts a multi-seed run; do not combine it with --seed")
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be an integer >= 1, got {args.jobs}")
     seeds = None
     if args.resume:
-        if SeedRuns.holds(args.resume):
-            seeds, config_dict = SeedRuns(args.resume).read_plan()
-        else:
-            config_dict = RunDir.existing(args.resume).read_config()
-        config, path = RunConfig.from_dict(config_dict), args.resume
+        config, seeds = extend_run(args.resume, args.epochs)
+        path = args.resume
     else:
         seeds = None if args.seeds is None else check_seeds(args.seeds)
         config = config_from_args(args)

@@ -154,9 +154,12 @@ class SeedRuns:
     def create(cls, path: str | os.PathLike, seeds: list[int], config: dict[str, Any], force: bool = False) -> SeedRuns:
         """A new multi-seed directory holding its plan (atomically, as ``RunDir.create``); no seed started."""
         RunDir.check_new(path, force)
-        plan = json.dumps({"seeds": seeds, "config": config}, indent=2) + "\n"
-        create_directory(path, lambda staging: write_atomic(staging / "seeds.json", plan.encode()))
+        create_directory(path, lambda staging: cls(staging).write_plan(seeds, config))
         return cls(path)
+
+    def write_plan(self, seeds: list[int], config: dict[str, Any]) -> None:
+        """(Re)write seeds.json atomically."""
+        _write_text_atomic(self.plan_path, json.dumps({"seeds": seeds, "config": config}, indent=2) + "\n")
 
     def read_plan(self) -> tuple[list[int], dict[str, Any]]:
         """(seeds, shared config dict); ``ConfigError`` if seeds.json is unreadable or malformed."""

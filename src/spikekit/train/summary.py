@@ -57,8 +57,8 @@ def summary_table(summary: dict[str, Any]) -> str:
     """The summary as a fixed-width text table, percentages with two decimals (the "best (by val)" columns
     only for runs with a validation split)."""
     by_val = summary["selected_by"] is not None
-    header = f"{'seed':>6}  {'epochs':>6}  {'final':>8}" + (f"  {'best (by val)':>14}  {'best epoch':>10}" if by_val else "")
-    lines = [header]
+    lines = [f"{'seed':>6}  {'epochs':>6}  {'final':>8}"
+             + (f"  {'best (by val)':>14}  {'best epoch':>10}" if by_val else "")]
     for entry in summary["seeds"]:
         if not entry["epochs"]:
             lines.append(f"{entry['seed']:>6}  {0:>6}  {'-':>8}" + (f"  {'-':>14}  {'-':>10}" if by_val else ""))
