@@ -13,6 +13,7 @@ from spikekit.data.encoding import poisson_encode
 from spikekit.data.events import BIN_MODES, BinnedSplit
 from spikekit.errors import CheckpointError, ConfigError
 from spikekit.io.checkpoint import load_checkpoint
+from spikekit.memory import check_fits
 from spikekit.plots import encoding_figure, event_figure
 from spikekit.train.loop import build_model, evaluate
 from spikekit.train.rng import keyed_generator
@@ -61,6 +62,7 @@ def run_eval(args: argparse.Namespace) -> int:
     model, config = load_model(args.checkpoint, args.engine, args.device)
     changes = {"limit_test": args.limit_test} | ({"num_steps": args.num_steps} if args.num_steps is not None else {})
     train_config = dataclasses.replace(config.train.for_evaluation(), **changes)
+    check_fits(model, train_config, training=False)
     data = load_data(args.data_dir or config.data_dir, train_config, config.dataset)
     with image_progress(len(data.test.labels), "test") as on_batch:
         result = evaluate(model, data.test, train_config, on_batch)

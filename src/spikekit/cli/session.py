@@ -20,6 +20,7 @@ from spikekit.data.mnist import Split
 from spikekit.errors import CheckpointError, ConfigError
 from spikekit.io.checkpoint import Checkpoint
 from spikekit.io.run_dir import RunDir
+from spikekit.memory import check_fits
 from spikekit.schedule import build_scheduler
 from spikekit.train.distributed import Shard
 from spikekit.train.loop import (
@@ -70,6 +71,7 @@ def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_e
         train, val = data.train.hold_out(config.train.val)
     except ValueError as error:
         raise ConfigError(f"--val: {error}") from None
+    check_fits(build_model(config), config.train)  # before a run directory or a batch exists
     if resume:
         run_dir = RunDir.existing(path)
     else:
