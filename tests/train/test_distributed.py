@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -127,6 +128,14 @@ def _torchrun(*args: str) -> list[str]:
             "-m", "spikekit", "train", *args]
 
 
+def _environment(tmp_path: Path) -> dict[str, str]:
+    """The test's environment with the temporary directory inside ``tmp_path``: torchrun leaves a
+    ``torchelastic_*`` folder in it, which pytest then removes with the rest."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(scratch)}
+
+
 def _descendants(pid: int) -> list[int]:
     """All processes below ``pid`` (from /proc), whatever their session or process group."""
     children: dict[int, list[int]] = {}
@@ -149,11 +158,15 @@ def test_a_killed_two_process_run_resumes_and_finishes(small_mnist_dir: Path, tm
     common = ["--data-dir", str(small_mnist_dir), "--epochs", "2", "-T", "6", "--batch-size", "16",
               "--limit-test", "100", "--checkpoint-every", "1"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    finished = subprocess.run(_torchrun(*common, "--out", str(whole)), capture_output=True, text=True, timeout=300)
+    environment = _environment(tmp_path)
+    system_temp = Path(tempfile.gettempdir())
+    before = set(system_temp.glob("torchelastic_*"))
+    finished = subprocess.run(_torchrun(*common, "--out", str(whole)), capture_output=True, text=True, timeout=300,
+                              env=environment)
     assert finished.returncode == 0, finished.stderr
 
     process = subprocess.Popen(_torchrun(*common, "--out", str(broken)), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, env=environment)
     last = broken / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
@@ -170,7 +183,7 @@ def test_a_killed_two_process_run_resumes_and_finishes(small_mnist_dir: Path, tm
     process.wait()
 
     resumed = subprocess.run(_torchrun("--resume", str(broken), "--checkpoint-every", "1"), capture_output=True,
-                             text=True, timeout=300)
+                             text=True, timeout=300, env=environment)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout, resumed.stdout  # killed mid-run, not after the last epoch
 
@@ -183,3 +196,6 @@ def test_a_killed_two_process_run_resumes_and_finishes(small_mnist_dir: Path, tm
     final_whole = load_checkpoint(whole / "checkpoints" / "last.safetensors").model
     final_broken = load_checkpoint(broken / "checkpoints" / "last.safetensors").model
     assert all(torch.equal(final_whole[name], final_broken[name]) for name in final_whole)
+    # torchrun's scratch folders went to the test's own temporary directory, not the system's.
+    assert set(system_temp.glob("torchelastic_*")) == before
+    assert any((tmp_path / "tmp").glob("torchelastic_*"))
