@@ -14,6 +14,7 @@ Conventions, stated once for the whole package:
 
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data import encoding
+from spikekit.data.datasets import load_data
 from spikekit.data.encoding import poisson_encode, poisson_encode_events
 from spikekit.data.mnist import load_mnist
 from spikekit.dynamics import (
@@ -44,10 +45,13 @@ from spikekit.nn import (
     parse_arch,
 )
 from spikekit.train import (
+    Callback,
     EpochProgress,
+    FitResult,
     build_model,
     build_optimizer,
     evaluate,
+    fit,
     load_optimizer_state,
     optimizer_state,
     train_epoch,
@@ -56,12 +60,11 @@ from spikekit.train import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALIF", "ALIFParams", "CubaLIF", "CubaLIFParams", "LIF", "neuron_scan",
-    "ENGINES", "SNN", "CheckpointError", "ConfigError", "ConvLayer", "DataError", "EpochProgress", "Flatten",
-    "LIFParams", "LIFState", "Pool2d", "RecurrentLayer", "TimeDropout", "parse_arch",
-    "NIRError", "from_nir", "read_nir", "to_nir", "write_nir",
-    "ModelConfig", "RunConfig", "SNNLayer", "SpikeEvents", "SpikekitError", "TrainConfig", "build_model",
-    "build_optimizer", "encoding", "evaluate", "lif_scan", "lif_step", "load_checkpoint", "load_mnist",
-    "load_optimizer_state", "optimizer_state",
-    "poisson_encode", "poisson_encode_events", "save_checkpoint", "spike", "train_epoch",
+    "ALIF", "ALIFParams", "build_model", "build_optimizer", "Callback", "CheckpointError", "ConfigError",
+    "ConvLayer", "CubaLIF", "CubaLIFParams", "DataError", "encoding", "ENGINES", "EpochProgress", "evaluate", "fit",
+    "FitResult", "Flatten", "from_nir", "LIF", "lif_scan", "lif_step", "LIFParams", "LIFState", "load_checkpoint",
+    "load_data", "load_mnist", "load_optimizer_state", "ModelConfig", "neuron_scan", "NIRError", "optimizer_state",
+    "parse_arch", "poisson_encode", "poisson_encode_events", "Pool2d", "read_nir", "RecurrentLayer", "RunConfig",
+    "save_checkpoint", "SNN", "SNNLayer", "spike", "SpikeEvents", "SpikekitError", "TimeDropout", "to_nir",
+    "train_epoch", "TrainConfig", "write_nir",
 ]

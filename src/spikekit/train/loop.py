@@ -185,20 +185,29 @@ def train_intensity(split: Split, index: Tensor, config: TrainConfig, input_shap
     return random_shift(intensity, input_shape, config.shift, generator)
 
 
+def model_input_shape(model: torch.nn.Module) -> tuple[int, ...]:
+    """The shape of one sample's input at one step: an ``SNN``'s ``input_shape``, or a module's own
+    ``input_shape`` attribute, else MNIST's (1, 28, 28) (which the ``--shift`` augmentation needs)."""
+    return tuple(getattr(model, "input_shape", (1, 28, 28)))
+
+
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split: Split | BinnedSplit | SequenceSplit,
                 config: TrainConfig, progress: EpochProgress, on_batch: Callable[[EpochProgress], None] | None = None,
                 shard: Shard = Shard()) -> EpochProgress:
     """Train from batch ``progress.batch`` to the end of epoch ``progress.epoch``, updating ``progress``.
 
-    ``on_batch(progress)`` runs after every batch (the CLI draws progress and checkpoints there).
+    ``on_batch(progress)`` runs after every batch (the CLI draws progress and checkpoints there). The epoch
+    covers the first ``config.limit_train`` samples of ``split`` (all when None), shuffled by (seed, epoch).
+    The lr schedule is the caller's: ``spikekit.train.fit`` steps it; a hand-written loop steps its own.
     With a multi-process ``shard`` (``spikekit.train.distributed``), ``model`` is the
     DistributedDataParallel wrapper, this rank trains on its part of each global batch, and
     ``progress`` holds the sums over all ranks. Raises ``NonFiniteLossError`` naming epoch and batch
     (1-based) if the loss is not finite, on every rank alike.
     """
     model.train()
-    input_shape = getattr(model, "module", model).input_shape  # unwrapped from DistributedDataParallel
-    order = batch_order(len(split.labels), config.seed, progress.epoch)
+    input_shape = model_input_shape(getattr(model, "module", model))  # unwrapped from DistributedDataParallel
+    samples = len(split.labels) if config.limit_train is None else min(config.limit_train, len(split.labels))
+    order = batch_order(samples, config.seed, progress.epoch)
     progress.num_batches = num_batches(len(order), config.batch_size, shard.world_size)
     for batch in range(progress.batch, progress.num_batches):
         start = time.perf_counter()
@@ -256,7 +265,7 @@ def warm_up(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: Trai
     elif isinstance(split, BinnedSplit):
         inputs = binned_inputs(split, index, config)
     else:  # through the shift too, whose kernel the first batch loaded otherwise (~7 of its ~18 ms at T=25)
-        inputs = image_inputs(split, index, config, model.input_shape, ("warm-up",), ("warm-up", "shift"))
+        inputs = image_inputs(split, index, config, model_input_shape(model), ("warm-up",), ("warm-up", "shift"))
     model.train()
     model(inputs).sum().backward()
     for parameter in model.parameters():
@@ -282,8 +291,9 @@ def evaluate(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: Tra
     model.eval()
     start = time.perf_counter()
     # every spiking layer's totals; with the leaky readout the output layer does not fire and has none
+    spiking = isinstance(model, SNN)  # a module of the user's own: its scores only, no per-layer statistics
     totals = [torch.zeros(size, dtype=torch.float64) for size in model.sizes[1:len(model.sizes) - (
-        model.readout == "leaky")]]
+        model.readout == "leaky")]] if spiking else []
     input_total = 0.0
     counts = []
     size = config.eval_batch_size
@@ -294,24 +304,25 @@ def evaluate(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: Tra
             inputs = binned_inputs(split, slice(first, first + size), config)
         else:
             index = torch.arange(first, min(first + size, len(split.labels)))
-            inputs = image_inputs(split, index, config, model.input_shape, (stream, batch))
+            inputs = image_inputs(split, index, config, model_input_shape(model), (stream, batch))
         events = as_events(inputs)
         input_total += float(events.num_spikes() if events is not None else inputs.sum())
         # A conv net's layer-by-layer spikes of 1000 samples (~300 MB for 12c5 at T=8) go in chunks of the
         # size a no-grad forward uses (test pass 12.5 -> 7.4 s); the seed's (13 MB) stay whole, which
         # measured faster for it than chunks of 128 (0.23-0.27 vs 0.36-0.47 s).
-        chunk = model.inference_chunk(config.num_steps, limit=size)
+        chunk = model.inference_chunk(config.num_steps, limit=size) if spiking else size
         for offset in range(0, inputs.shape[1], chunk):
-            scores, layers = model.scores_and_spikes(batch_slice(inputs, offset, offset + chunk))
+            part = batch_slice(inputs, offset, offset + chunk)
+            scores, layers = model.scores_and_spikes(part) if spiking else (model(part), [])
             for total, spikes in zip(totals, layers):
                 total += neuron_totals(spikes)
             counts.append(scores.cpu())
         if on_batch is not None:
             on_batch(min(first + size, len(split.labels)), len(split.labels))
-    counts_all = torch.cat(counts) if counts else torch.zeros(0, model.sizes[-1])
+    counts_all = torch.cat(counts) if counts else torch.zeros(0, model.sizes[-1] if spiking else 0)
     samples_steps = max(1, len(split.labels) * config.num_steps)
     rates = [firing_rate(total, len(split.labels), config.num_steps) for total in totals]
     silent = [silent_fraction(total) for total in totals]
     return Evaluation(accuracy(counts_all, split.labels), rates, [1.0 - rate for rate in rates], silent,
                       counts_all, time.perf_counter() - start, [total / samples_steps for total in totals],
-                      input_total / (samples_steps * model.sizes[0]))
+                      input_total / (samples_steps * math.prod(model_input_shape(model))))
