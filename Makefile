@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup train test test-slow bench bench-peers
+.PHONY: setup train test test-avx2 test-slow bench bench-peers
 setup: $(VENV)/.installed $(VENV)/.numba-cache-fresh
 
 # numba's on-disk kernel cache (cache=True) checks the timestamp of a kernel's own file only, not of the
@@ -38,6 +38,16 @@ train: setup
 test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q -n 2
+
+# The kernel and engine tests again, compiled for a CPU with AVX2 but no AVX-512 (most laptops): the kernels
+# choose their instructions from numba's target (kernels/intrinsics/select.py), so this is the other code path.
+# NUMBA_CPU_NAME=haswell alone keeps the host's AVX-512 features; NUMBA_CPU_FEATURES must list AVX2's and turn
+# every AVX-512 (and AMX) feature off. A cache of its own, emptied first, so every kernel compiles for it.
+AVX2_FEATURES := +64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,+pclmul,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave,-avx512f,-avx512bw,-avx512cd,-avx512dq,-avx512vl,-avx512vbmi,-avx512vbmi2,-avx512bf16,-avx512fp16,-avx512vnni,-avx512bitalg,-avx512ifma,-avx512vpopcntdq,-avx10.1,-amx-tile,-amx-int8,-amx-bf16
+test-avx2: setup
+	rm -rf .numba-avx2
+	NUMBA_CACHE_DIR=.numba-avx2 NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES='$(AVX2_FEATURES)' \
+	ATEN_CPU_CAPABILITY=avx2 $(BIN)/python -m pytest -q -n 2 -p no:cacheprovider tests/kernels tests/nn
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
