@@ -66,6 +66,10 @@ class ModelConfig:
     # sparse: at rate r, W x has std ~ sqrt(r/3) of the threshold with the default, so a deep or long-sequence
     # network starts silent; 4 (as conv layers' INIT_GAIN) makes every layer fire from the first batch.
     init_gain: float = 1.0
+    # Then, on the first training batch, every spiking layer that fires less than this (spikes per neuron per
+    # step) has its input weights doubled until it does (spikekit.nn.calibrate); 0 turns it off. Runs saved
+    # before the field existed read as 0 (their weights are in their checkpoints anyway).
+    init_firing: float = 0.01
     # How the output layer gives the scores (spikekit.nn.readout): "counts" (its spike counts, the seed's) or
     # "leaky" (its neurons never fire; their mean membrane over the steps, for long sequences).
     readout: str = "counts"
@@ -83,6 +87,8 @@ class ModelConfig:
         _guard(lambda: output_shapes(parse_arch(self.arch), self.input_shape))
         if not (isinstance(self.init_gain, (int, float)) and math.isfinite(self.init_gain) and self.init_gain > 0):
             raise ConfigError(f"init_gain must be a positive number, got {self.init_gain!r}")
+        if not (isinstance(self.init_firing, (int, float)) and 0 <= self.init_firing < 1):
+            raise ConfigError(f"init_firing must be a firing rate in [0, 1), got {self.init_firing!r}")
         _guard(lambda: check_readout(self.readout))
         _guard(lambda: check_model(self.neuron))
         _guard(lambda: check_params(self.lif))
@@ -180,6 +186,7 @@ class ModelConfig:
             inputs = data.pop("inputs", 784)
             data.setdefault("arch", "-".join(map(str, [*hidden, outputs])))
             data.setdefault("input_shape", (1, 28, 28) if inputs == 784 else (inputs,))
+        data.setdefault("init_firing", 0.0)  # runs from before the first-batch calibration started without it
         return cls(**data)
 
 

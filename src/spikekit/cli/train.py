@@ -78,6 +78,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--init-gain", type=float, default=defaults_model.init_gain, metavar="G",
                         help="fully connected layers start with PyTorch's default weights times G (default 1; 4 makes "
                         "sparse-input networks such as recurrent ones fire from the first batch)")
+    parser.add_argument("--init-firing", type=float, default=defaults_model.init_firing, metavar="RATE",
+                        help="on the first batch, double each spiking layer's input weights until it fires at least "
+                        f"RATE spikes per neuron per step (default {defaults_model.init_firing}; 0: off; "
+                        "spikekit.nn.calibrate)")
     parser.add_argument("--readout", choices=READOUTS, default=defaults_model.readout,
                         help="scores of the output layer: counts (its spike counts) or leaky (its neurons do not fire; "
                         "their mean membrane over the steps: for long sequences, spikekit.nn.readout)")
@@ -141,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
                         surrogate=args.surrogate, slope=args.slope, neuron=args.neuron, tau_adapt=args.tau_adapt,
                         beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn, init_gain=args.init_gain,
+                        init_firing=args.init_firing,
                         readout=args.readout,
                         input_shape=(SHD_SENSOR[2],) if audio else (NMNIST_SENSOR[0], side, side) if events
                         else (1,) if sequence else ModelConfig.input_shape)

@@ -182,7 +182,6 @@ class SNN(nn.Module):
         if leaky:
             return self._leaky(inputs), spikes
         return spikes[-1].sum(0), spikes
-        return spikes
 
     def forward(self, inputs: Inputs) -> Tensor:
         """Output spike counts [B, N_out] (float) over all T steps; used as logits by training."""

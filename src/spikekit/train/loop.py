@@ -185,6 +185,19 @@ def train_intensity(split: Split, index: Tensor, config: TrainConfig, input_shap
     return random_shift(intensity, input_shape, config.shift, generator)
 
 
+def sample_inputs(split: Split | BinnedSplit | SequenceSplit, index: Tensor, config: TrainConfig,
+                  input_shape: tuple[int, ...], keys: tuple[int | str, ...],
+                  shift_keys: tuple[int | str, ...] | None = None) -> Inputs:
+    """The inputs of samples ``index`` as the engines take them, whatever the data: a sequence's values, binned
+    recordings' events, or images' Poisson spikes drawn from the stream keyed (seed, *keys) (shifted by the
+    stream (seed, *shift_keys) when given)."""
+    if isinstance(split, SequenceSplit):
+        return split.inputs(index).to(config.device)
+    if isinstance(split, BinnedSplit):
+        return binned_inputs(split, index, config)
+    return image_inputs(split, index, config, input_shape, keys, shift_keys)
+
+
 def model_input_shape(model: torch.nn.Module) -> tuple[int, ...]:
     """The shape of one sample's input at one step: an ``SNN``'s ``input_shape``, or a module's own
     ``input_shape`` attribute, else MNIST's (1, 28, 28) (which the ``--shift`` augmentation needs)."""
@@ -214,13 +227,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, split:
         index = shard.rows(order[batch * config.batch_size:(batch + 1) * config.batch_size])
         global_size = min(config.batch_size, len(order) - batch * config.batch_size)
         labels = split.labels[index].to(config.device)
-        if isinstance(split, SequenceSplit):
-            inputs = split.inputs(index).to(config.device)
-        elif isinstance(split, BinnedSplit):
-            inputs = binned_inputs(split, index, config)
-        else:
-            inputs = image_inputs(split, index, config, input_shape, shard.keys("train", progress.epoch, batch),
-                                  shard.keys("shift", progress.epoch, batch))
+        inputs = sample_inputs(split, index, config, input_shape, shard.keys("train", progress.epoch, batch),
+                               shard.keys("shift", progress.epoch, batch))
         counts = model(inputs)
         if shard.world_size == 1:
             loss = F.cross_entropy(counts, labels, label_smoothing=config.label_smoothing)
@@ -259,13 +267,9 @@ def warm_up(model: SNN, split: Split | BinnedSplit | SequenceSplit, config: Trai
     if len(split.labels) == 0:
         return 0.0
     start = time.perf_counter()
-    index = torch.arange(min(2, len(split.labels)))
-    if isinstance(split, SequenceSplit):
-        inputs = split.inputs(index).to(config.device)
-    elif isinstance(split, BinnedSplit):
-        inputs = binned_inputs(split, index, config)
-    else:  # through the shift too, whose kernel the first batch loaded otherwise (~7 of its ~18 ms at T=25)
-        inputs = image_inputs(split, index, config, model_input_shape(model), ("warm-up",), ("warm-up", "shift"))
+    # through the shift too, whose kernel the first batch loaded otherwise (~7 of its ~18 ms at T=25)
+    inputs = sample_inputs(split, torch.arange(min(2, len(split.labels))), config, model_input_shape(model),
+                           ("warm-up",), ("warm-up", "shift"))
     model.train()
     model(inputs).sum().backward()
     for parameter in model.parameters():

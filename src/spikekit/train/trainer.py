@@ -35,6 +35,7 @@ from spikekit.errors import CheckpointError, ConfigError
 from spikekit.io.checkpoint import Checkpoint
 from spikekit.io.run_dir import RunDir
 from spikekit.memory import check_fits
+from spikekit.nn.calibrate import calibrate_firing
 from spikekit.nn.network import SNN
 from spikekit.schedule import build_scheduler
 from spikekit.train.distributed import Shard
@@ -47,6 +48,7 @@ from spikekit.train.loop import (
     load_optimizer_state,
     num_batches,
     optimizer_state,
+    sample_inputs,
     train_epoch,
     warm_up,
 )
@@ -106,9 +108,11 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
         train, val = data.train.hold_out(config.train.val)
     except ValueError as error:
         raise ConfigError(f"--val: {error}") from None
+    gains = None
     if model is None:
         model = build_model(config)
         check_fits(model, config.train)  # before a run directory or a batch exists
+        gains = first_batch_calibration(model, train, config)
     directory = None
     if run_dir is not None:
         if resume:
@@ -124,6 +128,9 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
         + f"{len(data.test.labels)} test images from {data.source}")
     if shard.world_size > 1:
         say(f"data-parallel: {shard.world_size} processes, global batch {config.train.batch_size}")
+    if gains is not None and any(gain != 1.0 for gain in gains) and not resume:
+        say("initial weights scaled so that every layer fires on the first batch: "
+            + ", ".join(f"layer {number} x{gain:g}" for number, gain in enumerate(gains, 1) if gain != 1.0))
     trainer = Trainer(config, model, directory, train, val if config.train.val else None, data.test,
                       ("seconds", 60.0) if checkpoint_every is None else ("batches", checkpoint_every),
                       shard, list(callbacks), say)
@@ -133,6 +140,17 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
         trainer.stop = stop
         code = trainer.train()
     return FitResult(model, trainer.state.history, code, directory)
+
+
+def first_batch_calibration(model: SNN, train: Split, config: RunConfig) -> list[float] | None:
+    """``calibrate_firing`` of a freshly built ``model`` on the first ``batch_size`` training samples, their inputs
+    drawn from a stream of their own (seed, "calibrate"), so every process of a run, and a run resumed before its
+    first checkpoint, start from the same weights; None when ``config.model.init_firing`` is 0 or no data."""
+    if config.model.init_firing == 0 or len(train.labels) == 0:
+        return None
+    index = torch.arange(min(config.train.batch_size, len(train.labels)))
+    inputs = sample_inputs(train, index, config.train, model.input_shape, ("calibrate",))
+    return calibrate_firing(model, inputs, config.model.init_firing)
 
 
 def _quiet(*args, **kwargs) -> None:
