@@ -67,7 +67,7 @@ class ModelConfig:
     # network starts silent; 4 (as conv layers' INIT_GAIN) makes every layer fire from the first batch.
     init_gain: float = 1.0
     # Then, on the first training batch, every spiking layer that fires less than this (spikes per neuron per
-    # step) has its input weights doubled until it does (spikekit.nn.calibrate); 0 turns it off. Runs saved
+    # step) has its bias raised until it does (spikekit.nn.calibrate); 0 turns it off. Runs saved
     # before the field existed read as 0 (their weights are in their checkpoints anyway).
     init_firing: float = 0.01
     # How the output layer gives the scores (spikekit.nn.readout): "counts" (its spike counts, the seed's) or

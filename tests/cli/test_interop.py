@@ -18,7 +18,7 @@ from spikekit.config import ModelConfig, RunConfig
 from spikekit.data.encoding import poisson_encode
 from spikekit.data.mnist import MNIST
 from spikekit.errors import ConfigError
-from spikekit.io.checkpoint import load_checkpoint
+from spikekit.io.checkpoint import load_checkpoint, save_checkpoint
 from spikekit.io.nir import read_nir, to_nir, write_nir
 from spikekit.nn import SNN
 from spikekit.nn.neurons import LIF, CubaLIF
@@ -208,11 +208,23 @@ def test_export_and_import_refuse_to_overwrite_without_force(trained: Path, tmp_
     assert "the folder" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("pixels", [np.zeros((28, 28)), np.zeros((1, 1))], ids=["blank", "1x1"])
-def test_predict_on_an_image_without_output_spikes_predicts_nothing(trained: Path, tmp_path: Path, pixels,
-                                                                    capsys) -> None:
+@pytest.mark.parametrize("pixels", [np.zeros((28, 28)), np.full((1, 1), 128)], ids=["blank", "1x1 gray"])
+def test_predict_refuses_an_image_without_a_digit(trained: Path, tmp_path: Path, pixels, capsys) -> None:
     checkpoint = str(trained / "run" / "checkpoints" / "final.safetensors")
     code = main(["predict", str(_png(tmp_path / "blank.png", pixels)), "--checkpoint", checkpoint, "--invert", "no"])
+    captured = capsys.readouterr()
+    assert code == 2 and "predicted digit" not in captured.out  # a network's biases answer even a blank input
+    assert "is uniform after conversion to 28 x 28" in captured.err and captured.err.count("\n") == 1
+
+
+def test_predict_with_no_output_spikes_predicts_nothing(trained: Path, tmp_path: Path, mnist: MNIST, capsys) -> None:
+    checkpoint = load_checkpoint(trained / "run" / "checkpoints" / "final.safetensors")
+    silenced = copy.deepcopy(checkpoint.model)
+    silenced["layers.1.linear.bias"] = torch.full_like(silenced["layers.1.linear.bias"], -100.0)  # never fires
+    path = tmp_path / "silent.safetensors"
+    save_checkpoint(path, checkpoint._replace(model=silenced))
+    digit = mnist.test.images[0].reshape(28, 28).numpy()
+    code = main(["predict", str(_png(tmp_path / "digit.png", digit)), "--checkpoint", str(path), "--invert", "no"])
     captured = capsys.readouterr()
     assert code == 2 and "predicted digit" not in captured.out
     assert "no output spikes" in captured.err and captured.err.count("\n") == 1

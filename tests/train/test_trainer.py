@@ -129,3 +129,16 @@ def test_train_epoch_honours_limit_train(mnist: MNIST) -> None:
 def test_resume_without_a_run_directory_is_refused(small_mnist_dir: Path) -> None:
     with pytest.raises(sk.ConfigError, match="run_dir"):
         sk.fit(_config(small_mnist_dir), resume=True, log=None)
+
+
+def test_every_layer_fires_from_the_first_batch_so_a_short_run_learns(tmp_path: Path, small_mnist_dir: Path,
+                                                                     capsys) -> None:
+    """1,000 images, one epoch (8 batches): the silent seed network stays at chance without the first-batch
+    calibration and learns with it (spikekit.nn.calibrate)."""
+    results = {}
+    for rate in (0.01, 0.0):
+        config = sk.RunConfig(sk.ModelConfig(init_firing=rate), sk.TrainConfig(epochs=1), str(small_mnist_dir))
+        results[rate] = sk.fit(config, tmp_path / str(rate)).history[-1]
+    assert "initial biases raised so that every layer fires on the first batch: layer 1 +" in capsys.readouterr().out
+    assert results[0.01]["test_accuracy"] > 0.5 > 0.2 > results[0.0]["test_accuracy"]
+    assert min(results[0.01]["firing_rate"]) > 0.01

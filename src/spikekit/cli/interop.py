@@ -137,6 +137,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if model.sizes[0] != 784:
         raise ConfigError(f"{args.checkpoint} expects inputs of shape {list(model.input_shape)}, not a 28 x 28 image")
     intensity = read_image(args.image, args.invert)[None]
+    if float(intensity.max() - intensity.min()) == 0.0:  # a network answers even a blank input (its biases)
+        raise DataError(f"{args.image} is uniform after conversion to 28 x 28 (every pixel "
+                        f"{float(intensity[0, 0]):.2f}): no digit to classify")
     spikes = poisson_encode(intensity, train.num_steps, keyed_generator(train.seed, "predict"))
     with torch.no_grad():
         counts = model(spikes)[0]

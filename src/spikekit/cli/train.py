@@ -79,7 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="fully connected layers start with PyTorch's default weights times G (default 1; 4 makes "
                         "sparse-input networks such as recurrent ones fire from the first batch)")
     parser.add_argument("--init-firing", type=float, default=defaults_model.init_firing, metavar="RATE",
-                        help="on the first batch, double each spiking layer's input weights until it fires at least "
+                        help="on the first batch, raise each spiking layer's bias until it fires at least "
                         f"RATE spikes per neuron per step (default {defaults_model.init_firing}; 0: off; "
                         "spikekit.nn.calibrate)")
     parser.add_argument("--readout", choices=READOUTS, default=defaults_model.readout,

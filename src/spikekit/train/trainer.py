@@ -108,11 +108,11 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
         train, val = data.train.hold_out(config.train.val)
     except ValueError as error:
         raise ConfigError(f"--val: {error}") from None
-    gains = None
+    raised = None
     if model is None:
         model = build_model(config)
         check_fits(model, config.train)  # before a run directory or a batch exists
-        gains = first_batch_calibration(model, train, config)
+        raised = first_batch_calibration(model, train, config)
     directory = None
     if run_dir is not None:
         if resume:
@@ -128,9 +128,10 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
         + f"{len(data.test.labels)} test images from {data.source}")
     if shard.world_size > 1:
         say(f"data-parallel: {shard.world_size} processes, global batch {config.train.batch_size}")
-    if gains is not None and any(gain != 1.0 for gain in gains) and not resume:
-        say("initial weights scaled so that every layer fires on the first batch: "
-            + ", ".join(f"layer {number} x{gain:g}" for number, gain in enumerate(gains, 1) if gain != 1.0))
+    if raised is not None and any(raised) and not resume:
+        say("initial biases raised so that every layer fires on the first batch: "
+            + ", ".join(f"layer {number} +{up:g}" for number, up in enumerate(raised, 1) if up)
+            + " (in thresholds; --init-firing 0: off)")
     trainer = Trainer(config, model, directory, train, val if config.train.val else None, data.test,
                       ("seconds", 60.0) if checkpoint_every is None else ("batches", checkpoint_every),
                       shard, list(callbacks), say)
