@@ -26,17 +26,50 @@ TITLES = {
     "custom": "A user's own model (LIF 784-256, dropout, LIF 256-256 added back, linear head)",
     "conv": "The conv SNN, 12c5-p2-32c5-p2-10",
     "events": "Event data of N-MNIST's shape, 2312-128-10",
+    "recurrent": "A recurrent ALIF layer of SHD's shape, 700-256ra-20",
+    "smnist": "The S-MNIST network, 1-64ra-256ra-10 at T = 784",
+}
+
+# What limits each figure, in words (no figures here: every number on the page comes from the results file).
+LIMITS = {
+    "seed": "The fast engine's training step is one compiled pass for the event-fed hidden layer and the readout, "
+            "then the same pass backward; at T=25 the fixed costs around it (the Poisson sampler, autograd, Adam) "
+            "are a large part of the step, so the ratio grows with T. `floor` times only the dense products a step "
+            "of this network implies (five float32 GEMMs, time folded into the batch): the fast engine runs faster "
+            "than that because its products skip the inputs that did not spike.",
+    "alif": "Same design as the seed network with ALIF rows in the compiled scan: two state rows per neuron "
+            "(membrane, adaptation) instead of one, so the scan does about twice the work per step.",
+    "cuba": "Same design with CubaLIF rows: the synaptic current is a second state row per neuron.",
+    "custom": "A user's own module: each spikekit layer takes its fast path (event-fed first layer, products from "
+              "the nonzeros after dropout), while the dropout, the residual sum and the linear head stay ordinary "
+              "PyTorch operations with their own cost.",
+    "conv": "The convolutions themselves (PyTorch's, GEMM-bound) are most of the step on both engines; the fast "
+            "engine saves the per-step LIF and pooling work around them, so its ratio is the smallest, and `floor` "
+            "(the convolutions and the readout product alone, forward and backward) is close to it.",
+    "events": "Event recordings feed the event-driven layer directly (no sampling); the step is the compiled "
+              "pass over the events and its backward.",
+    "recurrent": "The recurrent scan is sequential in time within each sample: the spiking neurons' rows of U are "
+                 "added step by step, and the adjoint goes back through U step by step. The input product is made "
+                 "from the input events as a dense tensor first; that conversion and the scan's per-step work "
+                 "bound the ratio.",
+    "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
+              "step, which neither engine can spread over time; the fast engine gains by doing each step in "
+              "compiled code for all samples of a thread at once.",
 }
 
 
-def page(data: dict) -> str:
+def page(data: dict, figure_name: str = "performance.png") -> str:
     lines = ["# Performance", "",
              "Made by `python benchmarks/performance_page.py` from `benchmarks/results/engines.json`, which",
              "`python benchmarks/bench_engines.py [--section NAME]` writes. Each table is one run: its engines",
              "timed in turns, the ratio column against the `reference` engine of the same run and model (the",
              "step-by-step loop). Training step = encoding + forward + loss + backward + Adam; inference = encoding",
              "+ forward.",
-             "Timings on these shared 2-core hosts move by 30-50% from run to run; compare ratios, not times.", ""]
+             "Timings on these shared 2-core hosts move by 30-50% from run to run, and by up to 3x between hosts",
+             "of the same kind (an Intel host with AMX against an AMD one: docs/accuracy.md); compare ratios within",
+             "one table, not times across tables.", "",
+             f"![training samples/s per engine and network]({figure_name})", "",
+             "Training throughput of each engine on each network, at the largest T measured (log scale).", ""]
     for section, run in data["runs"].items():
         host = run["host"]
         lines += [f"## {TITLES.get(section, section)}", "",
@@ -49,8 +82,46 @@ def page(data: dict) -> str:
             lines.append(f"| {row['engine']} | {row['mode']} | {row['T']} | {row['batch']} | "
                          f"{row['samples_per_s']:,.0f} | {row['ms']:.1f} | {row['peak_rss_mb']:.0f} | "
                          f"{row['x_reference']:.1f} |")
+        lines += ["", f"Command: `python benchmarks/bench_engines.py --section {section}`."]
+        if section in LIMITS:
+            lines += ["", LIMITS[section]]
         lines.append("")
     return "\n".join(lines)
+
+
+def figure(data: dict):
+    """Bars of training samples/s, one group per network (at its largest T), one bar per engine measured there
+    (the same color for an engine everywhere), on a log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = []  # (label, [(engine, samples/s)])
+    for section, run in data["runs"].items():
+        rows = [row for row in run["rows"] if row["mode"] == "train"]
+        if rows:
+            longest = max(row["T"] for row in rows)
+            groups.append((f"{section} (T={longest})",
+                           [(row["engine"], row["samples_per_s"]) for row in rows if row["T"] == longest]))
+    engines = list(dict.fromkeys(engine for _, bars in groups for engine, _ in bars))
+    colors = {engine: f"C{number}" for number, engine in enumerate(engines)}
+    fig, axis = plt.subplots(figsize=(9, 1.5 + 0.3 * sum(len(bars) + 1 for _, bars in groups)))
+    position, ticks = 0.0, []
+    for label, bars in groups:
+        ticks.append((position + (len(bars) - 1) / 2, label))
+        for engine, rate in bars:
+            axis.barh(position, rate, color=colors[engine], label=engine)
+            position += 1
+        position += 1
+    handles = {label: handle for handle, label in zip(*axis.get_legend_handles_labels())}  # each engine once
+    axis.legend(handles.values(), handles.keys(), loc="lower right", fontsize="small")
+    axis.set_yticks([tick for tick, _ in ticks], [label for _, label in ticks])
+    axis.invert_yaxis()
+    axis.set_xscale("log")
+    axis.set_xlabel("training samples / s (log scale)")
+    fig.tight_layout()
+    return fig
 
 
 PEER_TITLES = {"lif": "784-128-10 (LIF)", "alif": "784-128a-10 (ALIF hidden layer)",
@@ -104,8 +175,11 @@ def main() -> None:
     parser.add_argument("--peers", type=Path, default=ROOT / "benchmarks" / "results" / "peers.json",
                         help="bench_peers.py's results: rendered into docs/peers.md when the file exists")
     args = parser.parse_args()
-    args.out.write_text(page(json.loads(args.results.read_text())))
-    print(f"wrote {args.out}")
+    data = json.loads(args.results.read_text())
+    image = args.out.with_suffix(".png")  # beside the page: performance.png, performance-avx2.png
+    args.out.write_text(page(data, image.name))
+    figure(data).savefig(image, dpi=90)
+    print(f"wrote {args.out} and {image}")
     if args.peers.exists():
         target = args.out.parent / "peers.md"
         target.write_text(peers_page(json.loads(args.peers.read_text())))

@@ -44,3 +44,20 @@ def test_a_recurrent_peers_run_gets_its_title_and_input_density() -> None:
            "check": {"torch loop": "same"}, "rows": [], "paired": []}
     text = page_module.peers_page({"runs": {"recurrent-alif": run}})
     assert "## 700-256ra-20 (recurrent ALIF hidden layer" in text and "Input: 1.5% of (channel, step)" in text
+
+
+def test_the_engines_page_names_each_tables_command_and_draws_the_figure(tmp_path) -> None:
+    rows = [{"network": "128-10", "engine": engine, "mode": "train", "T": steps, "batch": 128,
+             "samples_per_s": rate * steps / 25, "ms": 1.0, "peak_rss_mb": 400.0, "x_reference": 1.0}
+            for engine, rate in (("reference", 4000.0), ("fast", 40000.0)) for steps in (25, 100)]
+    data = {"runs": {"seed": {"date": "d", "host": HOST, "threads": 2, "repeats": 1, "rounds": 1, "rows": rows}}}
+    text = page_module.page(data, "bench.png")
+    assert "Command: `python benchmarks/bench_engines.py --section seed`." in text
+    assert "![training samples/s per engine and network](bench.png)" in text
+    assert page_module.LIMITS["seed"] in text and not any(ch.isdigit() for ch in page_module.LIMITS["recurrent"])
+    figure = page_module.figure(data)
+    axis = figure.axes[0]
+    assert [tick.get_text() for tick in axis.get_yticklabels()] == ["seed (T=100)"]
+    assert sorted(bar.get_width() for bar in axis.patches) == [16000.0, 160000.0]  # the T=100 rows only
+    figure.savefig(tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
