@@ -97,3 +97,14 @@ def test_python_m_and_the_seed_script_start() -> None:
     for command in ([sys.executable, "-m", "spikekit", "--help"], [sys.executable, "train_snn.py", "--help"]):
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_runs_started_in_the_same_second_get_directories_of_their_own(tmp_path: Path) -> None:
+    from spikekit.cli.train import fresh_run_dir
+
+    first = fresh_run_dir(tmp_path)
+    first.mkdir()
+    second = fresh_run_dir(tmp_path)
+    if second.name.startswith(first.name):  # the same second (else the clock moved on: a new name anyway)
+        assert second.name == f"{first.name}-2"
+    assert not second.exists()

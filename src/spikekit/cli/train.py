@@ -226,6 +226,15 @@ def extend_run(path: str, epochs: int | None) -> tuple[RunConfig, list[int] | No
     return config, seeds
 
 
+def fresh_run_dir(root: Path = Path("runs")) -> Path:
+    """runs/<date-time>, or runs/<date-time>-2, -3... when a run started in the same second already took it."""
+    base = root / time.strftime("%Y%m%d-%H%M%S")
+    path, number = base, 2
+    while path.exists():
+        path, number = base.with_name(f"{base.name}-{number}"), number + 1
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume:
         check_resume_options(args)
@@ -240,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         seeds = None if args.seeds is None else check_seeds(args.seeds)
         config = config_from_args(args)
-        path = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        path = args.out or fresh_run_dir()
         RunDir.check_new(path, args.force)
     if args.jobs > 1 and seeds is None:
         raise ConfigError("--jobs trains the seeds of a multi-seed run in parallel; give --seeds too")
