@@ -150,46 +150,6 @@ def _dense_to_events(spikes, indices, counts):
         counts[row] = n
 
 
-@numba.njit(parallel=True, cache=True)
-def _count_binary(spikes, counts):
-    """Nonzeros of each row of ``spikes`` [R, N] into ``counts``; the number of rows holding a value other
-    than 0 or 1."""
-    other = 0
-    for row in numba.prange(spikes.shape[0]):
-        n, odd = 0, 0
-        for i in range(spikes.shape[1]):
-            value = spikes[row, i]
-            if value != 0:
-                n += 1
-                if value != 1:
-                    odd = 1
-        counts[row] = n
-        other += odd
-    return other
-
-
-def binary_events(spikes: Tensor) -> SpikeEvents | None:
-    """Events of a dense spike tensor [T, B, N] on the CPU whose entries are all 0 or 1 and that needs no
-    gradient; ``None`` for anything else (analog values, a tensor that requires grad, another device).
-
-    Why: a user's own loop (``sk.poisson_encode``) feeds dense spikes, and the fast engine's event-driven
-    layer is several times faster on events than the dense path on the same spikes. Converting costs one
-    read of the tensor to count and check, and one to gather the indices.
-    """
-    if (not isinstance(spikes, Tensor) or spikes.dim() != 3 or spikes.device.type != "cpu" or spikes.requires_grad
-            or spikes.dtype not in (torch.float32, torch.float64) or spikes.numel() == 0):
-        return None
-    num_steps, batch_size, num_inputs = spikes.shape
-    flat = spikes.detach().reshape(-1, num_inputs).contiguous().numpy()
-    counts = torch.empty(flat.shape[0], dtype=torch.int32)
-    if _count_binary(flat, counts.numpy()):
-        return None
-    indices = torch.zeros(flat.shape[0], max(1, int(counts.max())), dtype=index_dtype(num_inputs))
-    _dense_to_events(flat, indices.numpy(), counts.numpy())
-    return SpikeEvents.on_only(indices.reshape(num_steps, batch_size, -1), counts.reshape(num_steps, batch_size),
-                               num_inputs)
-
-
 def events_from_dense(spikes: Tensor) -> SpikeEvents:
     """Events of a dense binary spike tensor [T, B, N] (any nonzero entry counts as a spike), all as
     on events (no defaults)."""

@@ -86,13 +86,7 @@ def test_the_network_runs_an_event_fed_pair_as_one_node() -> None:
     network = SNN((30, 12, 4), engine="fast").double()
     events = _events(5, 3, 30)
     assert type(network(events).grad_fn).__name__ == "_EventReadoutBackward"
-    # A dense tensor of 0s and 1s is turned into events (a user's own encoder gets the fast path) and gives the
-    # same counts; one that needs a gradient, or holds other values, runs layer by layer.
-    dense = events.to_dense(torch.float64)
-    assert type(network(dense).grad_fn).__name__ == "_EventReadoutBackward"
-    assert torch.equal(network(dense), network(events))
-    assert type(network(dense.requires_grad_()).grad_fn).__name__ != "_EventReadoutBackward"
-    assert type(network(dense.detach() * 0.5).grad_fn).__name__ != "_EventReadoutBackward"
+    assert type(network(events.to_dense(torch.float64)).grad_fn).__name__ != "_EventReadoutBackward"
     deeper = SNN((30, 12, 8, 4), engine="fast").double()  # three layers: the layers one by one, as before
     assert type(deeper(events).grad_fn).__name__ != "_EventReadoutBackward"
 

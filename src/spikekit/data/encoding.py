@@ -44,6 +44,11 @@ def poisson_encode(intensity: Tensor, num_steps: int, generator: torch.Generator
         generator: source of randomness (on the device of ``intensity``).
     Returns:
         spikes [T, B, P] in {0., 1.}, dtype of ``intensity``.
+
+    For training, prefer ``poisson_encode_events``: the same distribution drawn by a compiled counter-based
+    sampler as the events the fast engine's event-driven layer reads, where this draws T*B*P uniforms in
+    PyTorch and the network then reads a dense tensor. This form is for plots, other devices and code that
+    wants a dense tensor.
     """
     _check_shape(intensity, num_steps)
     _check_range(intensity)

@@ -2,8 +2,7 @@
 
 Profile of the reference at T=100, batch 128 (see benchmarks/bench_engines.py): Poisson sampling,
 100 small products per layer and ~6 autograd nodes per step dominate; the unavoidable arithmetic
-is a small part. Here a layer fed by spike events (or by a dense tensor of 0s and 1s, which it turns into events:
-``binary_events``) sums weight rows and runs its LIF in the same
+is a small part. Here a layer fed by spike events sums weight rows and runs its LIF in the same
 compiled pass (``event_layer``); any other layer is one product over all T*B rows (made from the nonzeros
 when the input is mostly zeros: ``sparse_linear``), then one compiled scan over time (``scan``). When only the
 output counts are wanted, the last layer adds its spikes up as it goes (``readout``).
@@ -21,14 +20,14 @@ from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
 from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent
 from spikekit.kernels.scan import plain_lif, scan_neurons
 from spikekit.kernels.sparse_linear import sparse_linear, supports_sparse_linear
-from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, binary_events
+from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events
 
 
 def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, params: NeuronParams) -> Tensor:
     """Same contract as ``reference_layer``: inputs [T, B, N_in] -> spikes [T, B, N_out]."""
     weight = linear.weight
-    events = as_events(inputs) if not isinstance(inputs, Tensor) else None
-    if supports_event_layer(weight) and (events is not None or (events := binary_events(inputs)) is not None):
+    events = as_events(inputs)
+    if events is not None and supports_event_layer(weight):
         return event_lif_layer(events, weight, linear.bias, params)
     return scan_neurons(input_current(inputs, linear), params)
 
@@ -58,10 +57,9 @@ def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Te
     Two layers fed by events run as one pass, ``event_readout_counts``.
     """
     *hidden, (linear, params) = layers
-    if len(hidden) == 1 and supports_event_readout(hidden[0][0], linear) and plain_lif(params):
-        events = as_events(inputs) if not isinstance(inputs, Tensor) else binary_events(inputs)
-        if events is not None:
-            return event_readout_counts(events, *hidden[0], linear, params)
+    if (len(hidden) == 1 and (events := as_events(inputs)) is not None and supports_event_readout(hidden[0][0], linear)
+            and plain_lif(params)):
+        return event_readout_counts(events, *hidden[0], linear, params)
     for hidden_linear, hidden_params in hidden:
         inputs = fast_layer(inputs, hidden_linear, hidden_params)
     if supports_readout(inputs, linear) and plain_lif(params):
