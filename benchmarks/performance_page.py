@@ -49,9 +49,9 @@ LIMITS = {
     "events": "Event recordings feed the event-driven layer directly (no sampling); the step is the compiled "
               "pass over the events and its backward.",
     "recurrent": "The recurrent scan is sequential in time within each sample: the spiking neurons' rows of U are "
-                 "added step by step, and the adjoint goes back through U step by step. The input product is made "
-                 "from the input events as a dense tensor first; that conversion and the scan's per-step work "
-                 "bound the ratio.",
+                 "added step by step, and the adjoint goes back through U step by step, a sample at a time in each "
+                 "thread. The input product is made from the input events (`kernels/event_linear.py`) before the "
+                 "scan; the per-step work through U is what bounds the ratio.",
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
               "compiled code for all samples of a thread at once.",

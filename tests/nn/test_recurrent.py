@@ -61,3 +61,19 @@ def test_trace_replays_the_layers_spikes() -> None:
     trace = layer.trace(inputs)
     assert torch.equal(trace.spikes, spikes) and spikes.sum() > 0
     assert trace.membrane.shape == (30, 2, 8)
+
+
+def test_a_recurrent_layer_fed_events_agrees_with_the_reference() -> None:
+    """The fast engine makes the input current from the events themselves (kernels/event_linear.py)."""
+    from spikekit.spike_events import events_from_dense
+
+    torch.manual_seed(3)
+    net = SNN("16ra-5", ALIFParams(tau=3.0, tau_adapt=6.0, beta=0.4, threshold=0.3), input_shape=(30,)).double()
+    with torch.no_grad():
+        net.layers[0].linear.weight.mul_(4.0)
+    events = events_from_dense((torch.rand(25, 6, 30, dtype=torch.float64) < 0.2).double())
+    expected_counts, expected = _gradients(net, events, "reference")
+    counts, grads = _gradients(net, events, "fast")
+    assert torch.equal(counts, expected_counts) and expected_counts.sum() > 0
+    for mine, theirs in zip(grads, expected):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)

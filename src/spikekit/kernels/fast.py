@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
+from spikekit.kernels.event_linear import event_linear, supports_event_linear
 from spikekit.kernels.event_readout import event_readout_counts, supports_event_readout
 from spikekit.kernels.readout import readout_counts, supports_readout
 from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
@@ -33,8 +34,12 @@ def fast_layer(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, par
 
 
 def input_current(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear) -> Tensor:
-    """``W x + b`` [T, B, N] for inputs [T, B, N_in]: made from the nonzeros when the input has few of them
-    (spikes, spikes after dropout, residual sums: ``sparse_linear``), else one GEMM over the T*B rows."""
+    """``W x + b`` [T, B, N] for inputs [T, B, N_in]: from the events themselves when the input is spike events
+    (``event_linear``), made from the nonzeros when a dense input has few of them (spikes, spikes after dropout,
+    residual sums: ``sparse_linear``), else one GEMM over the T*B rows."""
+    events = as_events(inputs)
+    if events is not None and supports_event_linear(linear.weight, linear.bias):
+        return event_linear(events, linear.weight, linear.bias)
     dense = as_dense(inputs, linear.weight)
     if supports_sparse_linear(dense, linear.weight, linear.bias):
         return sparse_linear(dense, linear.weight, linear.bias)
