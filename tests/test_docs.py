@@ -115,25 +115,33 @@ def test_the_cli_page_shows_the_help_the_parser_prints() -> None:
 SMALL = ["--epochs", "1", "--limit-train", "32", "--limit-test", "16"]  # appended: the last occurrence wins
 
 
-def test_the_readme_commands_run_at_a_small_size(tmp_path: Path, monkeypatch, capsys) -> None:
-    """Every command of the README's quick start, in its order, run for real at a small size: SMALL appended to
-    each `train` (and `-T 4` where the data allows it), 16 test images for `eval` and `report`, `-T 25` for
-    `predict`; runs/RUN is the first run, data/shd holds files in SHD's layout, digit.png a test digit."""
+def test_every_documented_command_runs_at_a_small_size(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Every `spikekit` command of README.md and docs/, page by page in its order, run for real at a small size
+    (the text shows full runs): SMALL appended to each `train` (and `-T 4` where the data allows it), 16 test
+    images for `eval` and `report`, `-T 25` for `predict`. runs/RUN is the README's first run; data/shd holds
+    files in SHD's layout; DIR, N-MNIST-format recordings of 100 MNIST digits per split; digit.png a test
+    digit; /shared/ a folder of the test's. The torchrun lines of docs/interop.md run as the plain command
+    they launch (tests/train/test_distributed.py runs torchrun itself)."""
     from PIL import Image
 
     from spikekit.cli import main
     from spikekit.data.mnist import load_mnist
+    from spikekit.data.nmnist import write_nmnist_folder
     from tests.data.test_shd import _write
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "shd").mkdir(parents=True)
     for split in ("train", "test"):
         _write(tmp_path / "data" / "shd" / f"shd_{split}.h5")
-    Image.fromarray(load_mnist().test.images[0].reshape(28, 28).numpy()).save("digit.png")
-    commands = _commands([ROOT / "README.md"])
-    assert len(commands) >= 10
-    for _, command in commands:
-        argv = shlex.split(command)[1:]
+    mnist = load_mnist()
+    Image.fromarray(mnist.test.images[0].reshape(28, 28).numpy()).save("digit.png")
+    for split, part in (("Train", mnist.train), ("Test", mnist.test)):
+        write_nmnist_folder(tmp_path / "DIR", part.images[:100].numpy().reshape(-1, 28, 28) / 255.0,
+                            part.labels[:100].numpy(), split)
+    commands = _commands(PAGES)
+    assert len(commands) >= 17
+    for page, command in commands:
+        argv = shlex.split(command.replace("/shared/", f"{tmp_path}/shared/"))[1:]
         if argv[0] == "train" and "--resume" not in argv:
             argv += SMALL + ([] if "smnist" in argv else ["-T", "4"])
             argv += ["--out", "runs/RUN"] if not (tmp_path / "runs" / "RUN").exists() else []
@@ -141,5 +149,6 @@ def test_the_readme_commands_run_at_a_small_size(tmp_path: Path, monkeypatch, ca
             argv += ["--limit-test", "16"]
         elif argv[0] == "predict":
             argv += ["-T", "25"]  # runs/RUN trained at T=4 on 32 images: give it the default's steps to answer
-        assert main(argv) == 0, f"README: {command!r} failed: {capsys.readouterr().err}"
+        assert main(argv) == 0, f"{page}: {command!r} failed: {capsys.readouterr().err}"
     assert (tmp_path / "model.nir").is_file() and (tmp_path / "runs" / "RUN" / "report" / "index.html").is_file()
+    assert (tmp_path / "recording.png").is_file() and (tmp_path / "shared" / "runs" / "ddp").is_dir()
