@@ -115,6 +115,7 @@ def test_the_cli_page_shows_the_help_the_parser_prints() -> None:
 SMALL = ["--epochs", "1", "--limit-train", "32", "--limit-test", "16"]  # appended: the last occurrence wins
 
 
+@pytest.mark.shrunk
 def test_every_documented_command_runs_at_a_small_size(tmp_path: Path, monkeypatch, capsys) -> None:
     """Every `spikekit` command of README.md and docs/, page by page in its order, run for real at a small size
     (the text shows full runs): SMALL appended to each `train` (and `-T 4` where the data allows it), 16 test
