@@ -35,7 +35,7 @@ from spikekit.train.summary import seed_summary, selection_key, summary_table
 
 
 def train_seeds(config: RunConfig, seeds: list[int], path: Path | str, *, resume: bool,
-                checkpoint_every: tuple[str, float], shard: Shard, force: bool = False, report: bool = False,
+                checkpoint_every: int | None, shard: Shard, force: bool = False, report: bool = False,
                 jobs: int = 1) -> int:
     """Train ``config`` once per seed into ``path/seed-<n>``, keeping ``path/summary.json`` up to date.
 
@@ -78,14 +78,14 @@ def train_seeds(config: RunConfig, seeds: list[int], path: Path | str, *, resume
 
 
 def _train_in_processes(runs: SeedRuns, config: RunConfig, seeds: list[int], jobs: int,
-                        checkpoint_every: tuple[str, float]) -> int:
+                        checkpoint_every: int | None) -> int:
     """Each seed's run in a child ``spikekit train --resume``, ``jobs`` at a time; a progress bar over all
     their epochs. SIGINT/SIGTERM are passed on once to the children (each checkpoints and stops); the
     children leave with this process (Linux: parent-death signal SIGTERM)."""
     threads = max(1, len(os.sched_getaffinity(0)) // jobs)
     environment = os.environ | {name: str(threads) for name in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
                                                                  "MKL_NUM_THREADS")}
-    extra = ["--checkpoint-every", str(int(checkpoint_every[1]))] if checkpoint_every[0] == "batches" else []
+    extra = ["--checkpoint-every", str(checkpoint_every)] if checkpoint_every is not None else []
     for seed in seeds:
         if not runs.run(seed).config_path.is_file():
             seed_config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))

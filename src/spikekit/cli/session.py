@@ -14,13 +14,13 @@ from spikekit.config import RunConfig
 from spikekit.errors import ConfigError
 from spikekit.train.distributed import Shard
 from spikekit.train.loop import EpochProgress
-from spikekit.train.trainer import Callback, StopOnSignals, Trainer, best_line, epoch_record, fit
+from spikekit.train.trainer import Callback, StopOnSignals, Trainer, best_line, epoch_record, fit, quiet
 
 __all__ = ["ProgressBars", "StopOnSignals", "best_line", "checkpoint_every_option", "epoch_record", "quiet",
            "train_run"]
 
 
-def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_every: tuple[str, float],
+def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_every: int | None,
               shard: Shard, force: bool = False, report: bool = False) -> int:
     """Train ``config`` into the run directory ``path``; returns 0, or 128 + the signal number when SIGINT or
     SIGTERM stopped it (a checkpoint of that instant saved).
@@ -28,16 +28,11 @@ def train_run(config: RunConfig, path: Path | str, *, resume: bool, checkpoint_e
     A new directory is created atomically (``force`` replaces an existing one); with ``resume`` the existing
     one continues from its newest valid checkpoint. ``report``: write RUN_DIR/report at the end.
     """
-    every = int(checkpoint_every[1]) if checkpoint_every[0] == "batches" else None
-    result = fit(config, path, resume=resume, force=force, checkpoint_every=every, shard=shard,
+    result = fit(config, path, resume=resume, force=force, checkpoint_every=checkpoint_every, shard=shard,
                  callbacks=[ProgressBars()] if shard.is_main else [])
     if result.code == 0 and report and shard.is_main:
         write_report(result.run_dir.path, data_dir=config.data_dir, limit_test=config.train.limit_test)
     return result.code
-
-
-def quiet(*args, **kwargs) -> None:
-    """``print`` for ranks other than 0."""
 
 
 class ProgressBars(Callback):
@@ -77,10 +72,8 @@ class ProgressBars(Callback):
         self.bar = self.split = None
 
 
-def checkpoint_every_option(value: int | None) -> tuple[str, float]:
-    """("batches", N) for --checkpoint-every N, else ("seconds", 60): about once a minute of work."""
-    if value is None:
-        return ("seconds", 60.0)
-    if value < 1:
+def checkpoint_every_option(value: int | None) -> int | None:
+    """--checkpoint-every N (batches), checked; None: about once a minute of work (the trainer's default)."""
+    if value is not None and value < 1:
         raise ConfigError(f"--checkpoint-every must be an integer >= 1 (batches), got {value}")
-    return ("batches", value)
+    return value

@@ -55,6 +55,7 @@ from spikekit.train.loop import (
 from spikekit.train.state import TrainingState
 from spikekit.train.summary import best_record, selection_key
 
+CHECKPOINT_SECONDS = 60.0  # without checkpoint_every: a checkpoint after about a minute of work
 Log = Callable[..., None]  # print's signature: log(text, file=sys.stderr) for warnings
 
 
@@ -97,7 +98,7 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
         checkpoint_every: also checkpoint every N batches (default: about once a minute).
         shard: this process's place in a data-parallel job (``spikekit.train.distributed``).
     """
-    say = log if log is not None and shard.is_main else _quiet
+    say = log if log is not None and shard.is_main else quiet
     if data is None:
         data = load_data(config.data_dir, config.train, config.dataset)
     classes = 1 + max((int(split.labels.max()) for split in (data.train, data.test) if len(split.labels)), default=0)
@@ -133,8 +134,7 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
             + ", ".join(f"layer {number} +{up:g}" for number, up in enumerate(raised, 1) if up)
             + " (in thresholds; --init-firing 0: off)")
     trainer = Trainer(config, model, directory, train, val if config.train.val else None, data.test,
-                      ("seconds", 60.0) if checkpoint_every is None else ("batches", checkpoint_every),
-                      shard, list(callbacks), say)
+                      checkpoint_every, shard, list(callbacks), say)
     if resume:
         trainer.restore()
     with StopOnSignals() as stop:
@@ -154,7 +154,7 @@ def first_batch_calibration(model: SNN, train: Split, config: RunConfig) -> list
     return calibrate_firing(model, inputs, config.model.init_firing)
 
 
-def _quiet(*args, **kwargs) -> None:
+def quiet(*args, **kwargs) -> None:
     """``print`` for ranks other than 0, and for ``log=None``."""
 
 
@@ -202,7 +202,7 @@ class Trainer:
     """One run: the model, optimiser, schedule and position, saved to ``run_dir`` (when there is one)."""
 
     def __init__(self, config: RunConfig, model: torch.nn.Module, run_dir: RunDir | None, train: Split,
-                 val: Split | None, test: Split, checkpoint_every: tuple[str, float], shard: Shard,
+                 val: Split | None, test: Split, checkpoint_every: int | None, shard: Shard,
                  callbacks: list[Callback], say: Log) -> None:
         self.config, self.run_dir, self.checkpoint_every = config, run_dir, checkpoint_every
         self.train_split, self.val, self.test = train, val, test
@@ -321,10 +321,9 @@ class Trainer:
             callback.on_epoch_end(self, record)
 
     def _checkpoint_due(self, batch: int) -> bool:
-        kind, every = self.checkpoint_every
-        if kind == "batches":
-            return batch % every == 0
-        return time.monotonic() - self._last_save >= every
+        if self.checkpoint_every is not None:
+            return batch % self.checkpoint_every == 0
+        return time.monotonic() - self._last_save >= CHECKPOINT_SECONDS
 
     def _save(self, *, final: bool = False, best: bool = False) -> None:
         if not self.shard.is_main or self.run_dir is None:
