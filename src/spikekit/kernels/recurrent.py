@@ -14,15 +14,17 @@ next step's current passes back through U,
     g_S[t] = dL/dS[t] + U^T g_I[t+1]        (dense: the surrogate reaches every neuron, spiking or not)
 
 then the model's adjoint gives g_I[t]. Each thread walks its own samples through all steps in one compiled call:
-samples are independent, so no thread waits for another. The product U^T g_I[t+1] is made in the kernel, two
+samples are independent, so no thread waits for another. The product U^T g_I[t+1] is made in the kernel, four
 samples at a time, as the sums of U's rows weighted by each sample's g_I[t+1], kept in registers over each block
-of columns, each row of U loaded once for both (``rows.weighted_rows_pair``; U, 256 KB for N = 256, in L2).
+of columns, each row of U loaded once for all four (``rows.weighted_rows_quad``, with fused multiply-adds; U,
+256 KB for N = 256, in L2). It is most of the backward: 65,536 multiply-adds per sample and step for N = 256.
 Tried and dropped: one torch GEMM per step for the whole batch and one compiled call per step for the adjoint
 (the threads then meet twice a step, and on a loaded machine each meeting waited for a thread to be scheduled:
 784-step backward of 128 samples, N = 256, 0.06 s to 4 s for the same work); numpy's ``np.dot`` (BLAS) inside
 the kernel (OpenBLAS under numba's OpenMP threads: "may hang" warnings, 1.4-4.9 s for a T=100 backward); plain
 loops over 8 samples sharing each row of U (180 ms for that backward, against 145 ms for ``rows.weighted_rows``
-one sample at a time and 75-140 ms for the pair, the machine equally loaded).
+one sample at a time and 75-140 ms for two samples at a time, the machine equally loaded; two samples, multiply
+then add, were replaced by four with FMA: ``rows.weighted_rows_quad`` gives the figures).
 dU = sum over t of g_I[t+1] s[t]^T is made after, from the spiking neurons only (``sparse_linear.weight_grad``).
 
 Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
@@ -39,7 +41,7 @@ from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import add_rows, weighted_rows, weighted_rows_pair
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
 from spikekit.kernels.sparse_linear import weight_grad
@@ -88,22 +90,24 @@ def kernels(code: int):
             x, h = np.empty(width, dtype), np.empty(width, dtype)
             start, stop = part_range(part, num_parts, batch_size)
             grad_state = np.zeros((stop - start, num_state, width), dtype)
-            step_grad = np.empty((2, width), dtype)
+            step_grad = np.empty((QUAD, width), dtype)
+            padded = np.zeros((QUAD, width), dtype)  # a last group's g_I[t+1] rows, zero rows after them
             for t in range(num_steps - 1, -1, -1):
-                for first in range(start, stop, 2):
-                    pair = min(2, stop - first)
-                    if t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] + dL/dS[t], two samples per pass over U
-                        if pair == 2:
-                            weighted_rows_pair(step_grad, weight, grad_current[t + 1, first:first + 2])
+                for first in range(start, stop, QUAD):
+                    group = min(QUAD, stop - first)
+                    if t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] + dL/dS[t], four samples per pass over U
+                        if group == QUAD:
+                            weighted_rows_quad(step_grad, weight, grad_current[t + 1, first:first + QUAD])
                         else:
-                            weighted_rows(step_grad[0], weight, grad_current[t + 1, first])
-                        for r in range(pair):
+                            padded[:group] = grad_current[t + 1, first:first + group]
+                            weighted_rows_quad(step_grad, weight, padded)
+                        for r in range(group):
                             target, loss_grad = step_grad[r], grad_spikes[t, first + r]
                             for j in range(width):
                                 target[j] += loss_grad[j]
                     else:
-                        step_grad[:pair] = grad_spikes[t, first:first + pair]
-                    for r in range(pair):
+                        step_grad[:group] = grad_spikes[t, first:first + group]
+                    for r in range(group):
                         b = first + r
                         adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, step_grad[r], surrogate,
                                 slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)

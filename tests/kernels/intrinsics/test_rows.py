@@ -1,11 +1,11 @@
-"""rows.add_rows, scatter_rows, weighted_rows and weighted_rows_pair equal plain loops of the same arithmetic, to the
+"""rows.add_rows, scatter_rows, weighted_rows and weighted_rows_quad equal plain loops of the same arithmetic, to the
 bit."""
 
 import numba
 import numpy as np
 import pytest
 
-from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows, weighted_rows_pair
+from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows, weighted_rows_quad
 
 
 @numba.njit
@@ -158,19 +158,42 @@ def test_weighted_rows_is_the_plain_loop_to_the_bit(dtype) -> None:
 
 
 @numba.njit
-def _weighted_rows_pair_kernel(totals, rows, weights):
-    weighted_rows_pair(totals, rows, weights)
+def _weighted_rows_quad_kernel(totals, rows, weights):
+    weighted_rows_quad(totals, rows, weights)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_weighted_rows_pair_is_two_plain_loops_to_the_bit(dtype) -> None:
+def _fma_loop_float32(rows, weights):
+    """The documented arithmetic for float32, exactly: each term w * row is exact in float64 (24 + 24 bits < 53),
+    so one rounding of the float64 sum to float32 is the fused multiply-add's one rounding."""
+    totals = np.zeros((weights.shape[0], rows.shape[1]), np.float32)
+    for k in range(rows.shape[0]):
+        product = weights[:, k:k + 1].astype(np.float64) * rows[k].astype(np.float64)
+        totals = (totals.astype(np.float64) + product).astype(np.float32)
+    return totals
+
+
+def test_weighted_rows_quad_is_four_fused_multiply_add_loops_to_the_bit() -> None:
     rng = np.random.default_rng(4)
     for width in WIDTHS:
         for num_rows in (1, 3, 10, 17):
-            rows = rng.standard_normal((num_rows, width)).astype(dtype)
-            weights = rng.standard_normal((2, num_rows + 6)).astype(dtype)  # longer than K: the rest is not read
-            expected, got = np.full((2, width), np.nan, dtype), np.full((2, width), np.nan, dtype)
-            for pair in range(2):
-                _weighted_rows_loop(expected[pair], rows, weights[pair])
-            _weighted_rows_pair_kernel(got, rows, weights)
-            assert got.tobytes() == expected.tobytes(), (width, num_rows)
+            rows = rng.standard_normal((num_rows, width)).astype(np.float32)
+            weights = rng.standard_normal((4, num_rows + 6)).astype(np.float32)  # longer than K: the rest unread
+            got = np.full((4, width), np.nan, np.float32)
+            _weighted_rows_quad_kernel(got, rows, weights)
+            assert got.tobytes() == _fma_loop_float32(rows, weights).tobytes(), (width, num_rows)
+    # one rounding, not two: -1 + (1 + 2^-12)^2 is 2^-11 + 2^-24 fused, 2^-11 multiplied then added
+    rows = np.array([[-1.0], [1 + 2**-12]], np.float32)
+    weights = np.array([[1.0, 1 + 2**-12]] * 4, np.float32)
+    got = np.zeros((4, 1), np.float32)
+    _weighted_rows_quad_kernel(got, rows, weights)
+    assert (got == np.float32(2**-11 + 2**-24)).all()
+
+
+def test_weighted_rows_quad_float64_is_the_product_within_rounding() -> None:
+    rng = np.random.default_rng(5)
+    for width in WIDTHS:
+        rows, weights = rng.standard_normal((17, width)), rng.standard_normal((4, 23))
+        got = np.full((4, width), np.nan)
+        _weighted_rows_quad_kernel(got, rows, weights)
+        bound = 17 * np.finfo(np.float64).eps * (np.abs(weights[:, :17]) @ np.abs(rows))
+        assert (np.abs(got - weights[:, :17] @ rows) <= bound).all(), width
