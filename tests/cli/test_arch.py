@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spikekit.cli import main
+from spikekit.cli import build_parser, main
+from spikekit.cli.train import config_from_args
+from spikekit.config import ModelConfig, TrainConfig
 from spikekit.data.mnist import MNIST
 from tests.cli.test_resume import _environment, _interrupt_at, _metrics, _train_command, _weights
 
@@ -52,6 +54,28 @@ def test_the_conv_preset_fills_the_options_not_given(small_mnist_dir: Path, tmp_
     assert config["train"]["num_steps"] == 8 and config["train"]["epochs"] == 1
     train = config["train"]  # the preset's recipe: batches of 64, wsd, 1-pixel shifts, tested at T=16
     assert (train["batch_size"], train["schedule"], train["shift"], train["eval_steps"]) == (64, "wsd", 1, 16)
+
+
+def test_the_sequence_datasets_train_the_smnist_preset_unless_told_otherwise(capsys) -> None:
+    parser = build_parser()
+    config = config_from_args(parser.parse_args(["train", "--dataset", "psmnist"]))
+    model, train = config.model, config.train
+    assert (model.arch, model.readout, model.threshold, model.tau, model.tau_adapt, model.beta_adapt) == (
+        "64ra-256ra-10", "leaky", 0.1, 20.0, 200.0, 0.2)
+    assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt"), 4.0, (1,))
+    assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.schedule) == (784, 32, 3e-3, 1.0, "wsd")
+    # an option given wins over the preset's; ModelConfig's defaults stand where the preset says nothing
+    config = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--threshold", "0.2", "--learn", "tau",
+                                                 "--clip-grad", "5", "--surrogate", "atan"]))
+    assert (config.model.threshold, config.model.learn, config.train.clip_grad) == (0.2, ("tau",), 5.0)
+    assert (config.model.surrogate, config.model.reset) == ("atan", ModelConfig().reset)
+    # the layers given: no preset, every option at its own default
+    config = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--arch", "32r-10"]))
+    assert (config.model.arch, config.model.readout, config.model.threshold, config.train.batch_size) == (
+        "32r-10", "counts", ModelConfig().threshold, TrainConfig().batch_size)
+    assert main(["train", "--arch", "smnist"]) == 2
+    assert capsys.readouterr().err.strip().endswith("the smnist preset is made for --dataset smnist or psmnist, "
+                                                    "not mnist")
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from spikekit.errors import ConfigError
 from spikekit.io.run_dir import RunDir, SeedRuns
 from spikekit.kernels import ENGINES
 from spikekit.nn.readout import READOUTS
-from spikekit.nn.spec import PRESETS
+from spikekit.nn.spec import PRESETS, SEQUENCE_PRESET
 from spikekit.schedule import SCHEDULES
 from spikekit.train.distributed import leave, shard_from_environment
 
@@ -38,7 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-T", "--num-steps", type=int,
                         help=f"time steps per image (default {defaults_train.num_steps}, or the --arch preset's)")
     parser.add_argument("--arch", metavar="SPEC", help=f"layers (default {defaults_model.arch}, the seed "
-                        f"network), e.g. 12c5-p2-32c5-p2-10; or a preset: {', '.join(PRESETS)} (spikekit.nn.spec)")
+                        f"network; for --dataset smnist or psmnist the {SEQUENCE_PRESET} preset), e.g. "
+                        f"12c5-p2-32c5-p2-10; or a preset: {', '.join(PRESETS)} (spikekit.nn.spec)")
     parser.add_argument("--hidden", type=int, nargs="+", help="hidden widths of a fully connected network "
                         "(--hidden 128 is --arch 128-10)")
     parser.add_argument("--batch-size", type=int,
@@ -56,37 +57,47 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--label-smoothing", type=float, default=defaults_train.label_smoothing,
                         help="cross-entropy label smoothing on the output counts")
     parser.add_argument("--clip-grad", type=float, metavar="NORM", help="rescale the gradients to at most this "
-                        "global L2 norm before each step (default: no clipping; for recurrent networks on long "
-                        "sequences)")
+                        "global L2 norm before each step (default: no clipping, or the preset's; for recurrent "
+                        "networks on long sequences)")
     parser.add_argument("--shift", type=int, metavar="PIXELS", help="augment: translate each training image by "
                         f"up to PIXELS (0: off; default {defaults_train.shift}, or the preset's)")
-    parser.add_argument("--tau", type=float, default=defaults_model.tau, help="membrane time constant, in steps")
-    parser.add_argument("--threshold", type=float, default=defaults_model.threshold)
-    parser.add_argument("--reset", type=float, default=defaults_model.reset)
-    parser.add_argument("--surrogate", default=defaults_model.surrogate, help=f"one of {', '.join(SURROGATES)}")
-    parser.add_argument("--slope", type=float, default=defaults_model.slope,
-                        help="surrogate sharpness (fast_sigmoid: 1/(1+slope*|V-threshold|)^2)")
-    parser.add_argument("--neuron", choices=list(MODELS), default=defaults_model.neuron,
+    # The neuron and readout options default to None: the --arch preset's value, else ModelConfig's (the help's).
+    parser.add_argument("--tau", type=float, default=None,
+                        help=f"membrane time constant, in steps (default {defaults_model.tau}, or the preset's)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help=f"default {defaults_model.threshold}, or the preset's")
+    parser.add_argument("--reset", type=float, default=None, help=f"default {defaults_model.reset}")
+    parser.add_argument("--surrogate", default=None,
+                        help=f"one of {', '.join(SURROGATES)} (default {defaults_model.surrogate})")
+    parser.add_argument("--slope", type=float, default=None, help="surrogate sharpness (fast_sigmoid: "
+                        f"1/(1+slope*|V-threshold|)^2; default {defaults_model.slope})")
+    parser.add_argument("--neuron", choices=list(MODELS), default=None,
                         help="neuron model of layers whose token has no suffix: lif, alif (adaptive threshold) or "
-                        "cuba (current-based synapse); a token's suffix wins (128a: ALIF, 12c5s: CubaLIF)")
-    parser.add_argument("--tau-adapt", type=float, default=defaults_model.tau_adapt,
-                        help="ALIF adaptation time constant, in steps")
-    parser.add_argument("--beta-adapt", type=float, default=defaults_model.beta_adapt,
-                        help="ALIF threshold rise per unit of adaptation (threshold + beta * a)")
-    parser.add_argument("--tau-syn", type=float, default=defaults_model.tau_syn,
-                        help="CubaLIF synaptic time constant, in steps")
-    parser.add_argument("--init-gain", type=float, default=defaults_model.init_gain, metavar="G",
-                        help="fully connected layers start with PyTorch's default weights times G (default 1; 4 makes "
-                        "sparse-input networks such as recurrent ones fire from the first batch)")
-    parser.add_argument("--init-firing", type=float, default=defaults_model.init_firing, metavar="RATE",
+                        "cuba (current-based synapse); a token's suffix wins (128a: ALIF, 12c5s: CubaLIF); "
+                        f"default {defaults_model.neuron}")
+    parser.add_argument("--tau-adapt", type=float, default=None,
+                        help=f"ALIF adaptation time constant, in steps (default {defaults_model.tau_adapt}, or the "
+                        "preset's)")
+    parser.add_argument("--beta-adapt", type=float, default=None,
+                        help="ALIF threshold rise per unit of adaptation (threshold + beta * a; default "
+                        f"{defaults_model.beta_adapt}, or the preset's)")
+    parser.add_argument("--tau-syn", type=float, default=None,
+                        help=f"CubaLIF synaptic time constant, in steps (default {defaults_model.tau_syn})")
+    parser.add_argument("--init-gain", type=float, default=None, metavar="G",
+                        help="fully connected layers start with PyTorch's default weights times G (default "
+                        f"{defaults_model.init_gain:g}, or the preset's; 4 makes sparse-input networks such as "
+                        "recurrent ones fire from the first batch)")
+    parser.add_argument("--init-firing", type=float, default=None, metavar="RATE",
                         help="on the first batch, raise each spiking layer's bias until it fires at least "
                         f"RATE spikes per neuron per step (default {defaults_model.init_firing}; 0: off; "
                         "spikekit.nn.calibrate)")
-    parser.add_argument("--readout", choices=READOUTS, default=defaults_model.readout,
+    parser.add_argument("--readout", choices=READOUTS, default=None,
                         help="scores of the output layer: counts (its spike counts) or leaky (its neurons do not fire; "
-                        "their mean membrane over the steps: for long sequences, spikekit.nn.readout)")
-    parser.add_argument("--learn", type=_names, default=(), metavar="NAMES",
-                        help="constants to learn per neuron, comma-separated (e.g. tau or tau,threshold; PLIF)")
+                        "their mean membrane over the steps: for long sequences, spikekit.nn.readout); default "
+                        f"{defaults_model.readout}, or the preset's")
+    parser.add_argument("--learn", type=_names, metavar="NAMES",
+                        help="constants to learn per neuron, comma-separated (e.g. tau or tau,threshold; PLIF; "
+                        "default none, or the preset's)")
     parser.add_argument("--seed", type=int, help=f"every random draw derives from it (default {defaults_train.seed})")
     parser.add_argument("--seeds", type=int, nargs="+", metavar="N", help="train once per seed, one after "
                         "another, into RUN_DIR/seed-<N>/; writes RUN_DIR/summary.json (mean and spread)")
@@ -123,30 +134,34 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The run's config: ``--arch`` (a spec or a preset, whose recipe fills the options not given)
-    or ``--hidden``, then the other options."""
+    """The run's config: ``--arch`` (a spec or a preset, whose recipe fills the options not given; the sequence
+    datasets' default is ``SEQUENCE_PRESET``) or ``--hidden``, then the other options."""
     if args.arch is not None and args.hidden is not None:
         raise ConfigError("give the layers with --arch or with --hidden, not both")
-    arch = args.arch if args.arch is not None else ModelConfig.arch
+    events, sequence = args.dataset in ("nmnist", "shd", "ssc"), args.dataset in SEQUENCE_DATASETS
+    arch = args.arch if args.arch is not None else SEQUENCE_PRESET if sequence and args.hidden is None else (
+        ModelConfig.arch)
     if args.hidden is not None:
         if any(width < 1 for width in args.hidden):
             raise ConfigError(f"layer sizes must be positive integers, got --hidden {' '.join(map(str, args.hidden))}")
         arch = "-".join(map(str, [*args.hidden, ModelConfig().outputs]))
     preset = PRESETS.get(arch)
+    if preset is not None and preset.datasets and args.dataset not in preset.datasets:
+        raise ConfigError(f"the {arch} preset is made for --dataset {' or '.join(preset.datasets)}, not {args.dataset}")
     defaults = TrainConfig() if preset is None else preset
+    recipe = {**{name: getattr(ModelConfig(), name) for name in MODEL_OPTIONS}, **dict(() if preset is None
+                                                                                      else preset.model)}
     def chosen(value, name: str):
         return getattr(defaults, name) if value is None else value
-    events, sequence = args.dataset in ("nmnist", "shd", "ssc"), args.dataset in SEQUENCE_DATASETS
+    def model_option(name: str):
+        value = getattr(args, name)
+        return recipe[name] if value is None else value
     audio = args.dataset in ("shd", "ssc")
     bin_mode = args.bin_mode or ("fixed" if audio else TrainConfig.bin_mode)
     if events and args.downsample < 1:
         raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
     side = -(-NMNIST_SENSOR[1] // args.downsample)
-    model = ModelConfig(arch=arch, tau=args.tau, threshold=args.threshold, reset=args.reset,
-                        surrogate=args.surrogate, slope=args.slope, neuron=args.neuron, tau_adapt=args.tau_adapt,
-                        beta_adapt=args.beta_adapt, tau_syn=args.tau_syn, learn=args.learn, init_gain=args.init_gain,
-                        init_firing=args.init_firing,
-                        readout=args.readout,
+    model = ModelConfig(arch=arch, **{name: model_option(name) for name in MODEL_OPTIONS},
                         input_shape=(SHD_SENSOR[2],) if audio else (NMNIST_SENSOR[0], side, side) if events
                         else (1,) if sequence else ModelConfig.input_shape)
     shift = (0 if events or sequence else chosen(None, "shift")) if args.shift is None else args.shift
@@ -158,9 +173,15 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                         engine=args.engine, device=args.device, limit_train=args.limit_train,
                         limit_test=args.limit_test, val=args.val,
                         schedule=chosen(args.schedule, "schedule"), warmup=args.warmup, weight_decay=args.weight_decay,
-                        label_smoothing=args.label_smoothing, clip_grad=args.clip_grad, shift=shift, bin_mode=bin_mode,
-                        downsample=args.downsample, eval_steps=eval_steps)
+                        label_smoothing=args.label_smoothing, clip_grad=chosen(args.clip_grad, "clip_grad"),
+                        shift=shift, bin_mode=bin_mode, downsample=args.downsample, eval_steps=eval_steps)
     return RunConfig(model, train, args.data_dir, args.dataset)
+
+
+# The ModelConfig fields set by options of their own name, whose default is the --arch preset's value, else
+# ModelConfig's.
+MODEL_OPTIONS = ("tau", "threshold", "reset", "surrogate", "slope", "neuron", "tau_adapt", "beta_adapt", "tau_syn",
+                 "learn", "init_gain", "init_firing", "readout")
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows
 from spikekit.kernels.neurons import SHAPES, adjoint_at_margin, charge_and_fire, margin, prepared
@@ -201,18 +202,24 @@ def kernels(code: int):
             for part in numba.prange(num_parts):
                 transpose_part(weight, part, num_parts, weight_t)
         for part in numba.prange(num_parts):
-            local = consts.copy()  # private (see neurons.py: LLVM then needs no overlap checks against it)
-            base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
-            state = np.empty((GROUP, num_state, width), dtype)
+            owned_consts = consts.copy()  # private (see neurons.py: LLVM then needs no overlap checks against it)
+            owned_base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
+            owned_state = np.empty((GROUP, num_state, width), dtype)
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            local, base, state = borrowed(owned_consts), borrowed(owned_base), borrowed(owned_state)
+            events, saved_rows, spike_rows = borrowed(indices), borrowed(saved), borrowed(spikes)
             current = np.empty(width, dtype)
             for group in range(*part_groups(part, num_parts, batch_size)):
                 first, stop = group_samples(group, batch_size)
                 start_group(bias, weight_t, defaults, first, stop, num_defaults, base, state)
                 for t in range(num_steps):
                     for b in range(first, stop):
-                        event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
-                        charge_and_fire(code, local, state[b - first], current, saved[t, b] if keep else saved[part, 0],
-                                        spikes[t, b])
+                        event_current(base[b - first], weight_t, events[t, b], num_on[t, b], num_off[t, b], current)
+                        charge_and_fire(code, local, state[b - first], current,
+                                        saved_rows[t, b] if keep else saved_rows[part, 0], spike_rows[t, b])
+            held(owned_consts)
+            held(owned_base)
+            held(owned_state)
 
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -230,14 +237,17 @@ def kernels(code: int):
         width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
         zero = dtype.type(0)
         for part in numba.prange(num_parts):
-            accumulator, accumulator_bias = partial[part], partial_bias[part]
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            accumulator, accumulator_bias = borrowed(partial)[part], borrowed(partial_bias)[part]
+            events, saved_rows, grad_rows = borrowed(indices), borrowed(saved), borrowed(grad_spikes)
             accumulator[:] = zero
             accumulator_bias[:] = zero
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
-            local = prepared(code, consts)  # private, with the adjoint's factors (neurons.prepared)
+            owned_consts = prepared(code, consts)  # private, with the adjoint's factors (neurons.prepared)
             accumulator_consts = np.zeros_like(consts)
-            grad_state = np.empty((GROUP, num_state, width), dtype)
-            over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+            owned_state = np.empty((GROUP, num_state, width), dtype)
+            owned_over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+            local, grad_state, over_time = borrowed(owned_consts), borrowed(owned_state), borrowed(owned_over_time)
             # x and h separate arrays: as two rows of one, a loop writing one and reading the other could overlap
             # for all LLVM knew, and ran scalar (CubaLIF's adjoint: 1.9 vs 1.3 ms for a T=25 batch)
             x, h = np.empty(width, dtype), np.empty(width, dtype)
@@ -248,14 +258,17 @@ def kernels(code: int):
                 over_time[:] = zero
                 for t in range(num_steps - 1, -1, -1):
                     for b in range(first, stop):
-                        margin(code, local, saved[t, b], x)
-                        adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0,
-                                              grad_spikes[t, b], surrogate, grad_state[b - first],
-                                              over_time[b - first], accumulator, accumulator_consts, indices[t, b],
+                        margin(code, local, saved_rows[t, b], x)
+                        adjoint_neuron_events(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0,
+                                              grad_rows[t, b], surrogate, grad_state[b - first],
+                                              over_time[b - first], accumulator, accumulator_consts, events[t, b],
                                               num_on[t, b], num_off[t, b], x, h, grad_current)
                 end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
             partial_consts[part] = accumulator_consts
             restore_denormals(mxcsr)
+            held(owned_consts)
+            held(owned_state)
+            held(owned_over_time)
         for part in numba.prange(num_parts):
             sum_partials_part(partial, part, transpose, grad_weight)
         sum_partials(partial_bias, grad_bias)

@@ -65,6 +65,7 @@ from spikekit.kernels.event_layer import (
     thread_parts,
     transpose_part,
 )
+from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
 from spikekit.kernels.intrinsics.select import LANES, select_fired
@@ -105,9 +106,12 @@ def kernels(code: int):
             for part in numba.prange(num_parts):
                 transpose_part(weight, part, num_parts, weight_t)
         for part in numba.prange(num_parts):
-            local = consts.copy()  # private (see scan.kernels)
-            base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
-            state = np.empty((GROUP, num_state, width), dtype)
+            owned_consts = consts.copy()  # private (see scan.kernels)
+            owned_base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
+            owned_state = np.empty((GROUP, num_state, width), dtype)
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            local, base, state = borrowed(owned_consts), borrowed(owned_base), borrowed(owned_state)
+            saved_rows, events, readout_rows = borrowed(saved), borrowed(indices), borrowed(readout_current)
             current, spikes = np.empty(width, dtype), np.empty(width, dtype)
             fired = np.empty(width, np.int32)
             for group in range(*part_groups(part, num_parts, batch_size)):
@@ -115,12 +119,15 @@ def kernels(code: int):
                 start_group(bias, weight_t, defaults, first, stop, num_defaults, base, state)
                 for t in range(num_steps):
                     for b in range(first, stop):
-                        saved_row = saved[t, b] if keep else saved[part, 0]
-                        event_current(base[b - first], weight_t, indices[t, b], num_on[t, b], num_off[t, b], current)
+                        saved_row = saved_rows[t, b] if keep else saved_rows[part, 0]
+                        event_current(base[b - first], weight_t, events[t, b], num_on[t, b], num_off[t, b], current)
                         charge_and_fire(code, local, state[b - first], current, saved_row, spikes)
-                        readout_row = readout_current[t, b]
+                        readout_row = readout_rows[t, b]
                         readout_row[:] = readout_bias
                         add_rows(readout_row, readout_weight_t, fired, 0, _fired(spikes, half, fired), one)
+            held(owned_consts)
+            held(owned_base)
+            held(owned_state)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def backward(indices, num_on, num_off, defaults, num_defaults, readout_grad, saved, readout_weight, hidden,
@@ -138,16 +145,21 @@ def kernels(code: int):
         width, num_outputs, num_parts, dtype = saved.shape[3], readout_weight.shape[0], partial.shape[0], saved.dtype
         zero, one = dtype.type(0), dtype.type(1)
         for part in numba.prange(num_parts):
-            accumulator, accumulator_bias = partial[part], partial_bias[part]
-            readout_accumulator, readout_accumulator_bias = readout_partial[part], readout_partial_bias[part]
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            accumulator, accumulator_bias = borrowed(partial)[part], borrowed(partial_bias)[part]
+            readout_accumulator = borrowed(readout_partial)[part]
+            readout_accumulator_bias = borrowed(readout_partial_bias)[part]
+            saved_rows, events, readout_rows = borrowed(saved), borrowed(indices), borrowed(readout_grad)
             accumulator[:] = zero
             accumulator_bias[:] = zero
             readout_accumulator[:] = zero
             readout_accumulator_bias[:] = zero
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
-            local, accumulator_consts = prepared(code, consts), np.zeros_like(consts)  # private (neurons.prepared)
-            grad_state = np.empty((GROUP, num_state, width), dtype)
-            over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+            # private (neurons.prepared)
+            owned_consts, accumulator_consts = prepared(code, consts), np.zeros_like(consts)
+            owned_state = np.empty((GROUP, num_state, width), dtype)
+            owned_over_time = np.empty((GROUP, width), dtype)  # sum over t of g_I: what defaults and bias receive
+            local, grad_state, over_time = borrowed(owned_consts), borrowed(owned_state), borrowed(owned_over_time)
             x, h = np.empty(width, dtype), np.empty(width, dtype)  # two arrays (event_layer.kernels says why)
             grad_current, grad_spikes = np.empty(width, dtype), np.empty(width, dtype)
             fired = np.empty(width, np.int32)
@@ -157,25 +169,28 @@ def kernels(code: int):
                 over_time[:] = zero
                 for t in range(num_steps - 1, -1, -1):
                     for b in range(first, stop):
-                        readout_row = readout_grad[t, b]
+                        readout_row = readout_rows[t, b]
                         for k in range(readout_row.shape[0]):
                             readout_accumulator_bias[k] += readout_row[k]
                         # the hidden neurons that fired, from the step's saved rows: where V_pre >= threshold, or
                         # where the model's margin (kept in x for the adjoint) is >= 0
                         if code == UNIFORM_LIF:
-                            count = _fired(saved[t, b, 0], local[1, 0], fired)
+                            count = _fired(saved_rows[t, b, 0], local[1, 0], fired)
                         else:
-                            margin(code, local, saved[t, b], x)
+                            margin(code, local, saved_rows[t, b], x)
                             count = _fired(x, zero, fired)
                         scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
                         weighted_rows(grad_spikes, readout_weight, readout_row)
-                        adjoint_neuron_events(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0,
+                        adjoint_neuron_events(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0,
                                               grad_spikes, surrogate, grad_state[b - first], over_time[b - first],
-                                              accumulator, accumulator_consts, indices[t, b], num_on[t, b],
+                                              accumulator, accumulator_consts, events[t, b], num_on[t, b],
                                               num_off[t, b], x, h, grad_current)
                 end_group(over_time, defaults, first, stop, num_defaults, accumulator, accumulator_bias)
             partial_consts[part] = accumulator_consts
             restore_denormals(mxcsr)
+            held(owned_consts)
+            held(owned_state)
+            held(owned_over_time)
         for part in numba.prange(num_parts):
             sum_partials_part(partial, part, transpose, grad_weight)
         sum_partials(partial_bias, grad_bias)

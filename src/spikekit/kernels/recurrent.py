@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
@@ -59,22 +60,27 @@ def kernels(code: int):
         num_steps, batch_size, width = current.shape
         one = current.dtype.type(1)
         for part in numba.prange(num_parts):
-            local = consts.copy()  # private (scan.kernels says why)
+            owned_consts = consts.copy()  # private (scan.kernels says why)
             start, stop = part_range(part, num_parts, batch_size)
-            state = np.zeros((stop - start, num_state, width), current.dtype)
+            owned_state = np.zeros((stop - start, num_state, width), current.dtype)
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            local, state = borrowed(owned_consts), borrowed(owned_state)
+            current_rows, saved_rows, spike_rows = borrowed(current), borrowed(saved), borrowed(spikes)
             row = np.empty(width, current.dtype)
             fired = np.empty(width, np.int32)
             for t in range(num_steps):
                 for b in range(start, stop):
-                    row[:] = current[t, b]
+                    row[:] = current_rows[t, b]
                     if t > 0:
-                        previous, count = spikes[t - 1, b], 0
+                        previous, count = spike_rows[t - 1, b], 0
                         for j in range(width):  # branch-free: always write, advance on a spike
                             fired[count] = j
                             count += previous[j] != 0
                         add_rows(row, weight_t, fired, 0, count, one)
-                    saved_row = saved[t, b] if keep else saved[part, 0]
-                    charge_and_fire(code, local, state[b - start], row, saved_row, spikes[t, b])
+                    saved_row = saved_rows[t, b] if keep else saved_rows[part, 0]
+                    charge_and_fire(code, local, state[b - start], row, saved_row, spike_rows[t, b])
+            held(owned_consts)
+            held(owned_state)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def backward(grad_spikes, saved, weight, consts, num_state, surrogate, slope, learn, grad_current,
@@ -86,33 +92,39 @@ def kernels(code: int):
         dtype = saved.dtype
         for part in numba.prange(num_parts):
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
-            local, accumulator = prepared(code, consts), np.zeros_like(consts)
+            owned_consts, accumulator = prepared(code, consts), np.zeros_like(consts)
             x, h = np.empty(width, dtype), np.empty(width, dtype)
             start, stop = part_range(part, num_parts, batch_size)
-            grad_state = np.zeros((stop - start, num_state, width), dtype)
-            step_grad = np.empty((QUAD, width), dtype)
+            owned_state = np.zeros((stop - start, num_state, width), dtype)
+            owned_step = np.empty((QUAD, width), dtype)
             padded = np.zeros((QUAD, width), dtype)  # a last group's g_I[t+1] rows, zero rows after them
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            local, grad_state, step_grad = borrowed(owned_consts), borrowed(owned_state), borrowed(owned_step)
+            saved_rows, grad_rows, current_rows = borrowed(saved), borrowed(grad_spikes), borrowed(grad_current)
             for t in range(num_steps - 1, -1, -1):
                 for first in range(start, stop, QUAD):
                     group = min(QUAD, stop - first)
                     if t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] + dL/dS[t], four samples per pass over U
                         if group == QUAD:
-                            weighted_rows_quad(step_grad, weight, grad_current[t + 1, first:first + QUAD])
+                            weighted_rows_quad(step_grad, weight, current_rows[t + 1, first:first + QUAD])
                         else:
-                            padded[:group] = grad_current[t + 1, first:first + group]
+                            padded[:group] = current_rows[t + 1, first:first + group]
                             weighted_rows_quad(step_grad, weight, padded)
                         for r in range(group):
-                            target, loss_grad = step_grad[r], grad_spikes[t, first + r]
+                            target, loss_grad = step_grad[r], grad_rows[t, first + r]
                             for j in range(width):
                                 target[j] += loss_grad[j]
                     else:
-                        step_grad[:group] = grad_spikes[t, first:first + group]
+                        step_grad[:group] = grad_rows[t, first:first + group]
                     for r in range(group):
                         b = first + r
-                        adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, step_grad[r], surrogate,
-                                slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
+                        adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
+                                surrogate, slope, x, h, grad_state[b - start], current_rows[t, b], accumulator, learn)
             partial_consts[part] = accumulator
             restore_denormals(mxcsr)
+            held(owned_consts)
+            held(owned_state)
+            held(owned_step)
 
     return forward, backward
 

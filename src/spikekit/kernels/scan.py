@@ -25,6 +25,7 @@ from torch import Tensor
 from spikekit.dynamics.lif import LIFParams, initial_state
 from spikekit.dynamics.neuron import model_of, neuron_scan, pack
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.lif_fused import fused_lif_scan
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, adjoint, charge_and_fire, prepared
@@ -56,15 +57,20 @@ def kernels(code: int):
         [num_parts, 1, K, N] per-thread scratch (inference)."""
         num_steps, batch_size, width = current.shape
         for part in numba.prange(num_parts):
-            local = consts.copy()  # private (see backward)
+            owned_consts = consts.copy()  # private (see backward)
             start, stop = part_range(part, num_parts, batch_size)
             # Steps outermost: a step's rows of the thread's samples are one contiguous block of current, spikes
             # and saved (one sample's rows lie [B, N] apart; walked sample by sample, 2.7x slower for T=25, B=128).
-            state = np.zeros((stop - start, num_state, width), current.dtype)
+            owned_state = np.zeros((stop - start, num_state, width), current.dtype)
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            local, state = borrowed(owned_consts), borrowed(owned_state)
+            current_rows, saved_rows, spike_rows = borrowed(current), borrowed(saved), borrowed(spikes)
             for t in range(num_steps):
                 for b in range(start, stop):
-                    saved_row = saved[t, b] if keep else saved[part, 0]
-                    charge_and_fire(code, local, state[b - start], current[t, b], saved_row, spikes[t, b])
+                    saved_row = saved_rows[t, b] if keep else saved_rows[part, 0]
+                    charge_and_fire(code, local, state[b - start], current_rows[t, b], saved_row, spike_rows[t, b])
+            held(owned_consts)
+            held(owned_state)
 
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
@@ -78,16 +84,21 @@ def kernels(code: int):
             # Private copies (allocated here): LLVM then knows they overlap no argument and vectorises the rows'
             # loops without runtime overlap checks, which with this many arrays it gives up on.
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
-            local, accumulator = prepared(code, consts), np.zeros_like(consts)
+            owned_consts, accumulator = prepared(code, consts), np.zeros_like(consts)
             x, h = np.empty(width, dtype), np.empty(width, dtype)
             start, stop = part_range(part, num_parts, batch_size)
-            grad_state = np.zeros((stop - start, num_state, width), dtype)  # steps outermost, as forward
+            owned_state = np.zeros((stop - start, num_state, width), dtype)  # steps outermost, as forward
+            # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
+            local, grad_state = borrowed(owned_consts), borrowed(owned_state)
+            saved_rows, grad_rows, current_rows = borrowed(saved), borrowed(grad_spikes), borrowed(grad_current)
             for t in range(num_steps - 1, -1, -1):
                 for b in range(start, stop):
-                    adjoint(code, local, saved[t, b], saved[max(t - 1, 0), b], t == 0, grad_spikes[t, b],
-                            surrogate, slope, x, h, grad_state[b - start], grad_current[t, b], accumulator, learn)
+                    adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, grad_rows[t, b],
+                            surrogate, slope, x, h, grad_state[b - start], current_rows[t, b], accumulator, learn)
             partial_consts[part] = accumulator
             restore_denormals(mxcsr)
+            held(owned_consts)
+            held(owned_state)
 
     return forward, backward
 

@@ -49,7 +49,8 @@ class LayerSpec(NamedTuple):
 
 
 class Preset(NamedTuple):
-    """A named recipe: the spec and the training defaults chosen for it (docs/accuracy.md gives the measurements)."""
+    """A named recipe: the spec and the training defaults chosen for it (docs/accuracy.md gives the measurements).
+    ``spikekit train --arch NAME`` fills every option not given on the command line from it."""
 
     arch: str
     num_steps: int
@@ -59,6 +60,9 @@ class Preset(NamedTuple):
     shift: int = 0  # augmentation: pixels of random translation
     batch_size: int = 128
     eval_steps: int | None = None  # time steps per test image (None: num_steps)
+    clip_grad: float | None = None  # global gradient norm (None: no clipping)
+    model: tuple[tuple[str, object], ...] = ()  # (ModelConfig field, value): the recipe's neurons, readout, init
+    datasets: tuple[str, ...] = ()  # the --dataset values it is made for (empty: any)
 
 
 PRESETS: dict[str, Preset] = {
@@ -67,7 +71,16 @@ PRESETS: dict[str, Preset] = {
     # Poisson train is read with half the noise.
     "conv": Preset("12c5-p2-32c5-p2-10", num_steps=8, epochs=7, lr=2e-3, schedule="wsd", shift=1, batch_size=64,
                    eval_steps=16),
+    # Sequential MNIST (one pixel a step, T = 784; also the default of --dataset smnist and psmnist): recurrent ALIF
+    # 64-256 as Yin et al. 2021, a leaky readout, adaptation beta 0.2 on a threshold of 0.1, learned time
+    # constants, clipped gradients; batches of 32 (more steps an hour, and faster per sequence than 128 on 2 cores:
+    # the [T, B, N] tensors stay nearer the cache). Measured in docs/accuracy.md: 18 epochs in about an hour.
+    "smnist": Preset("64ra-256ra-10", num_steps=784, epochs=18, lr=3e-3, schedule="wsd", batch_size=32,
+                     clip_grad=1.0, model=(("readout", "leaky"), ("init_gain", 4.0), ("threshold", 0.1), ("tau", 20.0),
+                                           ("tau_adapt", 200.0), ("beta_adapt", 0.2), ("learn", ("tau", "tau_adapt"))),
+                     datasets=("smnist", "psmnist")),
 }
+SEQUENCE_PRESET = "smnist"  # what --dataset smnist / psmnist trains when no --arch or --hidden is given
 
 
 def _parse_token(token: str) -> LayerSpec:
