@@ -21,7 +21,7 @@ def test_the_estimate_grows_with_steps_and_batch_as_the_formula_says(seed_networ
     # Training batches of 1,024 outweigh a test batch (1,000 images' inputs, their neurons in chunks that
     # shrink as T grows, SNN.inference_chunk), so the estimate is linear in T and batch.
     batch = TrainConfig(num_steps=25, batch_size=1024)
-    assert estimate_peak_bytes(seed_network, batch) - BASE == 25 * 1024 * (784 * 2 + 24 * 138)
+    assert estimate_peak_bytes(seed_network, batch) - BASE == 25 * 1024 * (784 * 2 + 32 * 138)
     longer = TrainConfig(num_steps=100, batch_size=1024)
     assert estimate_peak_bytes(seed_network, longer) - BASE == 4 * (estimate_peak_bytes(seed_network, batch) - BASE)
     reference = TrainConfig(num_steps=25, batch_size=1024, engine="reference")
@@ -32,7 +32,7 @@ def test_the_estimate_grows_with_steps_and_batch_as_the_formula_says(seed_networ
     # Measured peak growth for this network on the fast engine: 1.1 KB per sample-step (module docstring); the
     # estimate errs high but within a small factor.
     per_sample_step = (estimate_peak_bytes(seed_network, batch) - BASE) / (25 * 1024)
-    assert 1100 < per_sample_step < 5 * 1100
+    assert 1100 < per_sample_step < 6 * 1100
 
 
 def test_sizes_parse_with_suffixes() -> None:

@@ -1,0 +1,46 @@
+"""spikekit.allocator: after ``keep_freed_memory`` a buffer above glibc's mmap cap comes from the heap and stays."""
+
+import ctypes
+import ctypes.util
+import subprocess
+import sys
+
+import pytest
+
+_PROBE = """
+import ctypes, ctypes.util, sys
+import torch
+from spikekit.allocator import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype = MallInfo2
+tuned = sys.argv[1] == "1" and keep_freed_memory()
+before = libc.mallinfo2().arena
+buffer = torch.empty(80 << 20, dtype=torch.uint8)  # 80 MiB: above the 32 MiB cap of the mmap threshold
+mapped = libc.mallinfo2().hblkhd  # bytes in blocks served by their own mmap
+del buffer
+kept = libc.mallinfo2().arena - before  # what the main heap grew by and still holds after the free
+print(int(tuned), mapped >> 20, kept >> 20)
+"""
+
+
+def _has_mallinfo2() -> bool:
+    name = ctypes.util.find_library("c")
+    return name is not None and hasattr(ctypes.CDLL(name), "mallinfo2")
+
+
+@pytest.mark.skipif(not _has_mallinfo2(), reason="needs glibc >= 2.33 (mallinfo2)")
+@pytest.mark.parametrize("tuned", [0, 1])
+def test_large_buffers_come_from_the_heap_and_stay_after_keep_freed_memory(tuned):
+    result = subprocess.run([sys.executable, "-c", _PROBE, str(tuned)], capture_output=True, text=True, check=True)
+    took_effect, mapped_mib, kept_mib = map(int, result.stdout.split())
+    assert took_effect == tuned
+    if tuned:  # served by the main heap, which keeps it (trim threshold 1 GiB) for the next step
+        assert mapped_mib < 16 and kept_mib >= 64  # (free space the heap had before covers the rest)
+    else:  # glibc's default: its own mapping, returned to the OS on free
+        assert mapped_mib >= 80 and kept_mib < 16
