@@ -68,22 +68,11 @@ from spikekit.kernels.event_layer import (
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
-from spikekit.kernels.intrinsics.select import LANES, select_fired
+from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
-
-
-@numba.njit(inline="always")
-def _fired(pre, threshold, fired):
-    """Indices j with pre[j] - threshold >= 0 (with spikes and 0.5: the neurons that spiked) into the front of
-    ``fired`` (int32 [N]), in order; returns their number. 16 at a time
-    (``intrinsics.select.select_fired``): a scalar loop (branch-free) cost ~5% of a training step."""
-    count = 0
-    for start in range(0, pre.shape[0], LANES):
-        count += select_fired(fired, count, pre, start, pre.shape[0] - start, threshold)
-    return count
 
 
 @functools.cache
@@ -124,7 +113,7 @@ def kernels(code: int):
                         charge_and_fire(code, local, state[b - first], current, saved_row, spikes)
                         readout_row = readout_rows[t, b]
                         readout_row[:] = readout_bias
-                        add_rows(readout_row, readout_weight_t, fired, 0, _fired(spikes, half, fired), one)
+                        add_rows(readout_row, readout_weight_t, fired, 0, fired_indices(spikes, half, fired), one)
             held(owned_consts)
             held(owned_base)
             held(owned_state)
@@ -175,10 +164,10 @@ def kernels(code: int):
                         # the hidden neurons that fired, from the step's saved rows: where V_pre >= threshold, or
                         # where the model's margin (kept in x for the adjoint) is >= 0
                         if code == UNIFORM_LIF:
-                            count = _fired(saved_rows[t, b, 0], local[1, 0], fired)
+                            count = fired_indices(saved_rows[t, b, 0], local[1, 0], fired)
                         else:
                             margin(code, local, saved_rows[t, b], x)
-                            count = _fired(x, zero, fired)
+                            count = fired_indices(x, zero, fired)
                         scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
                         weighted_rows(grad_spikes, readout_weight, readout_row)
                         adjoint_neuron_events(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0,

@@ -7,7 +7,8 @@ the input's nonzeros); the neuron part is ``spikekit.kernels.neurons`` (any mode
 constants); the output part stores the spikes, which the recurrence reads back.
 
 Forward, per thread over its samples, steps in order: a row of current is c[t, b] plus the rows of U^T of the
-neurons that spiked at t-1 (spikes are sparse: at 5% firing, 13 of 256 rows, where a dense U s costs all 256),
+neurons that spiked at t-1 (spikes are sparse: at 5% firing, 13 of 256 rows, where a dense U s costs all 256;
+found 16 at a time, ``intrinsics.select.fired_indices``),
 then one step of the model. Backward, steps in reverse: the spikes' gradient at t is the loss's plus what the
 next step's current passes back through U,
 
@@ -43,6 +44,7 @@ from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
 from spikekit.kernels.sparse_linear import weight_grad
@@ -58,7 +60,7 @@ def kernels(code: int):
         """current c [T, B, N]; weight_t U^T [N, N]; consts [P, N]. Out: spikes [T, B, N]; saved [T, B, K, N] if
         keep, else [num_parts, 1, K, N] per-thread scratch."""
         num_steps, batch_size, width = current.shape
-        one = current.dtype.type(1)
+        one, half = current.dtype.type(1), current.dtype.type(0.5)
         for part in numba.prange(num_parts):
             owned_consts = consts.copy()  # private (scan.kernels says why)
             start, stop = part_range(part, num_parts, batch_size)
@@ -71,12 +73,8 @@ def kernels(code: int):
             for t in range(num_steps):
                 for b in range(start, stop):
                     row[:] = current_rows[t, b]
-                    if t > 0:
-                        previous, count = spike_rows[t - 1, b], 0
-                        for j in range(width):  # branch-free: always write, advance on a spike
-                            fired[count] = j
-                            count += previous[j] != 0
-                        add_rows(row, weight_t, fired, 0, count, one)
+                    if t > 0:  # the neurons that spiked at t-1 (spikes are 0 or 1), 16 at a time
+                        add_rows(row, weight_t, fired, 0, fired_indices(spike_rows[t - 1, b], half, fired), one)
                     saved_row = saved_rows[t, b] if keep else saved_rows[part, 0]
                     charge_and_fire(code, local, state[b - start], row, saved_row, spike_rows[t, b])
             held(owned_consts)

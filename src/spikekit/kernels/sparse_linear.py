@@ -2,10 +2,11 @@
 
 The input part of a layer fed dense spikes that are not events: another layer's spikes after dropout
 (values 0 or 1/(1-p)), a residual sum of spike trains (0, 1, 2), any [T, B, N_in] tensor of few nonzeros.
-Forward, per row: the row's nonzeros (index and value) are gathered, then current = b + sum over them of
-value * W^T[index]. Backward: dW^T[index] += value * g_I for the same nonzeros (one accumulator per thread,
-summed after), db = sum of g_I; the input's gradient g_x = g_I W is one GEMM (torch), since a surrogate gradient
-reaches every input, spiking or not.
+Forward, per row: the row's nonzeros (index and value) are gathered, 16 entries at a time
+(``intrinsics.select.nonzeros``), then current = b + sum over them of value * W^T[index]. Backward:
+dW^T[index] += value * g_I for the same nonzeros (one accumulator per thread, summed after), db = sum of g_I;
+the input's gradient g_x = g_I W is one GEMM (torch), since a surrogate gradient reaches every input, spiking
+or not.
 
 Why: a GEMM costs the same whatever the input holds; at the 5-15% of nonzeros a hidden layer's spikes have,
 two of a layer's three products (forward and the weight's gradient) do 7-20x less work from the nonzeros.
@@ -23,26 +24,10 @@ import torch
 from torch import Tensor
 
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows
+from spikekit.kernels.intrinsics.select import nonzeros
 from spikekit.kernels.scan import part_range, sample_parts  # each thread takes a block of rows
 
 DENSITY = 0.25  # at most this fraction of nonzeros for the product to be made from them (see above)
-
-
-@numba.njit(inline="always")
-def _nonzeros(row, indices, values):
-    """The nonzeros of ``row`` into the front of indices and values, in order; returns their number and
-    whether they all equal the first (spikes, spikes after dropout: one value). Branch-free (always write,
-    advance on a nonzero): the zeros' pattern is random."""
-    count = 0
-    for i in range(row.shape[0]):
-        value = row[i]
-        indices[count] = i
-        values[count] = value
-        count += value != 0
-    same = True
-    for k in range(1, count):
-        same &= values[k] == values[0]
-    return count, same
 
 
 @numba.njit(parallel=True, cache=True)
@@ -72,7 +57,7 @@ def _forward(inputs, weight_t, bias, num_parts, current):
         for r in range(start, stop):
             out = current[r]
             out[:] = bias
-            count, same = _nonzeros(inputs[r], indices, values)
+            count, same = nonzeros(inputs[r], indices, values)
             if same and count > 0:  # one value: value * (sum of the rows), the sum kept in registers
                 add_rows(out, weight_t, indices, 0, count, values[0])
             else:
@@ -95,7 +80,7 @@ def weight_grad(inputs, grad_current, partial):
         start, stop = part_range(part, num_parts, num_rows)
         for r in range(start, stop):
             grad = grad_current[r]
-            count, same = _nonzeros(inputs[r], indices, values)
+            count, same = nonzeros(inputs[r], indices, values)
             if same and count > 0:  # one value: its rows each get value * g_I
                 scatter_rows(accumulator, indices, 0, count, grad, values[0])
             else:

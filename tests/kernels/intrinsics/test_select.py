@@ -1,4 +1,4 @@
-"""select_lanes, select_levels and select_fired (vectorised compress-stores of the entries that pass a test) against
+"""select_lanes, select_levels, select_fired and select_nonzero (vectorised compress-stores of the entries that pass a test) against
 scalar loops, in both forms of ``_compress_store``: AVX-512 compress in a register (where the host has it)
 and LLVM's generic ``masked.compressstore``."""
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikekit.kernels.intrinsics import select
-from spikekit.kernels.intrinsics.select import LANES, select_fired, select_lanes, select_levels
+from spikekit.kernels.intrinsics.select import LANES, nonzeros, select_fired, select_lanes, select_levels
 
 FORMS = ["host", "generic"]
 
@@ -36,6 +36,10 @@ def _compiled(function, form: str):
             if function is _select_fired_all:
                 for dtype in (np.float32, np.float64):
                     dispatcher(np.zeros(LANES, np.int32), np.zeros(LANES, dtype), dtype(1))
+                break
+            if function is _nonzeros_all:
+                for dtype in (np.float32, np.float64):
+                    dispatcher(np.zeros(LANES, dtype), np.zeros(LANES, np.int32), np.zeros(LANES, dtype))
                 break
             if function is _select_all:
                 dispatcher(np.zeros(LANES, index_dtype), np.zeros(LANES, index_dtype), np.zeros(LANES, np.uint16),
@@ -131,3 +135,29 @@ def test_select_fired_keeps_the_neurons_at_or_over_threshold_in_order(form, dtyp
     assert kept == len(expected)
     assert np.array_equal(out[:kept], expected)
     assert (out[kept:] == -1).all()
+
+
+@numba.njit
+def _nonzeros_all(row, indices, values):
+    return nonzeros(row, indices, values)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=60, deadline=None)
+@given(count=st.integers(0, 70), density=st.sampled_from([0.0, 0.05, 0.5, 1.0]), seed=st.integers(0, 2**32 - 1))
+def test_nonzeros_keeps_every_nonzero_and_its_value_in_order(form, dtype, count, density, seed) -> None:
+    rng = np.random.default_rng(seed)
+    memory = np.full(count + LANES, 3.0, dtype)  # entries past ``count`` (nonzero) must not be read
+    row = memory[:count]
+    row[:] = np.where(rng.random(count) < density, rng.choice([1.0, 2.5, -1.0], count), 0.0)
+    row[rng.random(count) < 0.05] = -0.0  # a zero, as Python's ``!= 0`` says
+    row[rng.random(count) < 0.02] = np.nan  # not a zero
+    indices, values = np.full(count + LANES, -1, np.int32), np.full(count + LANES, 7.0, dtype)
+    kept, same = _compiled(_nonzeros_all, form)(row, indices, values)
+    expected = np.array([j for j in range(count) if row[j] != 0], dtype=np.int64)
+    assert kept == len(expected)
+    assert np.array_equal(indices[:kept], expected)
+    np.testing.assert_array_equal(values[:kept], row[expected])  # NaN equals NaN here
+    assert (indices[kept:] == -1).all() and (values[kept:] == 7.0).all()
+    assert same == all(row[j] == row[expected[0]] for j in expected[1:])  # (== as the kernel: NaN differs)
