@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spikekit.allocator import keep_freed_memory
+from spikekit.allocator import keep_freed_memory, keep_large_buffers
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data.events import BinnedSplit, EventSplit, empty_events
 from spikekit.data.mnist import load_mnist
@@ -53,6 +53,7 @@ from spikekit.data.nmnist import saccade_events
 from spikekit.data.shd import SENSOR as SHD_SENSOR
 from spikekit.data.smnist import SequenceSplit, sequences
 from spikekit.kernels import ENGINES, as_dense
+from spikekit.memory import largest_buffer_bytes
 from spikekit.nn import SNNLayer, TimeDropout
 from spikekit.nn.neurons import LIF
 from spikekit.train.distributed import set_threads
@@ -101,10 +102,19 @@ def _peak_rss_in_fresh_process(row: tuple) -> float:
     return float(result.stdout.split()[-1])
 
 
+def _step_buffer(section: str, num_steps: int, batch: int) -> int:
+    """The largest buffer of a section's training step (``memory.largest_buffer_bytes``)."""
+    arch, *_, input_shape = SECTIONS[section]
+    return largest_buffer_bytes("256-256-10" if section == "custom" else arch,  # ResidualModel's widths
+                                input_shape, num_steps, batch)
+
+
 def _run_peak_of(row: list, threads: int) -> None:
     section, name, mode, num_steps, batch = row
     set_threads(threads)
     keep_freed_memory()
+    if mode == "train":
+        keep_large_buffers(_step_buffer(section, num_steps, batch))  # as the CLI does for a training run
     step = _cases(section, mode, num_steps, batch, load_mnist())[name]
     for index in range(3):
         step(index)
@@ -349,6 +359,8 @@ def main() -> None:
         if section in ("recurrent", "smnist"):
             arch = f"{input_shape[0]}-{arch}"
         for mode, num_steps, batch in cases_of_section:
+            if mode == "train":  # as the CLI does for a training run (process-wide: from here on)
+                keep_large_buffers(_step_buffer(section, num_steps, batch))
             cases = _cases(section, mode, num_steps, batch, data)
             ms = _median_ms(cases, args.repeats, args.rounds)
             for name in cases:

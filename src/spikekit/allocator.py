@@ -6,17 +6,17 @@ the next step page-faults the same memory in again; profiles showed this as time
 fast kernels. Raising the trim threshold to 1 GiB and the mmap threshold to its maximum (32 MiB)
 keeps that memory mapped: measured 21.5 -> 15.3 ms per fast training step at T=100 on this machine.
 
-Buffers above 32 MiB (glibc's cap on the mmap threshold) were still mapped afresh for every step: the saved
-state of a recurrent ALIF layer over a 784-step sequence is 784 x 128 x 3 x 256 float32 = 308 MB at batch
-128, and the kernel zero-fills each of its 75,000 new pages on first touch. So the main heap also takes the
-largest buffers (``M_MMAP_MAX`` 0: no allocation is served by its own mmap from the main thread's arena;
+Buffers above 32 MiB (glibc's cap on the mmap threshold) are still mapped afresh for every step: the saved
+state of a recurrent ALIF layer over a 784-step sequence is 784 x 128 x 2 x 256 float32 = 205 MB at batch 128,
+and the kernel zero-fills each of its 50,000 new pages on first touch. ``keep_large_buffers`` then has the main
+heap take them too (``M_MMAP_MAX`` 0: no allocation is served by its own mmap from the main thread's arena;
 glibc's other arenas still fall back to mmap when their 64 MiB heaps cannot hold a request, so no allocation
 fails for it). Measured on the S-MNIST network (1-64ra-256ra-10, T=784, batch 128, 2 threads, Intel host,
-2026-12-05): 435 -> 290 ms per fast training step; batch 32 (26 MB buffers, below the cap) unchanged at 70 ms.
-
-What it costs: memory freed after the peak is kept (reused) instead of returned, and freed blocks of one
-size can leave holes another size does not fit, so a process's peak resident memory can rise: 1.16 -> 1.35-
-1.49 GB for that S-MNIST step (the reference engine's: 2.3 GB).
+2026-12-05): 435 -> 290 ms per fast training step, peak RSS 1.16 -> 1.35-1.49 GB (the reference engine's:
+2.3 GB). Only then: where a step's buffers are all below the cap it gains nothing and costs memory (freed large
+blocks, such as the data set's while it loads, stay in the heap): 700-256ra-20 at T=100, batch 128, peak RSS
+534-559 -> 602-626 MB at the same speed. Entry points call it with their step's largest buffer
+(``step_buffer_bytes``).
 
 This is process-wide, so only entry points that own the process call it (the CLI and the benchmark,
 where it applies to both engines alike); library code never does. It is a no-op where the C library
@@ -32,6 +32,8 @@ import functools
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_MMAP_MAX = -4
+MMAP_CAP = 32 << 20  # glibc's largest mmap threshold (64-bit): buffers above it are always mapped afresh
+SAVED_ROWS = 2  # float32 rows a neuron keeps per step for the backward pass, at most (ALIF, CubaLIF)
 
 
 @functools.cache
@@ -45,5 +47,19 @@ def keep_freed_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    return (bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20))
-            and bool(mallopt(_M_MMAP_MAX, 0)))
+    return bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_CAP))
+
+
+def step_buffer_bytes(num_steps: int, batch_size: int, width: int) -> int:
+    """The largest buffer a training step of a layer of ``width`` neurons (or values per sample and step) keeps:
+    its saved rows, num_steps x batch_size x SAVED_ROWS x width float32."""
+    return num_steps * batch_size * SAVED_ROWS * width * 4
+
+
+def keep_large_buffers(largest_bytes: int) -> bool:
+    """After ``keep_freed_memory``, also keep buffers above ``MMAP_CAP`` in the heap when a step's largest buffer,
+    ``largest_bytes``, is above it (module docstring); True if that took effect now or before."""
+    if largest_bytes <= MMAP_CAP or not keep_freed_memory():
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    return bool(libc.mallopt(_M_MMAP_MAX, 0))

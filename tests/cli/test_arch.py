@@ -56,7 +56,7 @@ def test_the_conv_preset_fills_the_options_not_given(small_mnist_dir: Path, tmp_
     assert (train["batch_size"], train["schedule"], train["shift"], train["eval_steps"]) == (64, "wsd", 1, 16)
 
 
-def test_the_sequence_datasets_train_the_smnist_preset_unless_told_otherwise(capsys) -> None:
+def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) -> None:
     parser = build_parser()
     config = config_from_args(parser.parse_args(["train", "--dataset", "psmnist"]))
     model, train = config.model, config.train
@@ -64,6 +64,10 @@ def test_the_sequence_datasets_train_the_smnist_preset_unless_told_otherwise(cap
         "64ra-256ra-10", "leaky", 0.1, 20.0, 200.0, 0.2)
     assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt"), 4.0, (1,))
     assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.schedule) == (784, 32, 3e-3, 1.0, "wsd")
+    # PS-MNIST's preset is S-MNIST's with the 22 epochs that fit its hour; S-MNIST's runs 18
+    assert train.epochs == 22
+    assert config_from_args(parser.parse_args(["train", "--dataset", "smnist"])).train.epochs == 18
+    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist"])).train.epochs == 18
     # an option given wins over the preset's; ModelConfig's defaults stand where the preset says nothing
     config = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--threshold", "0.2", "--learn", "tau",
                                                  "--clip-grad", "5", "--surrogate", "atan"]))
@@ -76,6 +80,8 @@ def test_the_sequence_datasets_train_the_smnist_preset_unless_told_otherwise(cap
     assert main(["train", "--arch", "smnist"]) == 2
     assert capsys.readouterr().err.strip().endswith("the smnist preset is made for --dataset smnist or psmnist, "
                                                     "not mnist")
+    assert main(["train", "--dataset", "smnist", "--arch", "psmnist"]) == 2
+    assert capsys.readouterr().err.strip().endswith("the psmnist preset is made for --dataset psmnist, not smnist")
 
 
 @pytest.fixture(scope="module")

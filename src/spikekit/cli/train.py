@@ -12,6 +12,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from spikekit.allocator import keep_large_buffers
 from spikekit.cli.common import add_data_options, check_device
 from spikekit.cli.seeds import train_seeds
 from spikekit.cli.session import checkpoint_every_option, train_run
@@ -25,8 +26,9 @@ from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.errors import ConfigError
 from spikekit.io.run_dir import RunDir, SeedRuns
 from spikekit.kernels import ENGINES
+from spikekit.memory import largest_buffer_bytes
 from spikekit.nn.readout import READOUTS
-from spikekit.nn.spec import PRESETS, SEQUENCE_PRESET
+from spikekit.nn.spec import PRESETS, SEQUENCE_PRESETS
 from spikekit.schedule import SCHEDULES
 from spikekit.train.distributed import leave, shard_from_environment
 
@@ -38,7 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-T", "--num-steps", type=int,
                         help=f"time steps per image (default {defaults_train.num_steps}, or the --arch preset's)")
     parser.add_argument("--arch", metavar="SPEC", help=f"layers (default {defaults_model.arch}, the seed "
-                        f"network; for --dataset smnist or psmnist the {SEQUENCE_PRESET} preset), e.g. "
+                        "network; for --dataset smnist and psmnist the preset of the same name), e.g. "
                         f"12c5-p2-32c5-p2-10; or a preset: {', '.join(PRESETS)} (spikekit.nn.spec)")
     parser.add_argument("--hidden", type=int, nargs="+", help="hidden widths of a fully connected network "
                         "(--hidden 128 is --arch 128-10)")
@@ -135,12 +137,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run's config: ``--arch`` (a spec or a preset, whose recipe fills the options not given; the sequence
-    datasets' default is ``SEQUENCE_PRESET``) or ``--hidden``, then the other options."""
+    datasets' default is their preset, ``SEQUENCE_PRESETS``) or ``--hidden``, then the other options."""
     if args.arch is not None and args.hidden is not None:
         raise ConfigError("give the layers with --arch or with --hidden, not both")
     events, sequence = args.dataset in ("nmnist", "shd", "ssc"), args.dataset in SEQUENCE_DATASETS
-    arch = args.arch if args.arch is not None else SEQUENCE_PRESET if sequence and args.hidden is None else (
-        ModelConfig.arch)
+    arch = args.arch if args.arch is not None else SEQUENCE_PRESETS[args.dataset] if (
+        sequence and args.hidden is None) else ModelConfig.arch
     if args.hidden is not None:
         if any(width < 1 for width in args.hidden):
             raise ConfigError(f"layer sizes must be positive integers, got --hidden {' '.join(map(str, args.hidden))}")
@@ -275,6 +277,9 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs > 1 and seeds is None:
         raise ConfigError("--jobs trains the seeds of a multi-seed run in parallel; give --seeds too")
     check_device(config.train.device)
+    # the CLI owns the process: see spikekit.allocator
+    keep_large_buffers(largest_buffer_bytes(config.model.arch, config.model.input_shape, config.train.num_steps,
+                                            config.train.batch_size))
     options = {"resume": bool(args.resume), "checkpoint_every": checkpoint_every_option(args.checkpoint_every),
                "shard": shard_from_environment(config.train.device), "force": args.force, "report": args.report}
     try:

@@ -1,6 +1,6 @@
-"""select_lanes, select_levels, select_fired and select_nonzero (vectorised compress-stores of the entries that pass a test) against
-scalar loops, in both forms of ``_compress_store``: AVX-512 compress in a register (where the host has it)
-and LLVM's generic ``masked.compressstore``."""
+"""select_lanes, select_levels, select_fired and select_nonzero (vectorised compress-stores of the entries that pass
+a test) against scalar loops, in both forms of ``_compress_store``: AVX-512 compress in a register (where the host
+has it) and LLVM's generic ``masked.compressstore``."""
 
 import contextlib
 import functools

@@ -23,8 +23,8 @@ the lanes at or past ``count``, write only the kept entries, and return how many
 
 from __future__ import annotations
 
-from llvmlite import ir
 import numba
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
