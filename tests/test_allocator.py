@@ -11,7 +11,8 @@ import pytest
 _PROBE = """
 import ctypes, ctypes.util, sys
 import torch
-from spikekit.allocator import keep_freed_memory, keep_large_buffers, step_buffer_bytes
+from spikekit.allocator import keep_freed_memory, keep_large_buffers
+from spikekit.memory import largest_buffer_bytes
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
@@ -21,7 +22,8 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 libc.mallinfo2.restype = MallInfo2
 keep_freed_memory()
-step = {"none": 0, "T=784": step_buffer_bytes(784, 128, 256), "T=100": step_buffer_bytes(100, 128, 256)}[sys.argv[1]]
+steps = {"none": 0, "T=784": 784, "T=100": 100}[sys.argv[1]]
+step = largest_buffer_bytes("64ra-256ra-10", (1,), steps, 128) if steps else 0
 tuned = keep_large_buffers(step)
 before = libc.mallinfo2().arena
 buffer = torch.empty(80 << 20, dtype=torch.uint8)  # 80 MiB: above the 32 MiB cap of the mmap threshold

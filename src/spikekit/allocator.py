@@ -16,7 +16,7 @@ fails for it). Measured on the S-MNIST network (1-64ra-256ra-10, T=784, batch 12
 2.3 GB). Only then: where a step's buffers are all below the cap it gains nothing and costs memory (freed large
 blocks, such as the data set's while it loads, stay in the heap): 700-256ra-20 at T=100, batch 128, peak RSS
 534-559 -> 602-626 MB at the same speed. Entry points call it with their step's largest buffer
-(``step_buffer_bytes``).
+(``memory.largest_buffer_bytes``).
 
 This is process-wide, so only entry points that own the process call it (the CLI and the benchmark,
 where it applies to both engines alike); library code never does. It is a no-op where the C library
@@ -33,33 +33,29 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_MMAP_MAX = -4
 MMAP_CAP = 32 << 20  # glibc's largest mmap threshold (64-bit): buffers above it are always mapped afresh
-SAVED_ROWS = 2  # float32 rows a neuron keeps per step for the backward pass, at most (ALIF, CubaLIF)
+
+
+@functools.cache
+def _mallopt():
+    """The C library's ``mallopt``, or None where there is none."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return None
 
 
 @functools.cache
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc as described above; True if it took effect."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_CAP))
-
-
-def step_buffer_bytes(num_steps: int, batch_size: int, width: int) -> int:
-    """The largest buffer a training step of a layer of ``width`` neurons (or values per sample and step) keeps:
-    its saved rows, num_steps x batch_size x SAVED_ROWS x width float32."""
-    return num_steps * batch_size * SAVED_ROWS * width * 4
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30)) and bool(
+        mallopt(_M_MMAP_THRESHOLD, MMAP_CAP))
 
 
 def keep_large_buffers(largest_bytes: int) -> bool:
     """After ``keep_freed_memory``, also keep buffers above ``MMAP_CAP`` in the heap when a step's largest buffer,
     ``largest_bytes``, is above it (module docstring); True if that took effect now or before."""
-    if largest_bytes <= MMAP_CAP or not keep_freed_memory():
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    return bool(libc.mallopt(_M_MMAP_MAX, 0))
+    return largest_bytes > MMAP_CAP and keep_freed_memory() and bool(_mallopt()(_M_MMAP_MAX, 0))

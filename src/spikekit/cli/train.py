@@ -28,7 +28,7 @@ from spikekit.io.run_dir import RunDir, SeedRuns
 from spikekit.kernels import ENGINES
 from spikekit.memory import largest_buffer_bytes
 from spikekit.nn.readout import READOUTS
-from spikekit.nn.spec import PRESETS, SEQUENCE_PRESETS
+from spikekit.nn.spec import PRESETS
 from spikekit.schedule import SCHEDULES
 from spikekit.train.distributed import leave, shard_from_environment
 
@@ -137,12 +137,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run's config: ``--arch`` (a spec or a preset, whose recipe fills the options not given; the sequence
-    datasets' default is their preset, ``SEQUENCE_PRESETS``) or ``--hidden``, then the other options."""
+    datasets' default is the preset of their name) or ``--hidden``, then the other options."""
     if args.arch is not None and args.hidden is not None:
         raise ConfigError("give the layers with --arch or with --hidden, not both")
     events, sequence = args.dataset in ("nmnist", "shd", "ssc"), args.dataset in SEQUENCE_DATASETS
-    arch = args.arch if args.arch is not None else SEQUENCE_PRESETS[args.dataset] if (
-        sequence and args.hidden is None) else ModelConfig.arch
+    arch = args.arch if args.arch is not None else args.dataset if sequence and args.hidden is None else (
+        ModelConfig.arch)  # a sequence dataset's preset bears its name (nn.spec.PRESETS)
     if args.hidden is not None:
         if any(width < 1 for width in args.hidden):
             raise ConfigError(f"layer sizes must be positive integers, got --hidden {' '.join(map(str, args.hidden))}")

@@ -83,9 +83,9 @@ PRESETS: dict[str, Preset] = {
 # PS-MNIST: the same network and recipe, 22 epochs: its sequences train faster (~400 a second against ~360 for
 # S-MNIST's, fewer spikes), so 22 fit the hour that 18 of S-MNIST take (docs/accuracy.md: 68.07% in 60.4
 # minutes).
+# Each sequence dataset has a preset of its name: what --dataset smnist / psmnist trains when no --arch or --hidden
+# is given.
 PRESETS["psmnist"] = PRESETS["smnist"]._replace(epochs=22, datasets=("psmnist",))
-# what --dataset smnist / psmnist trains when no --arch or --hidden is given
-SEQUENCE_PRESETS = {"smnist": "smnist", "psmnist": "psmnist"}
 
 
 def _parse_token(token: str) -> LayerSpec:
