@@ -36,3 +36,15 @@ def test_configs_from_before_the_schedule_choice_keep_cosine() -> None:
 def test_out_of_range_recipe_values_are_config_errors(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field if field != "schedule" else "schedule"):
         TrainConfig(**{field: value})
+
+
+def test_a_readout_window_needs_the_leaky_readout_and_old_runs_score_every_step() -> None:
+    from spikekit.config import ModelConfig
+    assert ModelConfig(readout="leaky", readout_window=0.25).readout_window == 0.25
+    with pytest.raises(ConfigError, match="readout_window 0.5 needs the leaky readout, not 'counts'"):
+        ModelConfig(readout_window=0.5)
+    with pytest.raises(ConfigError, match=r"fraction of the steps in \(0, 1\], got 1.5"):
+        ModelConfig(readout="leaky", readout_window=1.5)
+    old = RunConfig(ModelConfig(readout="leaky")).to_dict()
+    del old["model"]["readout_window"]  # a run saved before the field existed trained on every step's membrane
+    assert RunConfig.from_dict(old).model.readout_window == 1.0

@@ -24,7 +24,7 @@ from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model, model_of
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
 from spikekit.nn.neurons import NEURONS, Neuron
-from spikekit.nn.readout import check_readout
+from spikekit.nn.readout import check_readout, check_window
 from spikekit.nn.spec import SPIKING_KINDS, output_shapes, parse_arch, resolve_arch
 from spikekit.schedule import check_schedule
 
@@ -73,6 +73,9 @@ class ModelConfig:
     # How the output layer gives the scores (spikekit.nn.readout): "counts" (its spike counts, the seed's) or
     # "leaky" (its neurons never fire; their mean membrane over the steps, for long sequences).
     readout: str = "counts"
+    # The leaky readout's scores average its membrane over the last this fraction of the steps (1: all of them;
+    # spikekit.nn.readout). Runs saved before the field existed read as 1, what they trained with.
+    readout_window: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
@@ -90,6 +93,9 @@ class ModelConfig:
         if not (isinstance(self.init_firing, (int, float)) and 0 <= self.init_firing < 1):
             raise ConfigError(f"init_firing must be a firing rate in [0, 1), got {self.init_firing!r}")
         _guard(lambda: check_readout(self.readout))
+        _guard(lambda: check_window(self.readout_window))
+        if self.readout_window != 1 and self.readout != "leaky":
+            raise ConfigError(f"readout_window {self.readout_window} needs the leaky readout, not {self.readout!r}")
         _guard(lambda: check_model(self.neuron))
         _guard(lambda: check_params(self.lif))
         kinds = self.layer_models()

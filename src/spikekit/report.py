@@ -26,6 +26,7 @@ from spikekit.metrics import ENERGY_PJ, ComputeCost, compute_cost, confusion_mat
 from spikekit.nn.layer import LayerTrace
 from spikekit.nn.network import SNN, SPIKING
 from spikekit.nn.neurons import NEURONS
+from spikekit.nn.readout import window_steps
 from spikekit.train.loop import Evaluation, evaluate
 from spikekit.train.rng import keyed_generator
 
@@ -76,8 +77,9 @@ def _digit_figures(model: SNN, config: RunConfig, test: Split, index: int, names
     spikes = _input_spikes(test, index, config)
     traces = model.trace(spikes)
     label = int(test.labels[index])
-    # the scores: the output's spike counts, or (leaky readout) its mean membrane over the steps
-    scores = traces[-1].membrane[:, 0].mean(0) if model.readout == "leaky" else traces[-1].spikes[:, 0].sum(0)
+    # the scores: the output's spike counts, or (leaky readout) its mean membrane over the window's last steps
+    last = window_steps(len(spikes), model.readout_window)
+    scores = traces[-1].membrane[-last:, 0].mean(0) if model.readout == "leaky" else traces[-1].spikes[:, 0].sum(0)
     predicted = int(scores.argmax())
     layers = [spikes[:, 0].numpy()] + [trace.spikes[:, 0].numpy() for trace in traces]
     title = f"test digit {index}: label {label}, predicted {predicted}"

@@ -63,6 +63,7 @@ def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) 
     assert (model.arch, model.readout, model.threshold, model.tau, model.tau_adapt, model.beta_adapt) == (
         "64ra-256ra-10", "leaky", 0.1, 20.0, 200.0, 0.2)
     assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt"), 4.0, (1,))
+    assert model.readout_window == 1.0  # scored over every step
     assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.schedule) == (784, 32, 3e-3, 1.0, "wsd")
     # PS-MNIST's preset is S-MNIST's with the 22 epochs that fit its hour; S-MNIST's runs 18
     assert train.epochs == 22
@@ -73,6 +74,15 @@ def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) 
                                                  "--clip-grad", "5", "--surrogate", "atan"]))
     assert (config.model.threshold, config.model.learn, config.train.clip_grad) == (0.2, ("tau",), 5.0)
     assert (config.model.surrogate, config.model.reset) == ("atan", ModelConfig().reset)
+    # the preset's window goes with its leaky readout: --readout counts scores every step, unless a window is given
+    window = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--readout-window", "0.6"])).model
+    assert (window.readout, window.readout_window) == ("leaky", 0.6)
+    counts = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--readout", "counts"])).model
+    assert (counts.readout, counts.readout_window) == ("counts", 1.0)
+    assert main(["train", "--dataset", "smnist", "--readout", "counts", "--readout-window", "0.5"]) == 2
+    assert capsys.readouterr().err.strip().endswith("readout_window 0.5 needs the leaky readout, not 'counts'")
+    assert main(["train", "--dataset", "smnist", "--readout-window", "0"]) == 2
+    assert "the readout window must be a fraction of the steps in (0, 1], got 0.0" in capsys.readouterr().err
     # the layers given: no preset, every option at its own default
     config = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--arch", "32r-10"]))
     assert (config.model.arch, config.model.readout, config.model.threshold, config.train.batch_size) == (

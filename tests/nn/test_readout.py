@@ -1,29 +1,31 @@
-"""The leaky readout: its closed form equals stepping leaky integrators, on both engines, with gradients."""
+"""The leaky readout: its closed form equals stepping leaky integrators (over the whole sequence or its last part),
+on both engines, with gradients."""
 
 import pytest
 import torch
 
 from spikekit.dynamics.lif import LIFParams
 from spikekit.nn.network import SNN
-from spikekit.nn.readout import check_readout, leaky_scores
+from spikekit.nn.readout import check_readout, check_window, leaky_scores
 
 
-def _stepped(spikes: torch.Tensor, linear: torch.nn.Linear, tau: torch.Tensor | float) -> torch.Tensor:
-    """Mean over t of V[t] = V[t-1] + (W s[t] + b - V[t-1]) / tau, step by step."""
-    membrane, total = torch.zeros(spikes.shape[1], linear.out_features, dtype=spikes.dtype), 0
+def _stepped(spikes: torch.Tensor, linear: torch.nn.Linear, tau: torch.Tensor | float, last: int = 0) -> torch.Tensor:
+    """Mean over the ``last`` steps (0: all) of V[t] = V[t-1] + (W s[t] + b - V[t-1]) / tau, step by step."""
+    membrane, kept = torch.zeros(spikes.shape[1], linear.out_features, dtype=spikes.dtype), []
     for spikes_t in spikes:
         membrane = membrane + (linear(spikes_t) - membrane) / tau
-        total = total + membrane
-    return total / spikes.shape[0]
+        kept.append(membrane)
+    return torch.stack(kept[-last if last else 0:]).mean(0)
 
 
+@pytest.mark.parametrize(("window", "last"), [(1.0, 0), (0.5, 25), (0.2, 10), (0.001, 1)])
 @pytest.mark.parametrize("tau", [3.0, "per-neuron"])
-def test_the_closed_form_is_the_mean_membrane_of_the_stepped_integrators(tau) -> None:
+def test_the_closed_form_is_the_mean_membrane_of_the_stepped_integrators(tau, window: float, last: int) -> None:
     torch.manual_seed(0)
     linear = torch.nn.Linear(6, 4).double()
     spikes = (torch.rand(50, 3, 6, dtype=torch.float64) < 0.3).double()
     tau = torch.tensor([2.0, 3.5, 10.0, 40.0], dtype=torch.float64, requires_grad=True) if tau == "per-neuron" else tau
-    got, expected = leaky_scores(spikes, linear, tau), _stepped(spikes, linear, tau)
+    got, expected = leaky_scores(spikes, linear, tau, window), _stepped(spikes, linear, tau, last)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     leaves = [linear.weight, linear.bias, *([tau] if isinstance(tau, torch.Tensor) else [])]
     for mine, theirs in zip(torch.autograd.grad(got.sum(), leaves), torch.autograd.grad(expected.sum(), leaves)):
@@ -40,6 +42,28 @@ def test_an_snn_with_the_leaky_readout_scores_and_reports_hidden_spikes_only() -
     torch.testing.assert_close(scores, _stepped(spikes[-1], net.layers[-1].linear, 4.0), rtol=1e-12, atol=1e-12)
     net.engine = "reference"
     torch.testing.assert_close(net(inputs), scores, rtol=1e-12, atol=1e-12)
+
+
+def test_a_windowed_snn_scores_the_last_steps_on_both_engines() -> None:
+    torch.manual_seed(2)
+    net = SNN("8ra-3", LIFParams(tau=4.0, threshold=0.3), input_shape=(4,), readout="leaky",
+              readout_window=0.25).double()
+    inputs = (torch.rand(40, 2, 4, dtype=torch.float64) < 0.5).double()
+    scores, spikes = net.scores_and_spikes(inputs)
+    torch.testing.assert_close(scores, _stepped(spikes[-1], net.layers[-1].linear, 4.0, 10), rtol=1e-12, atol=1e-12)
+    net.engine = "reference"
+    torch.testing.assert_close(net(inputs), scores, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("window", [0, -0.5, 1.5, True, "half"])
+def test_a_window_outside_the_sequence_is_refused(window) -> None:
+    with pytest.raises(ValueError, match=r"readout window must be a fraction of the steps in \(0, 1\]"):
+        check_window(window)
+
+
+def test_a_window_needs_the_leaky_readout() -> None:
+    with pytest.raises(ValueError, match="a readout window .0.5. needs the leaky readout, not 'counts'"):
+        SNN("4-3", LIFParams(), input_shape=(2,), readout_window=0.5)
 
 
 def test_an_unknown_readout_is_refused() -> None:

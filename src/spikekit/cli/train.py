@@ -97,6 +97,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="scores of the output layer: counts (its spike counts) or leaky (its neurons do not fire; "
                         "their mean membrane over the steps: for long sequences, spikekit.nn.readout); default "
                         f"{defaults_model.readout}, or the preset's")
+    parser.add_argument("--readout-window", type=float, default=None, metavar="FRACTION",
+                        help="leaky readout: average the membrane over the last FRACTION of the steps (1: all; "
+                        f"default {defaults_model.readout_window:g}, or the preset's)")
     parser.add_argument("--learn", type=_names, metavar="NAMES",
                         help="constants to learn per neuron, comma-separated (e.g. tau or tau,threshold; PLIF; "
                         "default none, or the preset's)")
@@ -163,7 +166,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if events and args.downsample < 1:
         raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
     side = -(-NMNIST_SENSOR[1] // args.downsample)
-    model = ModelConfig(arch=arch, **{name: model_option(name) for name in MODEL_OPTIONS},
+    options = {name: model_option(name) for name in MODEL_OPTIONS}
+    if args.readout_window is None and options["readout"] != "leaky":
+        options["readout_window"] = 1.0  # a preset's window belongs to its leaky readout, not to --readout counts
+    model = ModelConfig(arch=arch, **options,
                         input_shape=(SHD_SENSOR[2],) if audio else (NMNIST_SENSOR[0], side, side) if events
                         else (1,) if sequence else ModelConfig.input_shape)
     shift = (0 if events or sequence else chosen(None, "shift")) if args.shift is None else args.shift
@@ -183,7 +189,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # The ModelConfig fields set by options of their own name, whose default is the --arch preset's value, else
 # ModelConfig's.
 MODEL_OPTIONS = ("tau", "threshold", "reset", "surrogate", "slope", "neuron", "tau_adapt", "beta_adapt", "tau_syn",
-                 "learn", "init_gain", "init_firing", "readout")
+                 "learn", "init_gain", "init_firing", "readout", "readout_window")
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -15,12 +15,13 @@ if TYPE_CHECKING:  # config imports nn (for the grammar); nn needs only the type
 
 
 def build_network(model: ModelConfig, engine: str, seed: int) -> SNN:
-    """``SNN(model.arch, model.layer_neurons(), engine, model.input_shape)`` with weights initialised from
-    ``seed`` (PyTorch's default initialisation; fully connected layers' W times ``model.init_gain``), leaving the
-    global random state as it was."""
+    """``SNN(model.arch, model.layer_neurons(), engine, model.input_shape, model.readout, model.readout_window)``
+    with weights initialised from ``seed`` (PyTorch's default initialisation; fully connected layers' W times
+    ``model.init_gain``), leaving the global random state as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = SNN(model.arch, model.layer_neurons(), engine, model.input_shape, model.readout)
+        network = SNN(model.arch, model.layer_neurons(), engine, model.input_shape, model.readout,
+                      model.readout_window)
     if model.init_gain != 1.0:
         with torch.no_grad():
             for layer in network.layers:

@@ -18,7 +18,7 @@ from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer, trace_neurons
 from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
-from spikekit.nn.readout import check_readout, leaky_scores
+from spikekit.nn.readout import check_readout, check_window, leaky_scores
 from spikekit.nn.recurrent import RecurrentLayer
 from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
@@ -81,6 +81,8 @@ class SNN(nn.Module):
         engine: key of ``spikekit.kernels.ENGINES``; changes speed, never results (up to float rounding).
         readout: how the output layer gives the scores (``spikekit.nn.readout``): "counts" (its spike counts)
             or "leaky" (its neurons never fire; their mean membrane over the steps).
+        readout_window: the leaky readout averages its membrane over the last this fraction of the steps (1: all;
+            ``spikekit.nn.readout``).
         input_shape: shape of one input sample, [C, H, W] for images or [N]; required with a spec string.
             Inputs may come flat, [T, B, prod(input_shape)], and are reshaped for a conv first layer.
 
@@ -95,9 +97,12 @@ class SNN(nn.Module):
 
     def __init__(self, arch: str | Sequence[int] = (784, 128, 10),
                  params: NeuronParams | Neuron | Sequence[NeuronParams | Neuron] = LIFParams(), engine: str = "fast",
-                 input_shape: Sequence[int] | None = None, readout: str = "counts"):
+                 input_shape: Sequence[int] | None = None, readout: str = "counts", readout_window: float = 1.0):
         super().__init__()
         self.readout = check_readout(readout)
+        self.readout_window = check_window(readout_window)
+        if readout != "leaky" and self.readout_window != 1.0:
+            raise ValueError(f"a readout window ({readout_window}) needs the leaky readout, not {readout!r}")
         if isinstance(arch, str):
             if input_shape is None:
                 raise ValueError("an SNN built from a spec string needs input_shape, e.g. (1, 28, 28)")
@@ -206,7 +211,8 @@ class SNN(nn.Module):
     def _leaky(self, inputs: Tensor) -> Tensor:
         """The leaky readout's scores from the last hidden layer's spikes [T, B, ...]."""
         output = self.layers[-1]
-        return leaky_scores(inputs.reshape(*inputs.shape[:2], -1), output.linear, output.params.tau)
+        return leaky_scores(inputs.reshape(*inputs.shape[:2], -1), output.linear, output.params.tau,
+                            self.readout_window)
 
     def _counts(self, inputs: Inputs) -> Tensor:
         if self.readout == "leaky":
