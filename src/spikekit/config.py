@@ -93,9 +93,7 @@ class ModelConfig:
         if not (isinstance(self.init_firing, (int, float)) and 0 <= self.init_firing < 1):
             raise ConfigError(f"init_firing must be a firing rate in [0, 1), got {self.init_firing!r}")
         _guard(lambda: check_readout(self.readout))
-        _guard(lambda: check_window(self.readout_window))
-        if self.readout_window != 1 and self.readout != "leaky":
-            raise ConfigError(f"readout_window {self.readout_window} needs the leaky readout, not {self.readout!r}")
+        _guard(lambda: check_window(self.readout_window, self.readout))
         _guard(lambda: check_model(self.neuron))
         _guard(lambda: check_params(self.lif))
         kinds = self.layer_models()

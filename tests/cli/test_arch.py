@@ -74,7 +74,7 @@ def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) 
                                                  "--clip-grad", "5", "--surrogate", "atan"]))
     assert (config.model.threshold, config.model.learn, config.train.clip_grad) == (0.2, ("tau",), 5.0)
     assert (config.model.surrogate, config.model.reset) == ("atan", ModelConfig().reset)
-    # the preset's window goes with its leaky readout: --readout counts scores every step, unless a window is given
+    # a window is the leaky readout's: --readout counts scores every step, and refuses a window
     window = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--readout-window", "0.6"])).model
     assert (window.readout, window.readout_window) == ("leaky", 0.6)
     counts = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--readout", "counts"])).model

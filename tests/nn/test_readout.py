@@ -62,7 +62,7 @@ def test_a_window_outside_the_sequence_is_refused(window) -> None:
 
 
 def test_a_window_needs_the_leaky_readout() -> None:
-    with pytest.raises(ValueError, match="a readout window .0.5. needs the leaky readout, not 'counts'"):
+    with pytest.raises(ValueError, match="readout_window 0.5 needs the leaky readout, not 'counts'"):
         SNN("4-3", LIFParams(), input_shape=(2,), readout_window=0.5)
 
 

@@ -166,10 +166,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if events and args.downsample < 1:
         raise ConfigError(f"--downsample must be an integer >= 1, got {args.downsample}")
     side = -(-NMNIST_SENSOR[1] // args.downsample)
-    options = {name: model_option(name) for name in MODEL_OPTIONS}
-    if args.readout_window is None and options["readout"] != "leaky":
-        options["readout_window"] = 1.0  # a preset's window belongs to its leaky readout, not to --readout counts
-    model = ModelConfig(arch=arch, **options,
+    model = ModelConfig(arch=arch, **{name: model_option(name) for name in MODEL_OPTIONS},
                         input_shape=(SHD_SENSOR[2],) if audio else (NMNIST_SENSOR[0], side, side) if events
                         else (1,) if sequence else ModelConfig.input_shape)
     shift = (0 if events or sequence else chosen(None, "shift")) if args.shift is None else args.shift

@@ -100,9 +100,7 @@ class SNN(nn.Module):
                  input_shape: Sequence[int] | None = None, readout: str = "counts", readout_window: float = 1.0):
         super().__init__()
         self.readout = check_readout(readout)
-        self.readout_window = check_window(readout_window)
-        if readout != "leaky" and self.readout_window != 1.0:
-            raise ValueError(f"a readout window ({readout_window}) needs the leaky readout, not {readout!r}")
+        self.readout_window = check_window(readout_window, readout)
         if isinstance(arch, str):
             if input_shape is None:
                 raise ValueError("an SNN built from a spec string needs input_shape, e.g. (1, 28, 28)")

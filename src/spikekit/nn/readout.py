@@ -45,10 +45,13 @@ def check_readout(name: str) -> str:
     return name
 
 
-def check_window(window: float) -> float:
-    """``window`` if it is a fraction of the steps in (0, 1], else ``ValueError``."""
+def check_window(window: float, readout: str = "leaky") -> float:
+    """``window`` as a float if it is a fraction of the steps in (0, 1], and 1 unless ``readout`` is leaky (the
+    only readout that averages over steps); else ``ValueError``."""
     if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 1:
         raise ValueError(f"the readout window must be a fraction of the steps in (0, 1], got {window!r}")
+    if window != 1 and readout != "leaky":
+        raise ValueError(f"readout_window {window} needs the leaky readout, not {readout!r}")
     return float(window)
 
 
