@@ -59,8 +59,11 @@ def test_existing_directory_rules(tmp_path: Path) -> None:
         RunDir.existing(tmp_path / "run")
     run = RunDir.create(tmp_path / "run", {"a": 1}, force=True)
     assert not (run.path / "notes.txt").exists()
-    (run.checkpoints / ".last.safetensors.x.tmp").write_bytes(b"half")
+    stale = run.checkpoints / ".last.safetensors.x.tmp"
+    stale.write_bytes(b"half")
     assert RunDir.existing(run.path).read_config() == {"a": 1}
+    assert stale.exists()  # another rank of a torchrun job: the temporary may be rank 0's save in flight
+    assert RunDir.existing(run.path, clean=True).read_config() == {"a": 1}
     assert not list(run.checkpoints.glob(".*.tmp"))
 
 

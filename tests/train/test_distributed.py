@@ -154,6 +154,21 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _wait_until_dead(pids: list[int], seconds: float = 30.0) -> None:
+    """Return once every process of ``pids`` is gone or a zombie (it runs no more code); fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        while True:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                break
+            if state in ("Z", "X"):
+                break
+            assert time.monotonic() < deadline, f"process {pid} of the killed run still runs (state {state})"
+            time.sleep(0.01)
+
+
 def test_a_killed_two_process_run_resumes_and_finishes(small_mnist_dir: Path, tmp_path: Path) -> None:
     common = ["--data-dir", str(small_mnist_dir), "--epochs", "2", "-T", "6", "--batch-size", "16",
               "--limit-test", "100", "--checkpoint-every", "1"]
@@ -178,9 +193,11 @@ def test_a_killed_two_process_run_resumes_and_finishes(small_mnist_dir: Path, tm
             pass
         time.sleep(0.01)
     assert process.poll() is None, "the run finished before it could be killed"
-    for pid in [process.pid, *_descendants(process.pid)]:  # torchrun and both workers (own sessions)
+    killed = [process.pid, *_descendants(process.pid)]  # torchrun and both workers (own sessions)
+    for pid in killed:
         os.kill(pid, signal.SIGKILL)
     process.wait()
+    _wait_until_dead(killed)  # no process of the killed run still writes when the resumed one starts
 
     resumed = subprocess.run(_torchrun("--resume", str(broken), "--checkpoint-every", "1"), capture_output=True,
                              text=True, timeout=300, env=environment)

@@ -63,8 +63,10 @@ def test_a_stopped_fit_resumes_to_the_same_run(tmp_path: Path, small_mnist_dir: 
     whole = sk.fit(config, tmp_path / "whole", log=None)
     stopped = sk.fit(config, tmp_path / "broken", log=None, callbacks=[StopAt(1, 3)])
     assert stopped.code == 128 + signal.SIGINT and len(stopped.history) == 1
+    stale = tmp_path / "broken" / "checkpoints" / ".last.safetensors.killed.tmp"  # a killed save's leftover
+    stale.write_bytes(b"half")
     resumed = sk.fit(config, tmp_path / "broken", resume=True, log=None)
-    assert resumed.code == 0
+    assert resumed.code == 0 and not stale.exists()
     assert _metrics(tmp_path / "broken") == _metrics(tmp_path / "whole")
     assert all(torch.equal(whole.model.state_dict()[k], v) for k, v in resumed.model.state_dict().items())
 

@@ -66,15 +66,18 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def existing(cls, path: str | os.PathLike) -> RunDir:
-        """An existing run directory (for ``--resume``); removes temporaries a killed writer left behind."""
+    def existing(cls, path: str | os.PathLike, *, clean: bool = False) -> RunDir:
+        """An existing run directory (for ``--resume``). With ``clean``, removes the temporaries a killed writer
+        left in ``checkpoints/``: only the one process that writes checkpoints may (rank 0 of a torchrun job,
+        before it writes any), as another process's clean-up would delete the temporary of a save in flight."""
         run = cls(path)
         if not run.config_path.is_file():
             raise ConfigError(f"{run.path} is not a spikekit run directory (no config.json); "
                               "start a new run with --out instead of --resume")
         run.checkpoints.mkdir(exist_ok=True)
-        for stale in run.checkpoints.glob(".*.tmp"):
-            stale.unlink()
+        if clean:
+            for stale in run.checkpoints.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
         return run
 
     def read_config(self) -> dict[str, Any]:

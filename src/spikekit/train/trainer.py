@@ -117,7 +117,7 @@ def fit(config: RunConfig, run_dir: str | Path | None = None, *, model: torch.nn
     directory = None
     if run_dir is not None:
         if resume:
-            directory = RunDir.existing(run_dir)
+            directory = RunDir.existing(run_dir, clean=shard.is_main)  # rank 0 alone writes checkpoints
         else:
             if shard.is_main:
                 RunDir.create(run_dir, config.to_dict(), force)
