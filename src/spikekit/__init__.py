@@ -3,9 +3,9 @@
 Conventions, stated once for the whole package:
 - tensors are time-major: spikes and currents are ``[T, B, N]`` (steps, batch, neurons), or
   ``[T, B, C, H, W]`` in conv layers (``spikekit.nn.spec`` names the layer stacks);
-- ``tau`` is in time steps: one LIF step is ``V <- V + (I - V)/tau`` (``spikekit.dynamics.lif``); ALIF and
-  CubaLIF (``spikekit.dynamics.alif``, ``.cuba``) add an adaptive threshold and a synaptic current, their time
-  constants in steps too;
+- ``tau`` is in time steps: one LIF step is ``V <- V + (I - V)/tau`` (``spikekit.dynamics.lif``); ALIF,
+  CubaLIF and adLIF (``spikekit.dynamics.alif``, ``.cuba``, ``.adlif``) add an adaptive threshold, a synaptic
+  current and an adaptation current, their time constants in steps too;
 - a neuron spikes when ``V >= threshold`` (default 1.0), then ``V <- reset`` (default 0.0);
 - spikes are ``{0., 1.}`` in the dtype of the computation;
 - the network's output is the spike count of each output neuron over the T steps, ``[B, N_out]``;
@@ -18,6 +18,7 @@ from spikekit.data.datasets import load_data
 from spikekit.data.encoding import poisson_encode, poisson_encode_events
 from spikekit.data.mnist import load_mnist
 from spikekit.dynamics import (
+    AdLIFParams,
     ALIFParams,
     CubaLIFParams,
     LIFParams,
@@ -35,6 +36,7 @@ from spikekit.nn import (
     ALIF,
     LIF,
     SNN,
+    AdLIF,
     ConvLayer,
     CubaLIF,
     Flatten,
@@ -60,7 +62,8 @@ from spikekit.train import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALIF", "ALIFParams", "build_model", "build_optimizer", "Callback", "CheckpointError", "ConfigError",
+    "AdLIF", "AdLIFParams", "ALIF", "ALIFParams", "build_model", "build_optimizer", "Callback", "CheckpointError",
+    "ConfigError",
     "ConvLayer", "CubaLIF", "CubaLIFParams", "DataError", "encoding", "ENGINES", "EpochProgress", "evaluate", "fit",
     "FitResult", "Flatten", "from_nir", "LIF", "lif_scan", "lif_step", "LIFParams", "LIFState", "load_checkpoint",
     "load_data", "load_mnist", "load_optimizer_state", "ModelConfig", "neuron_scan", "NIRError", "optimizer_state",

@@ -17,6 +17,7 @@ import torch
 
 from spikekit.data.events import check_binning
 from spikekit.data.smnist import SEQUENCE_LENGTH
+from spikekit.dynamics.adlif import AdLIFParams
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams, check_params
@@ -34,6 +35,7 @@ SEQUENCE_DATASETS = ("smnist", "psmnist")
 _LIF_DEFAULTS = LIFParams._field_defaults
 _ALIF_DEFAULTS = ALIFParams._field_defaults
 _CUBA_DEFAULTS = CubaLIFParams._field_defaults
+_ADLIF_DEFAULTS = AdLIFParams._field_defaults
 PER_NEURON = "per-neuron"  # a layer_constants value: one value per neuron, held by the checkpoint as a buffer
 
 
@@ -51,9 +53,11 @@ class ModelConfig:
     # Neuron model of the spiking layers whose token has no suffix (spikekit.dynamics.neuron: lif, alif, cuba);
     # a token's own suffix (128a, 12c5s) wins. Each model's other constants: defaults and why in its Params.
     neuron: str = "lif"
-    tau_adapt: float = _ALIF_DEFAULTS["tau_adapt"]  # ALIF: adaptation time constant, in steps
+    tau_adapt: float = _ALIF_DEFAULTS["tau_adapt"]  # ALIF and adLIF: adaptation time constant, in steps
     beta_adapt: float = _ALIF_DEFAULTS["beta"]  # ALIF: threshold rise per unit of adaptation
     tau_syn: float = _CUBA_DEFAULTS["tau_syn"]  # CubaLIF: synaptic time constant, in steps
+    coupling: float = _ADLIF_DEFAULTS["coupling"]  # adLIF: the adaptation current's pull towards coupling * V
+    jump: float = _ADLIF_DEFAULTS["jump"]  # adLIF: the adaptation current's rise per spike
     # Constants to learn, per neuron (per channel in conv layers), in every spiking layer whose model has them:
     # e.g. ("tau",) learns each neuron's membrane time constant (PLIF); time constants stay > 1 (spikekit.nn.neurons)
     learn: tuple[str, ...] = ()
@@ -127,7 +131,8 @@ class ModelConfig:
     def neuron_params(self, kind: str) -> NeuronParams:
         """Model ``kind``'s Params with this config's constants (each model takes the fields it has)."""
         values = {"tau": self.tau, "threshold": self.threshold, "reset": self.reset, "surrogate": self.surrogate,
-                  "slope": self.slope, "tau_adapt": self.tau_adapt, "beta": self.beta_adapt, "tau_syn": self.tau_syn}
+                  "slope": self.slope, "tau_adapt": self.tau_adapt, "beta": self.beta_adapt, "tau_syn": self.tau_syn,
+                  "coupling": self.coupling, "jump": self.jump}
         model = MODELS[kind]
         return model.params(**{name: values[name] for name in model.params._fields})
 

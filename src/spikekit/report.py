@@ -114,9 +114,11 @@ def _fixed_threshold(state: Any, constants: dict[str, Tensor]) -> Tensor:
 MOVING_THRESHOLDS: dict[str, Callable[[Any, dict[str, Tensor]], Tensor]] = {
     "alif": lambda state, constants: constants["threshold"] + constants["beta"] * _previous(state.adaptation),
 }
-# Other state variables in V's units, by legend label: CubaLIF's synaptic current J (spikekit.dynamics.cuba).
+# Other state variables in V's units, by legend label: CubaLIF's synaptic current J (spikekit.dynamics.cuba),
+# adLIF's adaptation current w (spikekit.dynamics.adlif).
 OTHER_LINES: dict[str, Callable[[Any], dict[str, Tensor]]] = {
     "cuba": lambda state: {"synaptic current J": state.synaptic},
+    "adlif": lambda state: {"adaptation current w": state.adaptation},
 }
 
 
@@ -199,6 +201,8 @@ MEMBRANE_NOTES = {
             "rising with each of the neuron's spikes and decaying back over tau_adapt steps.",
     "cuba": "{rows} are CubaLIF neurons; orange: their synaptic current J, the input current filtered over "
             "tau_syn steps, which V leaks towards.",
+    "adlif": "{rows} are adLIF neurons; orange: their adaptation current w, which V leaks away from (towards I - w), "
+             "following coupling * V and rising by jump / tau_adapt with each spike.",
 }
 
 
@@ -257,6 +261,8 @@ lr {train.lr}.</p>
 MODEL_CONSTANTS: dict[str, Callable[[ModelConfig], str]] = {
     "alif": lambda model: f"ALIF tau_adapt = {model.tau_adapt} steps, beta = {model.beta_adapt}",
     "cuba": lambda model: f"CubaLIF tau_syn = {model.tau_syn} steps",
+    "adlif": lambda model: f"adLIF tau_adapt = {model.tau_adapt} steps, coupling = {model.coupling}, "
+                           f"jump = {model.jump}",
 }
 
 

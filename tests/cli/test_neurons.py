@@ -9,6 +9,7 @@ import torch
 
 from spikekit.cli import main
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
+from spikekit.io.checkpoint import load_checkpoint
 from spikekit.train.loop import build_model, image_inputs
 from tests.conftest import tiny_split
 
@@ -29,7 +30,22 @@ def test_an_alif_run_with_a_learned_tau_records_its_neurons(tmp_path: Path, smal
     assert f"test accuracy {100 * accuracy:.2f}%" in capsys.readouterr().out
 
 
+def test_a_recurrent_adlif_run_learns_its_coupling_and_records_it(tmp_path: Path, small_mnist_dir: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--out", str(run_dir), "--arch", "32rd-10",
+                 "--learn", "coupling,jump", "--coupling", "0.8", "--jump", "0.3", *SMALL]) == 0
+    model = json.loads((run_dir / "config.json").read_text())["model"]
+    assert (model["arch"], model["learn"], model["coupling"], model["jump"]) == ("32rd-10", ["coupling", "jump"], 0.8,
+                                                                                  0.3)
+    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    assert config.model.layer_models() == ["adlif", "lif"]
+    weights = load_checkpoint(run_dir / "checkpoints" / "last.safetensors").model
+    coupling = next(value for name, value in weights.items() if name.endswith("coupling_raw"))
+    assert coupling.shape == (32,) and not torch.allclose(coupling, torch.full((32,), 0.8))  # trained
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--arch", "16d-10", "--coupling", "inf"], "coupling must be a finite number"),
     (["--learn", "tau_syn"], "cannot learn 'tau_syn': the layers' neurons (lif) have the constants"),
     (["--neuron", "izhikevich"], "argument --neuron: invalid choice: 'izhikevich'"),
     (["--arch", "128a-10", "--tau-adapt", "0.5"], "tau_adapt must be > 1.0, got 0.5"),

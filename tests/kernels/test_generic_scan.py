@@ -4,6 +4,7 @@ backward: the dense scan (``kernels.scan``) and the event-fed layer (``kernels.e
 import pytest
 import torch
 
+from spikekit.dynamics.adlif import AdLIFParams
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
@@ -14,8 +15,9 @@ from spikekit.kernels.reference import reference_layer
 from spikekit.kernels.scan import fused_scan, plain_lif
 from spikekit.nn.layer import trace_neurons
 
-BASES = {"tau": 2.5, "threshold": 0.8, "reset": -0.1, "tau_adapt": 3.0, "beta": 0.7, "tau_syn": 3.0}
-MODEL_PARAMS = [LIFParams, ALIFParams, CubaLIFParams]
+BASES = {"tau": 2.5, "threshold": 0.8, "reset": -0.1, "tau_adapt": 3.0, "beta": 0.7, "tau_syn": 3.0,
+         "coupling": 0.6, "jump": 0.4}
+MODEL_PARAMS = [LIFParams, ALIFParams, CubaLIFParams, AdLIFParams]
 
 
 def _constants(params_type, width: int, dtype=torch.float64, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -112,8 +114,9 @@ def check_finite_differences_below_threshold(params_type, scan) -> None:
     current = torch.randn(6, 2, 3, generator=generator, dtype=torch.float64).requires_grad_()
     constants = _constants(params_type, 3, seed=8)
     constants["threshold"] = torch.full((3,), 50.0, dtype=torch.float64)  # out of reach
-    if "beta" in constants:  # ALIF: the surrogate also passes through S -> a -> the threshold; FD sees no spike
-        constants["beta"] = torch.zeros(3, dtype=torch.float64)
+    for name in ("beta", "jump"):  # ALIF's S -> a -> threshold, adLIF's S -> w -> V: surrogate paths FD cannot see
+        if name in constants:
+            constants[name] = torch.zeros(3, dtype=torch.float64)
     params = params_type(**constants, slope=0.5)
     weights = torch.randn(current.shape, generator=generator, dtype=torch.float64)
     spikes = scan(current, params)

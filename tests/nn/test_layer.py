@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from spikekit.dynamics.adlif import AdLIFParams
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
@@ -14,7 +15,8 @@ from spikekit.nn import SNN
 from spikekit.nn.layer import trace_neurons
 
 PARAMS = {"lif": LIFParams(tau=3.0, threshold=0.6), "alif": ALIFParams(tau=3.0, threshold=0.6, tau_adapt=4.0, beta=0.5),
-          "cuba": CubaLIFParams(tau=3.0, threshold=0.6, tau_syn=2.5)}
+          "cuba": CubaLIFParams(tau=3.0, threshold=0.6, tau_syn=2.5),
+          "adlif": AdLIFParams(tau=3.0, threshold=0.6, tau_adapt=4.0, coupling=0.7, jump=0.3)}
 
 
 def test_every_model_has_params_here() -> None:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from spikekit.nn.spec import PRESETS, output_shapes, parse_arch, resolve_arch
 
-suffix = st.sampled_from(["", "a", "s"])  # the neuron model: the default, ALIF, CubaLIF
+suffix = st.sampled_from(["", "a", "s", "d"])  # the neuron model: the default, ALIF, CubaLIF, adLIF
 linear = st.tuples(st.integers(1, 999), suffix).map(lambda ns: f"{ns[0]}{ns[1]}")
 spatial = st.one_of(
     st.tuples(st.integers(1, 64), st.sampled_from([1, 3, 5, 7]), suffix).map(lambda ck: f"{ck[0]}c{ck[1]}{ck[2]}"),
@@ -24,7 +24,7 @@ def test_valid_specs_parse_to_their_tokens_with_one_implied_flatten(front: list[
     assert kinds.count("flatten") == (1 if front else 0)
     for layer in layers:
         if layer.kind in ("linear", "conv"):
-            assert layer.neuron == {"a": "alif", "s": "cuba"}.get(layer.token[-1], "")
+            assert layer.neuron == {"a": "alif", "s": "cuba", "d": "adlif"}.get(layer.token[-1], "")
     if front:
         assert kinds.index("flatten") == len(front)
 

@@ -74,17 +74,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--slope", type=float, default=None, help="surrogate sharpness (fast_sigmoid: "
                         f"1/(1+slope*|V-threshold|)^2; default {defaults_model.slope})")
     parser.add_argument("--neuron", choices=list(MODELS), default=None,
-                        help="neuron model of layers whose token has no suffix: lif, alif (adaptive threshold) or "
-                        "cuba (current-based synapse); a token's suffix wins (128a: ALIF, 12c5s: CubaLIF); "
+                        help="neuron model of layers whose token has no suffix: lif, alif (adaptive threshold), "
+                        "cuba (current-based synapse) or adlif (adaptation current); a token's suffix wins (128a: "
+                        "ALIF, 12c5s: CubaLIF, 256rd: adLIF); "
                         f"default {defaults_model.neuron}")
     parser.add_argument("--tau-adapt", type=float, default=None,
-                        help=f"ALIF adaptation time constant, in steps (default {defaults_model.tau_adapt}, or the "
-                        "preset's)")
+                        help=f"ALIF and adLIF adaptation time constant, in steps (default {defaults_model.tau_adapt}, "
+                        "or the preset's)")
     parser.add_argument("--beta-adapt", type=float, default=None,
                         help="ALIF threshold rise per unit of adaptation (threshold + beta * a; default "
                         f"{defaults_model.beta_adapt}, or the preset's)")
     parser.add_argument("--tau-syn", type=float, default=None,
                         help=f"CubaLIF synaptic time constant, in steps (default {defaults_model.tau_syn})")
+    parser.add_argument("--coupling", type=float, default=None,
+                        help="adLIF: how strongly the adaptation current follows the membrane (w <- w + (coupling * V "
+                        f"+ jump * S - w) / tau_adapt; default {defaults_model.coupling}, or the preset's)")
+    parser.add_argument("--jump", type=float, default=None,
+                        help=f"adLIF: the adaptation current's rise per spike (default {defaults_model.jump}, or the "
+                        "preset's)")
     parser.add_argument("--init-gain", type=float, default=None, metavar="G",
                         help="fully connected layers start with PyTorch's default weights times G (default "
                         f"{defaults_model.init_gain:g}, or the preset's; 4 makes sparse-input networks such as "
@@ -186,7 +193,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # The ModelConfig fields set by options of their own name, whose default is the --arch preset's value, else
 # ModelConfig's.
 MODEL_OPTIONS = ("tau", "threshold", "reset", "surrogate", "slope", "neuron", "tau_adapt", "beta_adapt", "tau_syn",
-                 "learn", "init_gain", "init_firing", "readout", "readout_window")
+                 "coupling", "jump", "learn", "init_gain", "init_firing", "readout", "readout_window")
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -242,8 +242,9 @@ def _neuron_node(layer: Any, index: int, shape: tuple[int, ...], dt: float) -> d
     """The node of a spiking layer's neurons (``lif3``, ``cubalif3``); ``NIRError`` for a model NIR cannot hold."""
     model = model_of(layer.params).name
     if model not in _WRITERS:
-        raise NIRError(f"layer {index} has {model} neurons and cannot be exported: NIR has no "
-                       f"{'adaptive LIF' if model == 'alif' else model} node; only LIF and CubaLIF layers can")
+        kind = {"alif": "adaptive LIF", "adlif": "adLIF (adaptation current)"}.get(model, model)
+        raise NIRError(f"layer {index} has {model} neurons and cannot be exported: NIR has no {kind} node; only LIF "
+                       "and CubaLIF layers can")
     prefix, write = _WRITERS[model]
     node = write(layer.params, shape, dt)
     if isinstance(layer, RecurrentLayer) and model == "lif":  # in the units snnTorch's RLeaky reads

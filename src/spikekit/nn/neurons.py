@@ -1,4 +1,5 @@
-"""Neuron modules you compose: ``LIF``, ``ALIF``, ``CubaLIF`` map currents [T, B, *shape] to spikes [T, B, *shape].
+"""Neuron modules you compose: ``LIF``, ``ALIF``, ``CubaLIF``, ``AdLIF`` map currents [T, B, *shape] to spikes
+[T, B, *shape].
 
 Each is a thin ``nn.Module`` over its model's pure core (``spikekit.dynamics``: the equations are there) and
 the engines (``spikekit.kernels.scan``). A call starts from rest and keeps no state. On the CPU in
@@ -129,7 +130,14 @@ class CubaLIF(Neuron):
     model = MODELS["cuba"]
 
 
-NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "alif": ALIF, "cuba": CubaLIF}  # keyed as dynamics.neuron.MODELS
+class AdLIF(Neuron):
+    """adLIF (``spikekit.dynamics.adlif``): constants tau, threshold, reset, tau_adapt, coupling, jump."""
+
+    model = MODELS["adlif"]
+
+
+# keyed as dynamics.neuron.MODELS
+NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "alif": ALIF, "cuba": CubaLIF, "adlif": AdLIF}
 
 
 def as_neuron(neuron: Neuron | NeuronParams) -> Neuron:

@@ -10,10 +10,10 @@ A spec is dash-separated layers, left to right; the input shape comes from the d
 
 A fully connected layer followed by ``r`` is recurrent (``256r``: its current adds its own spikes of the step
 before through a weight U, ``spikekit.nn.recurrent``). A fully connected or conv layer may end with its neuron
-model: ``a`` for ALIF, ``s`` for CubaLIF
-(``128a``, ``12c5s``; ``spikekit.dynamics.neuron``); without a suffix it takes the run's default (``--neuron``,
-LIF unless set). A ``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The
-last layer must be fully connected: its neurons' spike counts are the network's output (one per class).
+model: ``a`` for ALIF, ``s`` for CubaLIF, ``d`` for adLIF (``128a``, ``12c5s``, ``256rd``;
+``spikekit.dynamics.neuron``); without a suffix it takes the run's default (``--neuron``, LIF unless set). A
+``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The last layer
+must be fully connected: its neurons' spike counts are the network's output (one per class).
 ``128-10`` is the seed network; ``12c5-p2-32c5-p2-10`` a small conv SNN. ``PRESETS`` names whole recipes.
 """
 
@@ -22,14 +22,19 @@ from __future__ import annotations
 import re
 from typing import Literal, NamedTuple
 
+from spikekit.dynamics.neuron import MODELS
+
 Kind = Literal["linear", "conv", "maxpool", "avgpool", "sumpool", "flatten"]
 POOL_KINDS: dict[str, Kind] = {"p": "maxpool", "a": "avgpool", "s": "sumpool"}
 SPATIAL: frozenset[Kind] = frozenset({"conv", "maxpool", "avgpool", "sumpool"})
 SPIKING_KINDS: frozenset[Kind] = frozenset({"linear", "conv"})  # the layers with LIF neurons
-_TOKEN = re.compile(r"(?P<linear>\d+)(?P<recurrent>r?)(?P<linear_neuron>[as]?)"
-                    r"|(?P<channels>\d+)c(?P<kernel>\d+)(?P<conv_neuron>[as]?)|(?P<pool>[pas])(?P<size>\d+)")
-NEURON_SUFFIXES = {"a": "alif", "s": "cuba"}  # a spiking layer's token suffix -> its neuron model
-_GRAMMAR = ("N (fully connected; Nr recurrent), CcK (conv, K odd), either ending in a (ALIF) or s (CubaLIF); "
+# a spiking layer's token suffix -> its neuron model (each model's own ``suffix``; the default model has none)
+NEURON_SUFFIXES = {model.suffix: model.name for model in MODELS.values() if model.suffix}
+_SUFFIX = f"[{''.join(NEURON_SUFFIXES)}]?"
+_TOKEN = re.compile(rf"(?P<linear>\d+)(?P<recurrent>r?)(?P<linear_neuron>{_SUFFIX})"
+                    rf"|(?P<channels>\d+)c(?P<kernel>\d+)(?P<conv_neuron>{_SUFFIX})|(?P<pool>[pas])(?P<size>\d+)")
+_GRAMMAR = ("N (fully connected; Nr recurrent), CcK (conv, K odd), either ending in a (ALIF), s (CubaLIF) or d "
+            "(adLIF); "
             "pK (max pool), "
             "aK (average pool), sK (sum pool)")
 _MAX_SIZE = 10**7  # neurons or channels of one layer, and kernel sizes: beyond any network that fits in memory
