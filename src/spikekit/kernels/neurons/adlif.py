@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba
 
 from spikekit.dynamics.surrogate import derivative_row
-from spikekit.kernels.neurons import lif
+from spikekit.kernels.neurons import alif, lif
 
 SHAPE = (6, 2, 2)  # constants P, state S, saved rows K
 FACTORS = 4  # rows ``reciprocals`` writes after the P constants (``neurons.prepared``)
@@ -50,11 +50,8 @@ def forward_row(consts, state, current, saved, spikes):
         adaptation[j] = w + (coupling[j] * membrane[j] + jump[j] * spikes[j] - w) / tau_adapt[j]
 
 
-@numba.njit(inline="always")
-def reciprocals(consts, inverse):
-    """inverse [4, N] <- 1/tau, 1 - 1/tau, 1/tau_adapt, 1 - 1/tau_adapt: the adjoint's factors (``neurons``)."""
-    lif.reciprocals(consts, inverse)
-    lif.reciprocals(consts[3:], inverse[2:])
+# inverse [4, N] <- 1/tau, 1 - 1/tau, 1/tau_adapt, 1 - 1/tau_adapt: ALIF's, whose constants sit in the same rows
+reciprocals = alif.reciprocals
 
 
 @numba.njit(inline="always")
