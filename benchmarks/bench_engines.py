@@ -209,10 +209,10 @@ SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its tra
     "recurrent": ("256ra-20", [("train", 100, 128), ("infer", 100, 128)], None, (700,)),
     # the S-MNIST network of the README's recipe (MODEL_OPTIONS), on MNIST read one pixel a step: at batch 128
     # and at the batch its preset trains with (32)
-    "smnist": ("64ra-256ra-10", [("train", 784, 128), ("train", 784, PRESETS["smnist"].batch_size)], None, (1,)),
+    "smnist": ("64ra-256ra-10", [("train", 784, 128), ("train", 784, PRESETS["smnist-alif"].batch_size)], None, (1,)),
 }
 # Model options of a section's arch beyond its spec: the S-MNIST recipe (docs/accuracy.md) and SHD's network
-MODEL_OPTIONS = {"64ra-256ra-10": dict(PRESETS["smnist"].model),
+MODEL_OPTIONS = {"64ra-256ra-10": dict(PRESETS["smnist-alif"].model),
                  "256ra-20": {"readout": "leaky", "init_gain": 4.0, "threshold": 0.3, "tau": 5.0}}
 # SHD binned into 100 steps of 10 ms: a (channel, step) pair holds a spike at ~1.5% (SHD's ~5-10 thousand
 # spikes a sample over ~0.7 s, several in one 10 ms bin of a channel counted once, over 700 x 100 pairs)

@@ -56,9 +56,10 @@ LIMITS = {
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
               "compiled code for all samples of a thread at once. Each [T, B, N] tensor is 103 MB at batch 128 "
-              "(T = 784, N = 256), so the step streams memory; at batch 32, what `spikekit train --dataset smnist` "
-              "trains with, it is 26 MB, and the reference pays its per-step cost (a dozen tensor operations a "
-              "step, forward and back) for a quarter of the samples: the ratio is widest there.",
+              "(T = 784, N = 256), so the step streams memory; at batch 32, what the sequence presets train with "
+              "(`--arch smnist-alif` is this network), it is 26 MB, and the reference pays its per-step cost (a "
+              "dozen tensor operations a step, forward and back) for a quarter of the samples: the ratio is widest "
+              "there.",
 }
 
 
@@ -143,7 +144,11 @@ def peers_page(data: dict) -> str:
              "peer without the neuron, or whose layers cannot express the network, is listed with the reason.",
              "`x fastest peer`: samples/s over the fastest peer's at the same mode and T. The paired rounds",
              "alternate the peers' training steps with a `spikekit train` epoch (the host's speed drifts over",
-             "seconds); their median is the figure to quote.", ""]
+             "seconds); their median is the figure to quote. Peak RSS is the whole process's: spikekit's rows",
+             "include numba's runtime, which the first call of any compiled function loads (about 60 MB: a process",
+             "that imports torch and spikekit grew by 57-61 MB on calling a one-line cached function, 2026-12-06);",
+             "none of the torch-only peers loads it. Where a spikekit row peaks above the torch loop's (the recurrent",
+             "LIF rows, by 21 and 59 MB), that runtime is the difference.", ""]
     for neuron, run in data["runs"].items():
         host = run["host"]
         versions = ", ".join(f"{name} {host.get(name)}" for name in ("snntorch", "spikingjelly", "norse")

@@ -60,15 +60,21 @@ def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) 
     parser = build_parser()
     config = config_from_args(parser.parse_args(["train", "--dataset", "psmnist"]))
     model, train = config.model, config.train
-    assert (model.arch, model.readout, model.threshold, model.tau, model.tau_adapt, model.beta_adapt) == (
-        "64ra-256ra-10", "leaky", 0.1, 20.0, 200.0, 0.2)
-    assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt"), 4.0, (1,))
+    assert (model.arch, model.readout, model.threshold, model.tau, model.tau_adapt, model.coupling, model.jump) == (
+        "64rd-256rd-10", "leaky", 0.1, 20.0, 200.0, 1.0, 0.05)
+    assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt", "coupling", "jump"), 4.0, (1,))
     assert model.readout_window == 1.0  # scored over every step
     assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.schedule) == (784, 32, 3e-3, 1.0, "wsd")
-    # PS-MNIST's preset is S-MNIST's with the 22 epochs that fit its hour; S-MNIST's runs 18
-    assert train.epochs == 22
-    assert config_from_args(parser.parse_args(["train", "--dataset", "smnist"])).train.epochs == 18
-    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist"])).train.epochs == 18
+    # PS-MNIST's preset is S-MNIST's with the 15 epochs that fit its hour; S-MNIST's runs 11
+    assert train.epochs == 15
+    assert config_from_args(parser.parse_args(["train", "--dataset", "smnist"])).train.epochs == 11
+    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist"])).train.epochs == 11
+    # the ALIF recipe by name: the same but for the neurons; PS-MNIST's with the 22 epochs that fit its hour
+    alif = config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "psmnist-alif"]))
+    assert (alif.model.arch, alif.model.beta_adapt, alif.model.learn, alif.train.epochs) == (
+        "64ra-256ra-10", 0.2, ("tau", "tau_adapt"), 22)
+    smnist_alif = parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist-alif"])
+    assert config_from_args(smnist_alif).train.epochs == 18
     # an option given wins over the preset's; ModelConfig's defaults stand where the preset says nothing
     config = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--threshold", "0.2", "--learn", "tau",
                                                  "--clip-grad", "5", "--surrogate", "atan"]))
