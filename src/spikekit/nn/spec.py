@@ -95,10 +95,10 @@ PRESETS["smnist"] = PRESETS["smnist-alif"]._replace(
     arch="64rd-256rd-10", epochs=11,
     model=(("readout", "leaky"), ("init_gain", 4.0), ("threshold", 0.1), ("tau", 20.0), ("tau_adapt", 200.0),
            ("coupling", 1.0), ("jump", 0.05), ("learn", ("tau", "tau_adapt", "coupling", "jump"))))
-# PS-MNIST: the same networks and recipes, with the epochs that fit its hour: its sequences make fewer spikes and
-# train faster (adLIF ~320 a second against ~240 for S-MNIST's, so 15 epochs; ALIF ~400 against ~360, so 22;
-# docs/accuracy.md). Each sequence dataset has a preset of its name: what --dataset smnist / psmnist trains when no
-# --arch or --hidden is given.
+# PS-MNIST: the same networks and recipes, with more epochs: its sequences make fewer spikes and train faster
+# (adLIF ~300-400 a second against ~200-270 for S-MNIST's: 15 epochs took 47 minutes, measured, and the hour would
+# hold ~19; ALIF ~400 against ~360, so 22; docs/accuracy.md). Each sequence dataset has a preset of its name: what
+# --dataset smnist / psmnist trains when no --arch or --hidden is given.
 PRESETS["psmnist"] = PRESETS["smnist"]._replace(epochs=15, datasets=("psmnist",))
 PRESETS["psmnist-alif"] = PRESETS["smnist-alif"]._replace(epochs=22, datasets=("psmnist",))
 
