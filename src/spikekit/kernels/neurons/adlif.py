@@ -31,19 +31,14 @@ FACTORS = 4  # rows ``reciprocals`` writes after the P constants (``neurons.prep
 def forward_row(consts, state, current, saved, spikes):
     """One step over a row of N neurons (shapes in the module docstring); state updated in place.
 
-    Two loops, as ALIF's (``alif.forward_row`` says why a loop reading one state row while writing another ran
-    scalar): the membrane's, then w's, which reads V[t] and the spikes the first wrote."""
-    tau, threshold, reset, tau_adapt, coupling, jump = consts[0], consts[1], consts[2], consts[3], consts[4], consts[5]
-    membrane, adaptation, pre, before = state[0], state[1], saved[0], saved[1]
-    zero, one = spikes.dtype.type(0), spikes.dtype.type(1)
+    Separate loops, as ALIF's (``alif.forward_row`` says why a loop reading one state row while writing another
+    ran scalar): I - w into ``spikes``, LIF's row on it (consts' first three rows are LIF's, state[0] and saved[0]
+    its V and V_pre, as CubaLIF's reuse), then w's, which reads V[t] and the spikes LIF's row wrote."""
+    tau_adapt, coupling, jump = consts[3], consts[4], consts[5]
+    membrane, adaptation, before = state[0], state[1], saved[1]
     for j in range(current.shape[0]):
         spikes[j] = current[j] - adaptation[j]
-    for j in range(current.shape[0]):
-        v = membrane[j] + (spikes[j] - membrane[j]) / tau[j]
-        pre[j] = v
-        fired = v - threshold[j] >= zero
-        spikes[j] = one if fired else zero
-        membrane[j] = reset[j] if fired else v
+    lif.forward_row(consts, state, spikes, saved, spikes)  # LIF's row on I - w: V (state[0]), V_pre (saved[0])
     for j in range(current.shape[0]):
         w = adaptation[j]
         before[j] = w
