@@ -3,6 +3,7 @@
     make bench-peers          # sets up .venv-bench (the peers, torch pinned) and runs this
     python benchmarks/bench_peers.py [--neuron lif|alif|cuba] [--repeats 20] [--quick] [--check-only]
     python benchmarks/bench_peers.py --network recurrent [--neuron alif|lif] [--density 0.015] [--check-only]
+    python benchmarks/bench_peers.py --network smnist [--neuron alif|lif] [--check-only]
 
 The seed network (784-128-10, LIF tau = 2 steps, threshold 1, reset to 0, Bernoulli-coded MNIST, output
 spike counts, cross-entropy, Adam lr 2e-3) written the way each library's users write it:
@@ -40,6 +41,15 @@ in both modes, the same spikes every batch, made before timing (data, not an enc
 spikekit's reference engine, events for the fast one (what spikekit's SHD path hands its engines on the CPU). Its
 rows add ``spikekit reference`` beside ``spikekit fast`` (the recurrent engine's fast / reference ratio), and have
 no ``spikekit train`` row nor paired rounds (those train on MNIST); it is written under ``recurrent-<neuron>``.
+``--network smnist`` runs the S-MNIST network's layers: 1-64ra-256ra-10 (the default) or 1-64r-256r-10, two
+recurrent layers fed one pixel intensity a step, on MNIST's first 32 training (test, for inference) images read
+as S-MNIST sequences, T=784, batch 32 (its preset's) in both modes, written under ``smnist-<neuron>``. Every
+implementation there runs the same weights (``timing_weights``: its layers fire on ~25% of the steps with LIF,
+~14% with ALIF, as a trained preset's do; the default init, fed one pixel a step, leaves them nearly silent, and the
+fast engine's work grows with the spikes). The check runs 8 test sequences, all 784 steps. Constants, readout
+(counts of a LIF layer) and neurons are the other recurrent network's, not the preset's (its learned time
+constants, its leaky readout and adLIF neurons, which no peer has): the rows time the recurrent scan at the
+S-MNIST shape.
 ``--check-only`` runs just that check. Timing: median of ``repeats`` batches (10 at T=100) after 2 warm-up
 batches, batch 128, training = encode + forward + loss + backward + Adam, inference = encode + forward
 without gradients (batch 1000). Peak RSS: a fresh process running 3 batches of the row alone (Linux). A peer
@@ -75,9 +85,11 @@ from torch import Tensor, nn
 from spikekit.allocator import keep_freed_memory
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
+from spikekit.data.smnist import SEQUENCE_LENGTH, sequences
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.nn.network import SNN
+from spikekit.nn.spec import PRESETS
 from spikekit.spike_events import events_from_dense
 from spikekit.train.distributed import set_threads
 from spikekit.train.loop import build_optimizer, encode_batch
@@ -309,21 +321,26 @@ UNMATCHED = {
 }
 
 
-RECURRENT_PEERS: dict[str, Callable[[str], nn.Module]] = {
-    "torch loop": lambda neuron: peers_recurrent.TorchLoop(*TORCH_STEPS[neuron], lif_step),
+# the recurrent networks' peers: each builds ``peers_recurrent.Network`` with ``neuron`` hidden neurons
+RECURRENT_PEERS: dict[str, Callable[[peers_recurrent.Network, str], nn.Module]] = {
+    "torch loop": lambda network, neuron: peers_recurrent.TorchLoop(network, *TORCH_STEPS[neuron], lif_step),
     "snnTorch": peers_recurrent.snntorch_net, "SpikingJelly": peers_recurrent.spikingjelly_net,
     "Norse": peers_recurrent.norse_net}
-RECURRENT_STEPS, RECURRENT_BATCH = 100, 128  # SHD's ~1 s recordings in steps of 10 ms; the seed's batch, both modes
+# --network -> (T, batch) of its rows, both modes: SHD's ~1 s recordings in steps of 10 ms at the seed's batch;
+# S-MNIST's 784 pixels at the batch its preset trains with
+RECURRENT_SHAPES = {"recurrent": (100, 128), "smnist": (SEQUENCE_LENGTH, PRESETS["smnist"].batch_size)}
 
 
 def _peer(name: str, neuron: str, network: str = "seed") -> nn.Module | str:
     """The peer's network (``--network``) with ``neuron`` hidden neurons, or why it cannot be built here."""
-    if network == "recurrent" and (name, neuron) in peers_recurrent.NOT_COMPARABLE:
+    if network != "seed" and (name, neuron) in peers_recurrent.NOT_COMPARABLE:
         return f"not comparable: {peers_recurrent.NOT_COMPARABLE[name, neuron]}"
     if network == "seed" and (name, neuron) in UNMATCHED:
         return f"no such neuron: {UNMATCHED[name, neuron]}"
     try:
-        return (RECURRENT_PEERS if network == "recurrent" else PEERS)[name](neuron)
+        if network == "seed":
+            return PEERS[name](neuron)
+        return RECURRENT_PEERS[name](peers_recurrent.NETWORKS[network], neuron)
     except Exception as error:  # noqa: BLE001 (an optional library: report any reason it fails)
         return f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
 
@@ -384,29 +401,35 @@ def _verdict(counts: Tensor, hidden: Tensor, peer_counts: Tensor, peer_hidden: T
         f"DIFFERENT: {flips} hidden spikes, counts differ by {float((peer_counts - counts).abs().max())}"
 
 
-def check_recurrent(neuron: str, density: float = peers_recurrent.DENSITY, batch: int = 16) -> dict[str, str]:
-    """``check_same_spikes`` for ``--network recurrent``: T=100 steps of ``density`` input spikes, float64,
-    ``peers_recurrent.check_weights``; 'same', what differs, or why it was not run, per implementation."""
-    weights = peers_recurrent.check_weights(torch.Generator().manual_seed(2))
-    spikes = peers_recurrent.input_spikes(RECURRENT_STEPS, batch, density, torch.Generator().manual_seed(1)).double()
+def check_recurrent(neuron: str, network: str = "recurrent", inputs: Tensor | None = None,
+                    density: float = peers_recurrent.DENSITY, batch: int = 16) -> dict[str, str]:
+    """``check_same_spikes`` for a recurrent ``network`` (``--network``), in float64 with
+    ``peers_recurrent.check_weights``, on ``inputs`` [T, B, N_in] (None: ``batch`` samples of T=100 steps of
+    ``density`` input spikes, SHD-shaped); 'same', what differs, or why it was not run, per implementation."""
+    shape = peers_recurrent.NETWORKS[network]
+    weights = peers_recurrent.check_weights(shape, torch.Generator().manual_seed(2))
+    if inputs is None:
+        inputs = peers_recurrent.input_spikes(RECURRENT_SHAPES[network][0], batch, density,
+                                              torch.Generator().manual_seed(1))
+    inputs = inputs.double()
     with torch.no_grad():
-        reference = peers_recurrent.spikekit_net(neuron, "reference").double()
+        reference = peers_recurrent.spikekit_net(shape, neuron, "reference").double()
         peers_recurrent.load_spikekit(reference, weights)
-        counts, hidden = reference(spikes), reference.layer_spikes(spikes)[0]
+        counts, hidden = reference(inputs), peers_recurrent.spikekit_hidden(reference, inputs)
         results = {}
         for name in RECURRENT_PEERS:
-            peer = _peer(name, neuron, "recurrent")
+            peer = _peer(name, neuron, network)
             if isinstance(peer, str):
                 results[name] = f"not run ({peer})"
                 continue
             peer = peer.double()
             peer.load(weights)
-            results[name] = _verdict(counts, hidden, *peer(spikes))
-        ours = peers_recurrent.spikekit_net(neuron, "fast").double()
+            results[name] = _verdict(counts, hidden, *peer(inputs))
+        ours = peers_recurrent.spikekit_net(shape, neuron, "fast").double()
         peers_recurrent.load_spikekit(ours, weights)
-        results["spikekit fast"] = _verdict(counts, hidden, ours(spikes), ours.layer_spikes(spikes)[0])
+        results["spikekit fast"] = _verdict(counts, hidden, ours(inputs), peers_recurrent.spikekit_hidden(ours, inputs))
     print(f"check: {float(hidden.mean()):.3f} hidden spikes per neuron per step, {float(counts.sum()):.0f} "
-          f"output spikes over {batch} samples x {RECURRENT_STEPS} steps")
+          f"output spikes over {inputs.shape[1]} samples x {inputs.shape[0]} steps")
     return results
 
 
@@ -444,19 +467,47 @@ def _step(name: str, neuron: str, mode: str, num_steps: int, batch: tuple[Tensor
     return _timed(model, lambda index: outputs(encode(index)), labels, mode)
 
 
-def _recurrent_step(name: str, neuron: str, mode: str, batch: tuple[Tensor, Tensor]) -> Callable[[int], None] | str:
-    """One batch of ``--network recurrent`` for ``name`` (a peer, "spikekit fast" or "spikekit reference") on the
-    input spikes of ``batch`` (dense [T, B, 700]; events for the fast engine), or why it cannot run."""
-    spikes, labels = batch
+def _recurrent_step(name: str, neuron: str, mode: str, batch: tuple[Tensor, Tensor], network: str = "recurrent"
+                    ) -> Callable[[int], None] | str:
+    """One batch of a recurrent ``network`` for ``name`` (a peer, "spikekit fast" or "spikekit reference") on the
+    inputs of ``batch`` (dense [T, B, N_in]; SHD's spikes go to the fast engine as events, as its SHD path hands
+    them over), or why it cannot run. S-MNIST's rows run every implementation from the same weights
+    (``timing_weights``); SHD's from each library's own initialisation."""
+    inputs, labels = batch
+    shape = peers_recurrent.NETWORKS[network]
     if name.startswith("spikekit "):
         engine = name.removeprefix("spikekit ")
-        model = peers_recurrent.spikekit_net(neuron, engine)
-        inputs = events_from_dense(spikes) if engine == "fast" else spikes
+        model = peers_recurrent.spikekit_net(shape, neuron, engine)
+        if network == "smnist":
+            peers_recurrent.load_spikekit(model, timing_weights(shape))
+        if engine == "fast" and network == "recurrent":
+            inputs = events_from_dense(inputs)
         return _timed(model, lambda index: model(inputs), labels, mode)
-    model = _peer(name, neuron, "recurrent")
+    model = _peer(name, neuron, network)
     if isinstance(model, str):
         return model
-    return _timed(model, lambda index: model(spikes)[0], labels, mode)
+    if network == "smnist":
+        model.load(timing_weights(shape))
+    return _timed(model, lambda index: model(inputs)[0], labels, mode)
+
+
+def timing_rate(args: argparse.Namespace, data) -> float:
+    """The fraction of (hidden neuron, step) pairs that spike in spikekit's network with ``timing_weights`` on the
+    training rows' batch."""
+    shape = peers_recurrent.NETWORKS[args.network]
+    model = peers_recurrent.spikekit_net(shape, args.neuron, "fast")
+    peers_recurrent.load_spikekit(model, timing_weights(shape))
+    with torch.no_grad():
+        return float(peers_recurrent.spikekit_hidden(model, _row_batch(args, "train", SEQUENCE_LENGTH, data)[0]).mean())
+
+
+def timing_weights(shape: peers_recurrent.Network) -> peers_recurrent.Weights:
+    """The check's weights in float32: on S-MNIST's sequences its layers fire about as often as the trained
+    preset's (``hidden_rate`` prints it), where the default init leaves the first layer, fed one pixel a step,
+    nearly silent, and a spikekit row would time a silent network."""
+    weights = peers_recurrent.check_weights(shape, torch.Generator().manual_seed(2))
+    return tuple(peers_recurrent.LayerWeights(*(None if w is None else w.float() for w in layer))
+                 for layer in weights)
 
 
 def _timed(model: nn.Module, logits: Callable[[int], Tensor], labels: Tensor, mode: str) -> Callable[[int], None]:
@@ -514,40 +565,50 @@ def _batch(mode: str, data) -> tuple[Tensor, Tensor]:
 
 
 def _row_batch(args: argparse.Namespace, mode: str, num_steps: int, data) -> tuple[Tensor, Tensor]:
-    """A row's batch: MNIST images (``_batch``), or ``--network recurrent``'s input spikes [T, 128, 700] and labels."""
+    """A row's batch: MNIST images (``_batch``); ``--network recurrent``'s input spikes [T, 128, 700] and labels;
+    ``--network smnist``'s MNIST sequences [784, 32, 1] (training or test images, as the mode) and labels."""
     if args.network == "seed":
         return _batch(mode, data)
+    batch = RECURRENT_SHAPES[args.network][1]
+    if args.network == "smnist":
+        split = data.train if mode == "train" else data.test
+        return sequences(split.images[:batch], split.labels[:batch], "smnist").inputs(slice(0, batch)), \
+            split.labels[:batch]
     generator = torch.Generator().manual_seed(0)
-    spikes = peers_recurrent.input_spikes(num_steps, RECURRENT_BATCH, args.density, generator)
-    return spikes, torch.randint(peers_recurrent.SIZES[-1], (RECURRENT_BATCH,), generator=generator)
+    spikes = peers_recurrent.input_spikes(num_steps, batch, args.density, generator)
+    return spikes, torch.randint(peers_recurrent.SHD.sizes[-1], (batch,), generator=generator)
 
 
 def _row_step(args: argparse.Namespace, name: str, mode: str, num_steps: int, batch: tuple[Tensor, Tensor]
               ) -> Callable[[int], None] | str:
     if args.network == "seed":
         return _step(name, args.neuron, mode, num_steps, batch)
-    return _recurrent_step(name, args.neuron, mode, batch)
+    return _recurrent_step(name, args.neuron, mode, batch, args.network)
 
 
 def network_name(args: argparse.Namespace) -> str:
     """The network's layers, input first: 784-128-10, 700-256ra-20, ..."""
     if args.network == "seed":
         return f"{SIZES[0]}-{ARCHS[args.neuron]}"
-    return f"{peers_recurrent.SIZES[0]}-{peers_recurrent.ARCHS[args.neuron]}"
+    shape = peers_recurrent.NETWORKS[args.network]
+    return f"{shape.sizes[0]}-{shape.archs[args.neuron]}"
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """The run's key in ``--results``: the neuron's name for the seed network, recurrent-<neuron> else."""
-    return args.neuron if args.network == "seed" else f"recurrent-{args.neuron}"
+    """The run's key in ``--results``: the neuron's name for the seed network, <network>-<neuron> else
+    (recurrent-alif, smnist-lif, ...)."""
+    return args.neuron if args.network == "seed" else f"{args.network}-{args.neuron}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--network", choices=["seed", "recurrent"], default="seed",
-                        help="seed: 784-N-10 on MNIST; recurrent: 700-256r-20 (SHD-shaped, synthetic input spikes)")
+    parser.add_argument("--network", choices=["seed", *peers_recurrent.NETWORKS], default="seed",
+                        help="seed: 784-N-10 on MNIST; recurrent: 700-256r-20 (SHD-shaped, synthetic input spikes); "
+                             "smnist: 1-64r-256r-10 on S-MNIST's sequences (T=784, batch 32)")
     parser.add_argument("--neuron", choices=list(ARCHS),
                         help="hidden neurons: lif (784-128-10, the seed's default), alif (784-128a-10) or cuba "
-                             "(784-128s-10); recurrent: alif (700-256ra-20, its default) or lif (700-256r-20)")
+                             "(784-128s-10); recurrent and smnist: alif (700-256ra-20, 1-64ra-256ra-10: their "
+                             "default) or lif")
     parser.add_argument("--density", type=float, default=peers_recurrent.DENSITY,
                         help="recurrent: the fraction of (channel, step) pairs with an input spike")
     parser.add_argument("--repeats", type=int, default=20, help="timed batches at T=25 (half that at T=100)")
@@ -562,8 +623,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="JSON file the run is merged into, under the neuron's name (recurrent: recurrent-NEURON)")
     parser.add_argument("--peak-of", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    archs = ARCHS if args.network == "seed" else peers_recurrent.ARCHS
-    args.neuron = args.neuron or {"seed": "lif", "recurrent": "alif"}[args.network]
+    archs = ARCHS if args.network == "seed" else peers_recurrent.NETWORKS[args.network].archs
+    args.neuron = args.neuron or ("lif" if args.network == "seed" else "alif")
     if args.neuron not in archs:
         parser.error(f"--network {args.network} takes --neuron {' or '.join(archs)}, not {args.neuron}")
     if not 0 < args.density < 1:
@@ -575,8 +636,8 @@ def main() -> None:
     args = parse_args()
     set_threads(args.threads)
     keep_freed_memory()
-    recurrent = args.network == "recurrent"
-    data = None if recurrent else load_mnist(args.data_dir)
+    recurrent = args.network != "seed"
+    data = None if args.network == "recurrent" else load_mnist(args.data_dir)
     if args.peak_of:
         name, mode, num_steps = json.loads(args.peak_of)
         step = _row_step(args, name, mode, num_steps, _row_batch(args, mode, num_steps, data))
@@ -586,15 +647,24 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {args.threads} threads, {network_name(args)}; same forward spikes "
           "(float64, same weights and input):")
-    check = check_recurrent(args.neuron, args.density) if recurrent else \
-        check_same_spikes(data.test.intensity(slice(0, 32)), args.neuron)
+    if args.network == "smnist":  # 8 test sequences: 784 steps a sample in float64
+        check = check_recurrent(args.neuron, "smnist", _row_batch(args, "infer", SEQUENCE_LENGTH, data)[0][:, :8])
+    elif recurrent:
+        check = check_recurrent(args.neuron, args.network, density=args.density)
+    else:
+        check = check_same_spikes(data.test.intensity(slice(0, 32)), args.neuron)
     for name, verdict in check.items():
         print(f"  {name}: {verdict}")
     if args.check_only:
         return
+    extra = {}
+    if args.network == "smnist":
+        extra["hidden_rate"] = timing_rate(args, data)
+        print(f"timing weights: the hidden layers fire at {extra['hidden_rate']:.3f} of the steps on the training "
+              "batch")
     rows = []
     names = [*PEERS, "spikekit fast", *(["spikekit reference"] if recurrent else [])]
-    for num_steps in (RECURRENT_STEPS,) if recurrent else (25,) if args.quick else (25, 100):
+    for num_steps in (RECURRENT_SHAPES[args.network][0],) if recurrent else (25,) if args.quick else (25, 100):
         repeats = _repeats(args.repeats, num_steps)
         for mode in ("train", "infer"):
             batch = _row_batch(args, mode, num_steps, data)
@@ -618,7 +688,7 @@ def main() -> None:
               f"{'-' if ratio is None else f'{ratio:.1f}'} | {note} |")
     rounds = paired(rows, args, data) if args.pairs and not recurrent else []
     if not args.quick:
-        write_results(args.results, run_name(args), run_record(args, check, rows, ratios, rounds))
+        write_results(args.results, run_name(args), run_record(args, check, rows, ratios, rounds, extra))
         print(f"\nwritten to {args.results} under {run_name(args)!r}")
 
 
@@ -660,8 +730,9 @@ def paired(rows: list[tuple], args: argparse.Namespace, data) -> list[dict]:
 
 
 def run_record(args: argparse.Namespace, check: dict[str, str], rows: list[tuple], ratios: list[float | None],
-               rounds: list[dict]) -> dict:
-    """One run as JSON: when, where, the check's verdicts, the table's rows and the paired rounds."""
+               rounds: list[dict], extra: dict | None = None) -> dict:
+    """One run as JSON: when, where, the check's verdicts, the table's rows, the paired rounds, and ``extra``."""
+    extra = extra or {}
     versions = {}
     for package in ("spikekit", "snntorch", "spikingjelly", "norse"):
         try:
@@ -678,9 +749,11 @@ def run_record(args: argparse.Namespace, check: dict[str, str], rows: list[tuple
             "host": {"cpu": cpu, "machine": platform.machine(), "torch": torch.__version__,
                      "python": platform.python_version(), **versions},
             **({"input_density": args.density} if args.network == "recurrent" else {}),
+            **extra,
             "threads": args.threads, "repeats": args.repeats, "pairs": args.pairs, "check": check,
             "rows": [{"implementation": name, "mode": mode, "T": num_steps,
-                      "batch": 128 if mode == "train" or args.network == "recurrent" else 1000,
+                      "batch": RECURRENT_SHAPES[args.network][1] if args.network != "seed"
+                      else 128 if mode == "train" else 1000,
                       "samples_per_s": rate, "peak_rss_mb": number(peak), "x_fastest_peer": ratio, "note": note}
                      for (name, mode, num_steps, rate, peak, note), ratio in zip(rows, ratios)],
             "paired": rounds}

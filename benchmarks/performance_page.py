@@ -27,7 +27,8 @@ TITLES = {
     "conv": "The conv SNN, 12c5-p2-32c5-p2-10",
     "events": "Event data of N-MNIST's shape, 2312-128-10",
     "recurrent": "A recurrent ALIF layer of SHD's shape, 700-256ra-20",
-    "smnist": "The S-MNIST network, 1-64ra-256ra-10 at T = 784",
+    "smnist": "The S-MNIST network of the ALIF recipe, 1-64ra-256ra-10 at T = 784",
+    "smnist-adlif": "The S-MNIST network `--dataset smnist` trains, 1-64rd-256rd-10 (adLIF) at T = 784",
 }
 
 # What limits each figure, in words (no figures here: every number on the page comes from the results file).
@@ -60,6 +61,10 @@ LIMITS = {
               "(`--arch smnist-alif` is this network), it is 26 MB, and the reference pays its per-step cost (a "
               "dozen tensor operations a step, forward and back) for a quarter of the samples: the ratio is widest "
               "there.",
+    "smnist-adlif": "The same scan with adLIF rows (an adaptation current beside the membrane: two state rows, as "
+                    "ALIF) and the preset's options (all four of its constants learned), at the batch the preset "
+                    "trains with. The fast engine's forward adds one row of U per spike, so its time grows with the "
+                    "firing, where the reference's dense product costs the same whatever fires.",
 }
 
 
@@ -132,16 +137,19 @@ def figure(data: dict):
 PEER_TITLES = {"lif": "784-128-10 (LIF)", "alif": "784-128a-10 (ALIF hidden layer)",
                "cuba": "784-128s-10 (CubaLIF hidden layer)",
                "recurrent-alif": "700-256ra-20 (recurrent ALIF hidden layer, SHD-shaped synthetic input)",
-               "recurrent-lif": "700-256r-20 (recurrent LIF hidden layer, SHD-shaped synthetic input)"}
+               "recurrent-lif": "700-256r-20 (recurrent LIF hidden layer, SHD-shaped synthetic input)",
+               "smnist-alif": "1-64ra-256ra-10 (the S-MNIST network's layers, recurrent ALIF, T = 784)",
+               "smnist-lif": "1-64r-256r-10 (the S-MNIST network's layers, recurrent LIF, T = 784)"}
 
 
 def peers_page(data: dict) -> str:
     """The peers' tables (``bench_peers.py`` results): each run's rows, its check and its paired rounds."""
     lines = ["# spikekit and the peer libraries", "",
-             "From `benchmarks/results/peers.json`, which `python benchmarks/bench_peers.py [--network recurrent]",
-             "--neuron NAME` writes (`make bench-peers` for LIF). Each peer runs the same network with the same",
-             "weights, checked spike for spike against spikekit's reference in float64 before anything is timed; a",
-             "peer without the neuron, or whose layers cannot express the network, is listed with the reason.",
+             "From `benchmarks/results/peers.json`, which `python benchmarks/bench_peers.py",
+             "[--network recurrent|smnist] --neuron NAME` writes (`make bench-peers` for LIF). Each peer runs the",
+             "same network with the same weights, checked spike for spike against spikekit's reference in float64",
+             "before anything is timed; a peer without the neuron, or whose layers cannot express the network, is",
+             "listed with the reason.",
              "`x fastest peer`: samples/s over the fastest peer's at the same mode and T. The paired rounds",
              "alternate the peers' training steps with a `spikekit train` epoch (the host's speed drifts over",
              "seconds); their median is the figure to quote. Peak RSS is the whole process's: spikekit's rows",
@@ -155,6 +163,9 @@ def peers_page(data: dict) -> str:
                              if host.get(name))
         density = f" Input: {run['input_density']:.1%} of (channel, step) pairs spike." if "input_density" in run \
             else ""
+        if "hidden_rate" in run:
+            density = (" Input: MNIST's first images read one pixel a step; every implementation runs the same "
+                       f"weights, whose hidden layers spike on {run['hidden_rate']:.1%} of the steps.")
         lines += [f"## {PEER_TITLES.get(neuron, neuron)}", "",
                   f"{run['date']}, {host['cpu']}, {run['threads']} threads, torch {host['torch']}; {versions}."
                   f"{density}", "",

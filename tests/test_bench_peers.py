@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from spikekit.data.mnist import MNIST
+from spikekit.data.smnist import sequences
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
@@ -146,17 +147,57 @@ def test_peers_without_the_recurrent_network_give_the_reason_without_importing_t
     assert not [key for key in bench.peers_recurrent.NOT_COMPARABLE if key[1] == "lif"]  # all have recurrent LIF
 
 
-@pytest.mark.parametrize(("neuron", "hidden"), [("alif", ALIFParams), ("lif", LIFParams)])
-def test_spikekit_recurrent_rows_run_the_matching_network(neuron: str, hidden: type) -> None:
+@pytest.mark.parametrize("neuron", ["alif", "lif"])
+def test_recurrent_peers_compute_the_same_spikes_on_smnist(neuron: str, mnist: MNIST,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    """Two recurrent layers fed one pixel a step: the first 300 steps of two test sequences."""
     bench = _bench_peers()
-    model = bench.peers_recurrent.spikekit_net(neuron, "fast")
-    assert isinstance(model.spiking_layers[0], RecurrentLayer) and model.engine == "fast"
-    assert [type(layer.params) for layer in model.spiking_layers] == [hidden, LIFParams]
-    assert model.sizes == bench.peers_recurrent.SIZES == (700, 256, 20)
+    inputs = sequences(mnist.test.images[:2], mnist.test.labels[:2], "smnist").inputs(slice(0, 2))[:300]
+    results = bench.check_recurrent(neuron, "smnist", inputs)
+    assert results["torch loop"] == "same" and results["spikekit fast"] == "same", results
+    for name, module in MODULES.items():
+        if (name, neuron) in bench.peers_recurrent.NOT_COMPARABLE:
+            assert results[name].startswith("not run (not comparable: "), results[name]
+        elif importlib.util.find_spec(module) is not None:
+            assert results[name] == "same", (name, results[name])
+    check = capsys.readouterr().out
+    hidden_rate = float(check.split("check: ")[1].split()[0])
+    assert 0.05 < hidden_rate < 0.5 and " 0 output spikes" not in check and "2 samples x 300 steps" in check
+
+
+def test_smnist_timing_weights_fire_as_a_trained_network(mnist: MNIST) -> None:
+    """The S-MNIST rows time every implementation on the same weights, whose layers fire at rates near the trained
+    presets' (docs/accuracy.md: 14-28% of the steps), in float32 as timed."""
+    bench = _bench_peers()
+    weights = bench.timing_weights(bench.peers_recurrent.SMNIST)
+    assert [tuple(layer.input.shape) for layer in weights] == [(64, 1), (256, 64), (10, 256)]
+    assert [layer.recurrent is None for layer in weights] == [False, False, True]
+    assert {w.dtype for layer in weights for w in layer if w is not None} == {torch.float32}
+    args = bench.parse_args(["--network", "smnist", "--neuron", "lif"])
+    assert 0.15 < bench.timing_rate(args, mnist) < 0.35  # 0.25 measured; ALIF's 0.14
+
+
+@pytest.mark.parametrize(("network", "neuron", "hidden", "sizes"),
+                         [("recurrent", "alif", ALIFParams, (700, 256, 20)),
+                          ("recurrent", "lif", LIFParams, (700, 256, 20)),
+                          ("smnist", "alif", ALIFParams, (1, 64, 256, 10))])
+def test_spikekit_recurrent_rows_run_the_matching_network(network: str, neuron: str, hidden: type,
+                                                          sizes: tuple[int, ...]) -> None:
+    bench = _bench_peers()
+    shape = bench.peers_recurrent.NETWORKS[network]
+    model = bench.peers_recurrent.spikekit_net(shape, neuron, "fast")
+    assert all(isinstance(layer, RecurrentLayer) for layer in model.spiking_layers[:-1]) and model.engine == "fast"
+    assert [type(layer.params) for layer in model.spiking_layers] == [hidden] * (len(sizes) - 2) + [LIFParams]
+    assert model.sizes == shape.sizes == sizes
+    if network == "smnist":
+        inputs, labels = torch.rand(5, 4, 1), torch.tensor([0, 1, 2, 9])
+        for name in ("spikekit fast", "spikekit reference", "torch loop"):  # one training batch of each runs
+            bench._recurrent_step(name, neuron, "train", (inputs, labels), "smnist")(0)
+        return
     generator = torch.Generator().manual_seed(0)
     spikes, labels = bench.peers_recurrent.input_spikes(5, 4, 0.1, generator), torch.tensor([0, 1, 2, 19])
     for name in ("spikekit fast", "spikekit reference", "torch loop"):  # one training batch of each runs
-        bench._recurrent_step(name, neuron, "train", (spikes, labels))(0)
+        bench._recurrent_step(name, neuron, "train", (spikes, labels), network)(0)
 
 
 def test_recurrent_input_has_the_density_asked_for() -> None:
@@ -186,7 +227,7 @@ def test_a_recurrent_run_is_written_under_its_name(tmp_path: Path, monkeypatch: 
                         "_peak_in_fresh_process": 500.0}.items():
         monkeypatch.setattr(bench, name, lambda *args, value=value: value)  # no timing: the run's wiring only
     monkeypatch.setattr(bench, "load_mnist", no_mnist)
-    monkeypatch.setattr(bench, "check_recurrent", lambda neuron, density: {"torch loop": "same"})
+    monkeypatch.setattr(bench, "check_recurrent", lambda neuron, network, density: {"torch loop": "same"})
     monkeypatch.setattr("sys.argv", ["bench_peers.py", "--network", "recurrent", "--results", str(path)])
     bench.main()
     run = json.loads(path.read_text())["runs"]["recurrent-alif"]
@@ -197,3 +238,28 @@ def test_a_recurrent_run_is_written_under_its_name(tmp_path: Path, monkeypatch: 
     assert rows["Norse", "train"]["note"].startswith("not comparable: Norse's LSNNRecurrentCell")
     assert not [key for key in rows if key[0].startswith("spikekit train")]  # the CLI row trains on MNIST
     assert "under 'recurrent-alif'" in capsys.readouterr().out
+
+
+def test_a_smnist_run_is_written_under_its_name(tmp_path: Path, mnist: MNIST, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture) -> None:
+    bench, path = _bench_peers(), tmp_path / "peers.json"
+    for name, value in {"set_threads": None, "keep_freed_memory": None, "load_mnist": mnist, "_median_ms": 10.0,
+                        "_peak_in_fresh_process": 500.0}.items():
+        monkeypatch.setattr(bench, name, lambda *args, value=value: value)  # no timing: the run's wiring only
+    checked = []
+
+    def check(neuron: str, network: str, inputs: torch.Tensor) -> dict[str, str]:
+        checked.append((neuron, network, tuple(inputs.shape)))
+        return {"torch loop": "same"}
+    monkeypatch.setattr(bench, "check_recurrent", check)
+    argv = ["bench_peers.py", "--network", "smnist", "--neuron", "lif", "--results", str(path)]
+    monkeypatch.setattr("sys.argv", argv)
+    bench.main()
+    assert checked == [("lif", "smnist", (784, 8, 1))]
+    run = json.loads(path.read_text())["runs"]["smnist-lif"]
+    assert run["network"] == "1-64r-256r-10" and "input_density" not in run and 0.15 < run["hidden_rate"] < 0.35
+    assert {row["T"] for row in run["rows"]} == {784} and {row["batch"] for row in run["rows"]} == {32}
+    rows = {(row["implementation"], row["mode"]): row for row in run["rows"]}
+    assert rows["spikekit fast", "train"]["samples_per_s"] == pytest.approx(3_200)  # 32 samples in 10 ms
+    assert rows["snnTorch", "train"]["note"] == "" and ("spikekit reference", "infer") in rows
+    assert "under 'smnist-lif'" in capsys.readouterr().out
