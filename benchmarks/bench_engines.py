@@ -1,7 +1,7 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
     python benchmarks/bench_engines.py [--repeats 10] [--rounds 3] [--threads 2]
-                                       [--section seed|alif|cuba|custom|conv|events|recurrent|smnist|all]
+                                       [--section seed|alif|cuba|custom|conv|events|recurrent|smnist|smnist-adlif|all]
                                        [--results FILE]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
@@ -20,7 +20,8 @@ Peak RSS is the high-water mark of a fresh process that runs 3 calls of that row
 training), Linux only. The ``alif`` and ``cuba`` sections are the seed network with ALIF or CubaLIF hidden
 neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``). ``recurrent`` is SHD's
 shape, 700-256ra-20 (recurrent ALIF, leaky readout, T=100, batch 128) on synthetic input spikes at
-``AUDIO_DENSITY``; ``smnist`` the S-MNIST network 1-64ra-256ra-10 at T=784 (training only).
+``AUDIO_DENSITY``; ``smnist`` the S-MNIST network of the ALIF recipe, 1-64ra-256ra-10 at T=784 (training only),
+and ``smnist-adlif`` the one ``--dataset smnist`` trains, 1-64rd-256rd-10 (adLIF), at its preset's batch, 32.
 
 The rows are printed and written, with the host (CPU model, vector extensions, torch and numba versions),
 into ``--results`` (default ``benchmarks/results/engines.json``, the sections run replacing their earlier
@@ -210,9 +211,12 @@ SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its tra
     # the S-MNIST network of the README's recipe (MODEL_OPTIONS), on MNIST read one pixel a step: at batch 128
     # and at the batch its preset trains with (32)
     "smnist": ("64ra-256ra-10", [("train", 784, 128), ("train", 784, PRESETS["smnist-alif"].batch_size)], None, (1,)),
+    # the network --dataset smnist trains by default (adLIF, its preset's options), at its preset's batch
+    "smnist-adlif": (PRESETS["smnist"].arch, [("train", 784, PRESETS["smnist"].batch_size)], None, (1,)),
 }
 # Model options of a section's arch beyond its spec: the S-MNIST recipe (docs/accuracy.md) and SHD's network
 MODEL_OPTIONS = {"64ra-256ra-10": dict(PRESETS["smnist-alif"].model),
+                 PRESETS["smnist"].arch: dict(PRESETS["smnist"].model),
                  "256ra-20": {"readout": "leaky", "init_gain": 4.0, "threshold": 0.3, "tau": 5.0}}
 # SHD binned into 100 steps of 10 ms: a (channel, step) pair holds a spike at ~1.5% (SHD's ~5-10 thousand
 # spikes a sample over ~0.7 s, several in one 10 ms bin of a channel counted once, over 700 x 100 pairs)
@@ -290,7 +294,7 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
     if section == "recurrent":
         labels = labels % 20
         images = _audio_batch(labels, num_steps)
-    if section == "smnist":
+    if section.startswith("smnist"):
         images = sequences(split.images[:batch], labels, "smnist")
     cases = {engine: (training_step(arch, engine, num_steps, images, labels, input_shape) if mode == "train"
                       else inference_step(arch, engine, num_steps, images, input_shape)) for engine in ENGINES}
@@ -357,7 +361,7 @@ def main() -> None:
         arch, cases_of_section, _, input_shape = SECTIONS[section]
         if section == "events":
             arch = f"{2 * 34 * 34}-{arch} (events)"
-        if section in ("recurrent", "smnist"):
+        if section in ("recurrent", "smnist", "smnist-adlif"):
             arch = f"{input_shape[0]}-{arch}"
         for mode, num_steps, batch in cases_of_section:
             if mode == "train":  # as the CLI does for a training run (process-wide: from here on)
