@@ -361,7 +361,7 @@ def main() -> None:
         arch, cases_of_section, _, input_shape = SECTIONS[section]
         if section == "events":
             arch = f"{2 * 34 * 34}-{arch} (events)"
-        if section in ("recurrent", "smnist", "smnist-adlif"):
+        if len(input_shape) == 1:  # flat input (SHD's channels, S-MNIST's pixel): its width leads the name
             arch = f"{input_shape[0]}-{arch}"
         for mode, num_steps, batch in cases_of_section:
             if mode == "train":  # as the CLI does for a training run (process-wide: from here on)

@@ -503,7 +503,7 @@ def timing_rate(args: argparse.Namespace, data) -> float:
 
 def timing_weights(shape: peers_recurrent.Network) -> peers_recurrent.Weights:
     """The check's weights in float32: on S-MNIST's sequences its layers fire about as often as the trained
-    preset's (``hidden_rate`` prints it), where the default init leaves the first layer, fed one pixel a step,
+    preset's (``timing_rate`` measures it), where the default init leaves the first layer, fed one pixel a step,
     nearly silent, and a spikekit row would time a silent network."""
     weights = peers_recurrent.check_weights(shape, torch.Generator().manual_seed(2))
     return tuple(peers_recurrent.LayerWeights(*(None if w is None else w.float() for w in layer))
