@@ -42,20 +42,30 @@ def test_rows_without_a_nonzero_get_the_bias() -> None:
 
 
 def test_runs_only_for_sparse_cpu_float_inputs() -> None:
-    weight, bias = torch.zeros(4, 40), torch.zeros(4)
+    weight, bias = torch.zeros(16, 40), torch.zeros(16)  # 16 outputs: one whole vector of float32
     assert supports_sparse_linear(_inputs([1.0], DENSITY / 2).float(), weight, bias)
     assert not supports_sparse_linear(_inputs([1.0], 0.6).float(), weight, bias)  # dense: the GEMM
     assert not supports_sparse_linear(_inputs([1.0], 0.1).float(), weight, None)
     assert not supports_sparse_linear(_inputs([1.0], 0.1), weight, bias)  # float64 input, float32 weight
 
 
+def test_narrow_ragged_outputs_need_fewer_nonzeros() -> None:
+    # 20 float32 outputs are computed as 8 masked vectors (128 lanes): the nonzeros pay off only below
+    # DENSITY * 20 / 128; 32 outputs are two whole vectors, the full DENSITY.
+    inputs = _inputs([1.0], 0.1).float()
+    assert not supports_sparse_linear(inputs, torch.zeros(20, 40), torch.zeros(20))
+    assert supports_sparse_linear(inputs, torch.zeros(32, 40), torch.zeros(32))
+    assert supports_sparse_linear(_inputs([1.0], 0.02).float(), torch.zeros(20, 40), torch.zeros(20))
+
+
 def test_the_fast_layer_on_sparse_dense_inputs_equals_the_reference() -> None:
     # A layer fed another layer's spikes after dropout (dense, 0 or 1/(1-p)): made from the nonzeros.
     inputs = _inputs([1.25], 0.1, shape=(9, 6, 40)).requires_grad_()
     torch.manual_seed(3)
-    linear = torch.nn.Linear(40, 20).double()
+    linear = torch.nn.Linear(40, 24).double()  # 3 whole vectors of float64
     with torch.no_grad():
         linear.weight.mul_(4.0)
+    assert supports_sparse_linear(inputs, linear.weight, linear.bias)
     params = LIFParams(tau=1.5, threshold=0.5)
     expected = ENGINES["reference"](inputs, linear, params)
     got = ENGINES["fast"](inputs, linear, params)

@@ -11,7 +11,12 @@ or not.
 Why: a GEMM costs the same whatever the input holds; at the 5-15% of nonzeros a hidden layer's spikes have,
 two of a layer's three products (forward and the weight's gradient) do 7-20x less work from the nonzeros.
 Measured in the README's own model (LIF 784-256, dropout, LIF 256-256 added back, linear head, T=25, batch 128),
-see docs/performance.md's ``custom`` rows. Above ``DENSITY`` nonzeros the GEMM is kept (``fast_layer``).
+see docs/performance.md's ``custom`` rows. Above ``DENSITY`` nonzeros the GEMM is kept (``fast_layer``), and
+above ``DENSITY`` times the share of useful lanes in what a row visit computes (``rows.lanes_computed``): an
+output row that ends inside a vector is computed as a whole masked block. A readout of 20 float32 outputs
+(8 vectors for 20 lanes) took 2.5-6.2 ms forward and backward over [12800, 256] spikes at 2-22% nonzeros,
+against 1.8-2.3 ms for the GEMM; 10 outputs 2.5-8.6 against 1.7; 32 and 48 outputs (whole vectors) won below
+~20%, as 256 does (2 threads, Intel AVX-512, 2026-12-06).
 
 Arithmetic: the same products as the GEMM, summed in another order (float rounding only).
 """
@@ -23,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows
+from spikekit.kernels.intrinsics.rows import add_rows, lanes_computed, scatter_rows
 from spikekit.kernels.intrinsics.select import nonzeros
 from spikekit.kernels.scan import part_range, sample_parts  # each thread takes a block of rows
 
@@ -118,10 +123,14 @@ class _SparseLinear(torch.autograd.Function):
 
 def supports_sparse_linear(inputs: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
     """Whether ``sparse_linear`` runs: CPU float32/float64 input and weight of one dtype, a bias, and at most
-    ``DENSITY`` of the inputs nonzero (counted here, ``count_nonzero``: one pass over the input)."""
-    return (inputs.device.type == "cpu" and weight.device.type == "cpu" and bias is not None
+    ``DENSITY`` of the inputs nonzero, scaled by the share of the lanes a row visit computes that are outputs
+    (``rows.lanes_computed``; counted here, ``count_nonzero``: one pass over the input)."""
+    if not (inputs.device.type == "cpu" and weight.device.type == "cpu" and bias is not None
             and inputs.dtype in (torch.float32, torch.float64) and weight.dtype == inputs.dtype == bias.dtype
-            and inputs.numel() > 0 and inputs.is_contiguous() and _density(inputs) <= DENSITY)
+            and inputs.numel() > 0 and inputs.is_contiguous()):
+        return False
+    width = weight.shape[0]
+    return _density(inputs) <= DENSITY * width / lanes_computed(width, inputs.element_size())
 
 
 def _density(inputs: Tensor) -> float:

@@ -5,7 +5,7 @@ import numba
 import numpy as np
 import pytest
 
-from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import add_rows, lanes_computed, scatter_rows, weighted_rows, weighted_rows_quad
 
 
 @numba.njit
@@ -197,3 +197,12 @@ def test_weighted_rows_quad_float64_is_the_product_within_rounding() -> None:
         _weighted_rows_quad_kernel(got, rows, weights)
         bound = 17 * np.finfo(np.float64).eps * (np.abs(weights[:, :17]) @ np.abs(rows))
         assert (np.abs(got - weights[:, :17] @ rows) <= bound).all(), width
+
+
+@pytest.mark.parametrize(("width", "itemsize", "lanes"), [
+    (20, 4, 128), (32, 4, 32), (256, 4, 256), (100, 4, 128), (130, 4, 256), (144, 4, 144), (20, 8, 64), (24, 8, 24),
+    (64, 8, 64), (70, 8, 128)])
+def test_lanes_computed_counts_whole_blocks_whole_vectors_and_a_masked_block(width, itemsize, lanes) -> None:
+    # A block is 8 vectors of 64 bytes (128 float32, 64 float64); a last part that ends on a vector boundary
+    # computes only its vectors, any other last part a whole masked block.
+    assert lanes_computed(width, itemsize) == lanes
