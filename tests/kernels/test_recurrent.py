@@ -61,6 +61,29 @@ def test_recurrent_scan_of_plain_lif_runs_the_uniform_rows_and_equals_the_refere
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
 
 
+def test_a_frozen_u_gets_no_gradient_and_the_rest_the_reference_s() -> None:
+    # U without requires_grad: the backward skips dU (learn_weight False), the currents' gradient is unchanged.
+    current, weight = _case(8)
+    weight.requires_grad_(False)
+    params = ALIFParams(tau=2.5, tau_adapt=5.0, beta=0.5)
+    got, expected = recurrent_scan(current, weight, params), _reference(current, weight, params)
+    mine, = _grads(got, [current])
+    theirs, = _grads(expected, [current])
+    torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_du_at_a_width_of_whole_vector_blocks_equals_the_reference() -> None:
+    # 256 neurons: dU^T's rows are scattered as two full blocks of 8 vectors (the 9 neurons above take a masked one)
+    current, weight = _case(9, steps=12, batch=5, width=256)
+    with torch.no_grad():
+        weight.mul_(0.1)
+    params = LIFParams(tau=3.0, threshold=1.0)
+    got, expected = recurrent_scan(current, weight, params), _reference(current, weight, params)
+    assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.9
+    for mine, theirs in zip(_grads(got, [current, weight]), _grads(expected, [current, weight])):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+
+
 def test_without_gradients_the_scan_gives_the_same_spikes() -> None:
     current, weight = _case(7)
     params = ALIFParams(tau=2.5, tau_adapt=5.0, beta=0.5)

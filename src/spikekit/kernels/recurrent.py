@@ -26,7 +26,14 @@ the kernel (OpenBLAS under numba's OpenMP threads: "may hang" warnings, 1.4-4.9 
 loops over 8 samples sharing each row of U (180 ms for that backward, against 145 ms for ``rows.weighted_rows``
 one sample at a time and 75-140 ms for two samples at a time, the machine equally loaded; two samples, multiply
 then add, were replaced by four with FMA: ``rows.weighted_rows_quad`` gives the figures).
-dU = sum over t of g_I[t+1] s[t]^T is made after, from the spiking neurons only (``sparse_linear.weight_grad``).
+dU = sum over t of g_I[t+1] s[t]^T is made in the same pass, from the spiking neurons only: once a sample's g_I[t]
+is made, it is added to the rows of dU^T of the neurons that spiked at t-1 (``rows.scatter_rows``, one dU^T per
+thread, summed after), while g_I[t] is in L1. It was made after the scan, over all T*B rows of the spikes and of g_I
+(``sparse_linear.weight_grad``: 4.1-5.1 ms of a 28-45 ms training step of 700-256ra-20, T=100, batch 128, 22%
+firing, 2 threads), which read both back from memory. Measured against that (2026-12-06, Intel AVX-512, alternating
+in one process): the backward alone the same (3,025 against 3,042 ns a sample-step, one thread, T=100, B=64), the
+training step 5% less in the median of 12 pairs (49.8 against 52.4 ms; 8 of 12 pairs faster), within this host's
+noise: kept as the simpler pass (one walk over the steps, no second partition of the rows).
 
 Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
 """
@@ -43,11 +50,10 @@ from torch import Tensor
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
-from spikekit.kernels.sparse_linear import weight_grad
 
 
 @functools.cache
@@ -81,13 +87,15 @@ def kernels(code: int):
             held(owned_state)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def backward(grad_spikes, saved, weight, consts, num_state, surrogate, slope, learn, grad_current,
-                 partial_consts):
-        """grad_spikes dL/dS [T, B, N]; saved [T, B, K, N]; weight U [N, N]; consts [P, N]. Out: grad_current
-        g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the constants' gradient per thread."""
+    def backward(grad_spikes, saved, spikes, weight, consts, num_state, surrogate, slope, learn, learn_weight,
+                 grad_current, partial_consts, partial_weight):
+        """grad_spikes dL/dS [T, B, N]; saved [T, B, K, N]; spikes [T, B, N]; weight U [N, N]; consts [P, N]. Out:
+        grad_current g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the constants' gradient
+        per thread; if ``learn_weight``, partial_weight [parts, N, N], one dU^T per thread."""
         num_steps, batch_size, width = grad_spikes.shape
         num_parts = partial_consts.shape[0]
         dtype = saved.dtype
+        one, half = dtype.type(1), dtype.type(0.5)
         for part in numba.prange(num_parts):
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
             owned_consts, accumulator = prepared(code, consts), np.zeros_like(consts)
@@ -96,9 +104,14 @@ def kernels(code: int):
             owned_state = np.zeros((stop - start, num_state, width), dtype)
             owned_step = np.empty((QUAD, width), dtype)
             padded = np.zeros((QUAD, width), dtype)  # a last group's g_I[t+1] rows, zero rows after them
+            fired = np.empty(width, np.int32)
+            weight_grad = partial_weight[part]
+            if learn_weight:
+                weight_grad[:] = 0
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             local, grad_state, step_grad = borrowed(owned_consts), borrowed(owned_state), borrowed(owned_step)
             saved_rows, grad_rows, current_rows = borrowed(saved), borrowed(grad_spikes), borrowed(grad_current)
+            spike_rows = borrowed(spikes)
             for t in range(num_steps - 1, -1, -1):
                 for first in range(start, stop, QUAD):
                     group = min(QUAD, stop - first)
@@ -118,6 +131,9 @@ def kernels(code: int):
                         b = first + r
                         adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
                                 surrogate, slope, x, h, grad_state[b - start], current_rows[t, b], accumulator, learn)
+                        if learn_weight and t > 0:  # dU^T[j] += g_I[t] for the neurons j that spiked at t-1
+                            scatter_rows(weight_grad, fired, 0, fired_indices(spike_rows[t - 1, b], half, fired),
+                                         current_rows[t, b], one)
             partial_consts[part] = accumulator
             restore_denormals(mxcsr)
             held(owned_consts)
@@ -152,19 +168,14 @@ class _RecurrentScan(torch.autograd.Function):
         grad = grad_spikes.contiguous()
         grad_current = torch.empty_like(grad)
         partial = grad.new_empty(sample_parts(batch_size), *packed.shape)
-        learn = ctx.needs_input_grad[2]
+        learn, learn_weight = ctx.needs_input_grad[2], ctx.needs_input_grad[1]
+        # dU = sum over t >= 1 of g_I[t] s[t-1]^T, from the spikes' nonzeros (dU^T per thread, summed)
+        partial_weight = grad.new_empty(partial.shape[0], *((width, width) if learn_weight else (0, 0)))
         dtype = saved.numpy().dtype.type
-        kernels(ctx.code)[1](grad.numpy(), saved.numpy(), weight.detach().contiguous().numpy(), packed.numpy(),
-                             SHAPES[ctx.code][1], surrogate, dtype(slope), learn, grad_current.numpy(),
-                             partial.numpy())
-        grad_weight = None
-        if ctx.needs_input_grad[1]:
-            # dU = sum over t >= 1 of g_I[t] s[t-1]^T, from the spikes' nonzeros (dU^T per thread, summed)
-            inputs = spikes[:-1].reshape(-1, width)
-            grads = grad_current[1:].reshape(-1, width)
-            parts = grad.new_empty(sample_parts(inputs.shape[0]), width, width)
-            weight_grad(inputs.numpy(), grads.numpy(), parts.numpy())
-            grad_weight = parts.sum(0).t()
+        kernels(ctx.code)[1](grad.numpy(), saved.numpy(), spikes.numpy(), weight.detach().contiguous().numpy(),
+                             packed.numpy(), SHAPES[ctx.code][1], surrogate, dtype(slope), learn, learn_weight,
+                             grad_current.numpy(), partial.numpy(), partial_weight.numpy())
+        grad_weight = partial_weight.sum(0).t() if learn_weight else None
         return grad_current, grad_weight, partial.sum(0) if learn else None, None, None, None
 
 
