@@ -305,7 +305,10 @@ def weighted_rows_quad(typingctx, totals, rows, weights):
     earlier two-sample multiply-then-add version (8 vectors a total), 1,108 with FMA, 869 for four samples with
     FMA; with AVX2 only (haswell): 3,134 -> 2,286 ns. FMA rounds once where multiply-then-add rounds twice, so
     the totals differ from ``weighted_rows``' in the last bit (the backward is compared with the reference within
-    float tolerance, never to the bit).
+    float tolerance, never to the bit). Eight samples a pass with 2 vectors each (8 x 2 accumulators, half U's
+    reads per sample) measured no faster in the whole recurrent backward (2026-12-06, AVX-512, one thread, three
+    alternating rounds in separate processes: 2,900 / 2,985 / 4,239 ns a sample-step for 4 x 4, 3,412 / 3,188 /
+    4,274 for 8 x 2, 3,521 / 4,446 / 4,716 for 8 x 1).
     """
     _check("weighted_rows_quad", {"totals": (totals, 2), "rows": (rows, 2), "weights": (weights, 2)})
     sig = types.void(totals, rows, weights)
