@@ -142,6 +142,19 @@ PEER_TITLES = {"lif": "784-128-10 (LIF)", "alif": "784-128a-10 (ALIF hidden laye
                "smnist-lif": "1-64r-256r-10 (the S-MNIST network's layers, recurrent LIF, T = 784)"}
 
 
+def _peaks_above_torch_loop(data: dict) -> list[str]:
+    """'<network> <mode> T=<T> (+<MB> MB)' for each spikekit fast row whose peak RSS exceeds the torch loop's."""
+    above = []
+    for neuron, run in data["runs"].items():
+        peaks = {(row["implementation"], row["mode"], row["T"]): row["peak_rss_mb"] for row in run["rows"]}
+        for (name, mode, num_steps), peak in peaks.items():
+            loop = peaks.get(("torch loop", mode, num_steps))
+            if name == "spikekit fast" and peak is not None and loop is not None and peak > loop:
+                title = PEER_TITLES.get(neuron, neuron).split(" (")[0]
+                above.append(f"{title} {mode} T={num_steps} (+{peak - loop:.0f} MB)")
+    return above
+
+
 def peers_page(data: dict) -> str:
     """The peers' tables (``bench_peers.py`` results): each run's rows, its check and its paired rounds."""
     lines = ["# spikekit and the peer libraries", "",
@@ -155,8 +168,10 @@ def peers_page(data: dict) -> str:
              "seconds); their median is the figure to quote. Peak RSS is the whole process's: spikekit's rows",
              "include numba's runtime, which the first call of any compiled function loads (about 60 MB: a process",
              "that imports torch and spikekit grew by 57-61 MB on calling a one-line cached function, 2026-12-06);",
-             "none of the torch-only peers loads it. Where a spikekit row peaks above the torch loop's (the recurrent",
-             "LIF rows, by 21 and 59 MB), that runtime is the difference.", ""]
+             "none of the torch-only peers loads it.", ""]
+    above = _peaks_above_torch_loop(data)
+    if above:
+        lines[-1:] = [f"spikekit's fast rows that peak above the torch loop's: {', '.join(above)}.", ""]
     for neuron, run in data["runs"].items():
         host = run["host"]
         versions = ", ".join(f"{name} {host.get(name)}" for name in ("snntorch", "spikingjelly", "norse")

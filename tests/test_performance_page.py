@@ -39,6 +39,19 @@ def test_the_peers_page_gives_rows_checks_and_the_paired_median() -> None:
     assert "9.6, 9.9, 10.4; median **9.9x**" in text
 
 
+def test_the_peers_page_names_the_fast_rows_that_peak_above_the_torch_loop() -> None:
+    def row(name: str, mode: str, peak: float) -> dict:
+        return {"implementation": name, "mode": mode, "T": 100, "batch": 128, "samples_per_s": 1.0,
+                "peak_rss_mb": peak, "x_fastest_peer": 1.0, "note": ""}
+
+    run = {"date": "2026-12-05T00:00:00+00:00", "host": HOST, "threads": 2, "check": {}, "paired": [],
+           "rows": [row("torch loop", "train", 600.0), row("spikekit fast", "train", 580.0),
+                    row("torch loop", "infer", 378.0), row("spikekit fast", "infer", 439.4)]}
+    text = page_module.peers_page({"runs": {"recurrent-lif": run}})
+    assert "peak above the torch loop's: 700-256r-20 infer T=100 (+61 MB)." in text
+    assert "train T=100" not in text
+
+
 def test_a_recurrent_peers_run_gets_its_title_and_input_density() -> None:
     run = {"date": "2026-12-05T00:00:00+00:00", "host": HOST, "threads": 2, "input_density": 0.015,
            "check": {"torch loop": "same"}, "rows": [], "paired": []}
