@@ -120,7 +120,8 @@ class _Rows:
         (2 vectors computed as 8) measured 1.6x the training step of a per-count body; 100 (7 as 8) the
         same; 128, 256, every whole-vector width and the padded readout rows run the code they ran before.
         The whole ones stay unmasked, since a masked store does not forward to the next load of its row,
-        which stalled a scatter of 16-wide rows into the same few rows (3x)."""
+        which stalled a scatter of 16-wide rows into the same few rows (3x). ``lanes_computed`` counts the lanes
+        this computes for a width (``sparse_linear`` weighs its cost by it): a change here changes it too."""
         span = block * self.lanes
         builder = self.builder
         with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), width, ir.Constant(_I64, span)) as (column, _):
