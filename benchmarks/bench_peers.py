@@ -15,7 +15,7 @@ spike counts, cross-entropy, Adam lr 2e-3) written the way each library's users 
 - ``Norse`` 1.1: ``LIFBoxCell`` (tau_mem_inv 0.5, dt 1, SuperSpike alpha 5), stepped in a loop;
 - ``spikekit fast``: the fast engine's training step (its own Poisson sampler, events);
 - ``spikekit train``: the CLI's epoch throughput (``samples_per_second`` of metrics.jsonl), 200 batches at
-  T=25, 100 at T=100, default options otherwise, in a subprocess.
+  T=25, 100 at T=100, default options otherwise, in a subprocess (``cli_samples_per_second``).
 ``--neuron alif`` and ``--neuron cuba`` make the hidden layer ALIF (784-128a-10) or CubaLIF (784-128s-10),
 the readout staying LIF, with spikekit's default constants (``ALIFParams``: tau_adapt 20, beta 1;
 ``CubaLIFParams``: tau_syn 2), each peer through the neuron its users would pick:
@@ -39,8 +39,9 @@ its recurrent layer (``peers_recurrent.py`` says how each maps onto ours, and wh
 synthetic: Bernoulli spikes at ``--density`` (1.5%, an estimate of SHD's in 100 steps of 10 ms), T=100, batch 128
 in both modes, the same spikes every batch, made before timing (data, not an encoding): dense for the peers and
 spikekit's reference engine, events for the fast one (what spikekit's SHD path hands its engines on the CPU). Its
-rows add ``spikekit reference`` beside ``spikekit fast`` (the recurrent engine's fast / reference ratio), and have
-no ``spikekit train`` row nor paired rounds (those train on MNIST); it is written under ``recurrent-<neuron>``.
+rows add ``spikekit reference`` beside ``spikekit fast`` (the recurrent engine's fast / reference ratio); its
+``spikekit train`` row trains on SHD-format files of such recordings, written for the run (``synthetic_shd``:
+real SHD cannot be downloaded here), with ``--dataset shd -T 100``; it is written under ``recurrent-<neuron>``.
 ``--network smnist`` runs the S-MNIST network's layers: 1-64ra-256ra-10 (the default) or 1-64r-256r-10, two
 recurrent layers fed one pixel intensity a step, on MNIST's first 32 training (test, for inference) images read
 as S-MNIST sequences, T=784, batch 32 (its preset's) in both modes, written under ``smnist-<neuron>``. Every
@@ -49,7 +50,9 @@ implementation there runs the same weights (``timing_weights``: its layers fire 
 fast engine's work grows with the spikes). The check runs 8 test sequences, all 784 steps. Constants, readout
 (counts of a LIF layer) and neurons are the other recurrent network's, not the preset's (its learned time
 constants, its leaky readout and adLIF neurons, which no peer has): the rows time the recurrent scan at the
-S-MNIST shape.
+S-MNIST shape. Its ``spikekit train`` row trains ``--dataset smnist`` at batch 32 from the CLI's init, raised on the
+first batch until each layer fires at least the timing weights' rate (``--init-firing``); every ``spikekit train``
+row of a recurrent network notes how much its layers fired on the run's test pass.
 ``--check-only`` runs just that check. Timing: median of ``repeats`` batches (10 at T=100) after 2 warm-up
 batches, batch 128, training = encode + forward + loss + backward + Adam, inference = encode + forward
 without gradients (batch 1000). Peak RSS: a fresh process running 3 batches of the row alone (Linux). A peer
@@ -77,6 +80,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import peers_recurrent  # benchmarks/, the script's directory, is on sys.path
 import torch
 import torch.nn.functional as F
@@ -85,6 +89,7 @@ from torch import Tensor, nn
 from spikekit.allocator import keep_freed_memory
 from spikekit.config import RunConfig, TrainConfig
 from spikekit.data.mnist import load_mnist
+from spikekit.data.shd import write_shd
 from spikekit.data.smnist import SEQUENCE_LENGTH, sequences
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.cuba import CubaLIFParams
@@ -533,16 +538,57 @@ def _repeats(repeats: int, num_steps: int) -> int:
     return repeats if num_steps == 25 else max(3, repeats // 2)
 
 
-def cli_samples_per_second(num_steps: int, neuron: str, data_dir: str | None) -> float:
-    """``spikekit train --arch ARCHS[neuron]``'s own epoch throughput (metrics.jsonl) over 200 batches of 128 at
-    T=25, 100 else."""
-    batches = 200 if num_steps == 25 else 100
+def cli_samples_per_second(args: argparse.Namespace, num_steps: int, init_firing: float | None = None
+                           ) -> tuple[float, list[float]]:
+    """``spikekit train``'s own epoch throughput (``samples_per_second`` of metrics.jsonl) and its layers' firing
+    rates (spikes per neuron per step, on its test pass), one epoch in a subprocess:
+
+    - the seed network: ``--arch ARCHS[neuron]`` on MNIST, 200 batches of 128 at T=25, 100 at T=100;
+    - ``--network recurrent``: its layers on SHD-format files of synthetic recordings at the rows' input density
+      (``synthetic_shd``), ``--dataset shd``, T=100, 100 batches of 128;
+    - ``--network smnist``: its layers on S-MNIST, 100 batches of 32, with ``--init-firing init_firing`` (the
+      timing weights' rate: the other rows time layers that fire that much, and the first batch's calibration
+      raises each layer's bias until it does).
+
+    Every other option is the CLI's default (Adam lr 2e-3, spike-count readout, spikekit's default constants: the
+    rows' own), so the row is what a user's ``spikekit train`` of that network runs."""
     with tempfile.TemporaryDirectory() as directory:
-        command = [sys.executable, "-m", "spikekit", "train", "--arch", ARCHS[neuron], "--epochs", "1",
-                   "-T", str(num_steps), "--limit-train", str(128 * batches), "--limit-test", "1000",
-                   "--out", f"{directory}/run"]
-        subprocess.run(command + (["--data-dir", data_dir] if data_dir else []), check=True, capture_output=True)
-        return json.loads(Path(f"{directory}/run/metrics.jsonl").read_text().splitlines()[-1])["samples_per_second"]
+        command = [sys.executable, "-m", "spikekit", "train", "--epochs", "1", "--out", f"{directory}/run"]
+        if args.network == "seed":
+            batches = 200 if num_steps == 25 else 100
+            command += ["--arch", ARCHS[args.neuron], "-T", str(num_steps), "--limit-train", str(128 * batches),
+                        "--limit-test", "1000", *(["--data-dir", args.data_dir] if args.data_dir else [])]
+        else:
+            shape = peers_recurrent.NETWORKS[args.network]
+            num_steps, batch = RECURRENT_SHAPES[args.network]
+            command += ["--arch", shape.archs[args.neuron], "--batch-size", str(batch), "--limit-train",
+                        str(100 * batch), "--limit-test", str(batch)]
+            if args.network == "recurrent":
+                synthetic_shd(Path(directory), 100 * batch, batch, args.density)
+                command += ["--dataset", "shd", "--data-dir", directory, "-T", str(num_steps)]
+            else:
+                command += ["--dataset", "smnist", *(["--data-dir", args.data_dir] if args.data_dir else [])]
+            if init_firing is not None:
+                command += ["--init-firing", f"{init_firing:.3f}"]
+        subprocess.run(command, check=True, capture_output=True)
+        record = json.loads(Path(f"{directory}/run/metrics.jsonl").read_text().splitlines()[-1])
+        return record["samples_per_second"], record["firing_rate"]
+
+
+def synthetic_shd(directory: Path, train: int, test: int, density: float) -> None:
+    """``directory``/shd_train.h5 and shd_test.h5 (``train`` and ``test`` recordings) in SHD's layout, each
+    recording the rows' kind of input: Bernoulli(``density``) spikes on (10 ms bin, channel) pairs of 100 bins
+    over 1 s, each spike at its bin's centre (float16 seconds, as the official files: within 0.25 ms of it), a
+    random label of 20."""
+    rng = np.random.default_rng(0)
+    num_steps, channels = RECURRENT_SHAPES["recurrent"][0], peers_recurrent.SHD.sizes[0]
+    for name, count in (("train", train), ("test", test)):
+        times, units = [], []
+        for _ in range(count):
+            steps, channel = np.nonzero(rng.random((num_steps, channels)) < density)
+            times.append((steps + 0.5) / num_steps)
+            units.append(channel)
+        write_shd(directory / f"shd_{name}.h5", times, units, rng.integers(0, peers_recurrent.SHD.sizes[-1], count))
 
 
 def _peak_rss_mb() -> float:
@@ -676,9 +722,11 @@ def main() -> None:
                 rate = 1000 * len(batch[1]) / _median_ms(step, repeats)
                 peak = float("nan") if args.quick else _peak_in_fresh_process((name, mode, num_steps), args)
                 rows.append((name, mode, num_steps, rate, peak, ""))
-            if mode == "train" and not recurrent:
-                rate = cli_samples_per_second(num_steps, args.neuron, args.data_dir)
-                rows.append(("spikekit train (CLI epoch)", mode, num_steps, rate, float("nan"), ""))
+            if mode == "train":
+                rate, firing = cli_samples_per_second(args, num_steps, extra.get("hidden_rate"))
+                rows.append(("spikekit train (CLI epoch)", mode, num_steps, rate, float("nan"),
+                             "its layers fired " + ", ".join(f"{r:.3f}" for r in firing) + " of their steps"
+                             if recurrent else ""))
     ratios = [_x_fastest_peer(row, rows) for row in rows]
     print("\n| implementation | mode | T | samples/s | peak RSS MB | x fastest peer | note |")
     print("|---|---|---|---|---|---|---|")
@@ -686,7 +734,7 @@ def main() -> None:
         cells = ("-", "-") if rate is None else (f"{rate:,.0f}", f"{peak:.0f}")
         print(f"| {name} | {mode} | {num_steps} | {cells[0]} | {cells[1]} | "
               f"{'-' if ratio is None else f'{ratio:.1f}'} | {note} |")
-    rounds = paired(rows, args, data) if args.pairs and not recurrent else []
+    rounds = paired(rows, args, data, extra.get("hidden_rate")) if args.pairs else []
     if not args.quick:
         write_results(args.results, run_name(args), run_record(args, check, rows, ratios, rounds, extra))
         print(f"\nwritten to {args.results} under {run_name(args)!r}")
@@ -699,7 +747,8 @@ def _x_fastest_peer(row: tuple, rows: list[tuple]) -> float | None:
     return rate / max(peers) if rate is not None and peers else None
 
 
-def paired(rows: list[tuple], args: argparse.Namespace, data) -> list[dict]:
+def paired(rows: list[tuple], args: argparse.Namespace, data, init_firing: float | None = None
+           ) -> list[dict]:
     """``spikekit train`` over the fastest peer, measured in alternation: this host's speed drifts by up to
     a third over seconds, all code alike, so the table's two figures, taken half a minute apart, can put
     the ratio anywhere from 6x to 12x. Each round times every peer's training step (as in the table), then
@@ -715,12 +764,13 @@ def paired(rows: list[tuple], args: argparse.Namespace, data) -> list[dict]:
             continue
         repeats = _repeats(args.repeats, num_steps)
         ratios = []
+        batch = _row_batch(args, "train", num_steps, data)
         for _ in range(args.pairs):
-            rates = {name: 1000 * 128 / _median_ms(_step(name, args.neuron, "train", num_steps,
-                                                         _batch("train", data)), repeats)
+            rates = {name: 1000 * len(batch[1]) / _median_ms(_row_step(args, name, "train", num_steps, batch),
+                                                            repeats)
                      for name in names}
             name = max(rates, key=rates.get)
-            cli = cli_samples_per_second(num_steps, args.neuron, args.data_dir)
+            cli, _ = cli_samples_per_second(args, num_steps, init_firing)
             ratios.append(cli / rates[name])
             rounds.append({"T": num_steps, "fastest_peer": name, "peer_samples_per_s": rates[name],
                            "train_samples_per_s": cli, "ratio": ratios[-1]})

@@ -81,10 +81,11 @@ def test_spikekit_rows_run_the_matching_network(neuron: str, hidden: type, mnist
         commands.append(command)
         out = Path(command[command.index("--out") + 1])
         out.mkdir(parents=True)
-        (out / "metrics.jsonl").write_text(json.dumps({"samples_per_second": 1.0}) + "\n")
+        (out / "metrics.jsonl").write_text(json.dumps({"samples_per_second": 1.0, "firing_rate": [0.1, 0.2]}) + "\n")
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
-    assert bench.cli_samples_per_second(25, neuron, None) == 1.0
+    assert bench.cli_samples_per_second(bench.parse_args(["--neuron", neuron]), 25) == (1.0, [0.1, 0.2])
     assert commands[0][commands[0].index("--arch") + 1] == bench.ARCHS[neuron]
+    assert commands[0][commands[0].index("--limit-train") + 1] == str(128 * 200) and "--dataset" not in commands[0]
 
 
 def test_neuron_option() -> None:
@@ -108,7 +109,7 @@ def test_a_run_is_written_under_its_neuron(tmp_path: Path, mnist: MNIST, monkeyp
                                            capsys: pytest.CaptureFixture) -> None:
     bench, path = _bench_peers(), tmp_path / "peers.json"
     for name, value in {"set_threads": None, "keep_freed_memory": None, "load_mnist": mnist, "_median_ms": 10.0,
-                        "cli_samples_per_second": 2e5, "_peak_in_fresh_process": 500.0}.items():
+                        "cli_samples_per_second": (2e5, [0.1, 0.2]), "_peak_in_fresh_process": 500.0}.items():
         monkeypatch.setattr(bench, name, lambda *args, value=value: value)  # no timing: the run's wiring only
     monkeypatch.setattr("sys.argv", ["bench_peers.py", "--neuron", "alif", "--pairs", "1", "--results", str(path)])
     bench.main()
@@ -228,15 +229,27 @@ def test_a_recurrent_run_is_written_under_its_name(tmp_path: Path, monkeypatch: 
         monkeypatch.setattr(bench, name, lambda *args, value=value: value)  # no timing: the run's wiring only
     monkeypatch.setattr(bench, "load_mnist", no_mnist)
     monkeypatch.setattr(bench, "check_recurrent", lambda neuron, network, density: {"torch loop": "same"})
-    monkeypatch.setattr("sys.argv", ["bench_peers.py", "--network", "recurrent", "--results", str(path)])
+    cli_calls = []
+
+    def cli(args, num_steps: int, init_firing: float | None = None) -> tuple[float, list[float]]:
+        cli_calls.append((args.network, num_steps, init_firing))
+        return 25_600.0, [0.125, 0.05]
+    monkeypatch.setattr(bench, "cli_samples_per_second", cli)
+    monkeypatch.setattr("sys.argv", ["bench_peers.py", "--network", "recurrent", "--pairs", "1", "--results",
+                                     str(path)])
     bench.main()
     run = json.loads(path.read_text())["runs"]["recurrent-alif"]
-    assert run["network"] == "700-256ra-20" and run["input_density"] == 0.015 and run["paired"] == []
+    assert run["network"] == "700-256ra-20" and run["input_density"] == 0.015
+    assert cli_calls == [("recurrent", 100, None)] * 2  # the table's row and one paired round
+    assert [(round_["T"], round_["fastest_peer"], round_["ratio"]) for round_ in run["paired"]] == [
+        (100, "torch loop", pytest.approx(2.0))]  # 25,600 samples/s against 128 in 10 ms
     rows = {(row["implementation"], row["mode"]): row for row in run["rows"]}
     assert {row["T"] for row in run["rows"]} == {100} and {row["batch"] for row in run["rows"]} == {128}
     assert rows["spikekit reference", "infer"]["samples_per_s"] == pytest.approx(12_800)
     assert rows["Norse", "train"]["note"].startswith("not comparable: Norse's LSNNRecurrentCell")
-    assert not [key for key in rows if key[0].startswith("spikekit train")]  # the CLI row trains on MNIST
+    cli_row = rows["spikekit train (CLI epoch)", "train"]
+    assert cli_row["x_fastest_peer"] == pytest.approx(2.0) and cli_row["T"] == 100
+    assert cli_row["note"] == "its layers fired 0.125, 0.050 of their steps"
     assert "under 'recurrent-alif'" in capsys.readouterr().out
 
 
@@ -252,14 +265,59 @@ def test_a_smnist_run_is_written_under_its_name(tmp_path: Path, mnist: MNIST, mo
         checked.append((neuron, network, tuple(inputs.shape)))
         return {"torch loop": "same"}
     monkeypatch.setattr(bench, "check_recurrent", check)
-    argv = ["bench_peers.py", "--network", "smnist", "--neuron", "lif", "--results", str(path)]
+    cli_calls = []
+    monkeypatch.setattr(bench, "cli_samples_per_second", lambda args, num_steps, init_firing=None: (
+        cli_calls.append(init_firing), (100.0, [0.2, 0.3, 0.1]))[1])
+    argv = ["bench_peers.py", "--network", "smnist", "--neuron", "lif", "--pairs", "0", "--results", str(path)]
     monkeypatch.setattr("sys.argv", argv)
     bench.main()
     assert checked == [("lif", "smnist", (784, 8, 1))]
     run = json.loads(path.read_text())["runs"]["smnist-lif"]
+    assert cli_calls == [run["hidden_rate"]]  # the CLI's layers are raised to fire as the timed weights do
     assert run["network"] == "1-64r-256r-10" and "input_density" not in run and 0.15 < run["hidden_rate"] < 0.35
     assert {row["T"] for row in run["rows"]} == {784} and {row["batch"] for row in run["rows"]} == {32}
     rows = {(row["implementation"], row["mode"]): row for row in run["rows"]}
     assert rows["spikekit fast", "train"]["samples_per_s"] == pytest.approx(3_200)  # 32 samples in 10 ms
     assert rows["snnTorch", "train"]["note"] == "" and ("spikekit reference", "infer") in rows
     assert "under 'smnist-lif'" in capsys.readouterr().out
+
+
+def test_cli_rows_of_recurrent_networks_train_their_own_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bench, commands = _bench_peers(), []
+
+    def fake_run(command: list[str], **kwargs) -> None:  # record the command (and the SHD files it reads)
+        commands.append(command)
+        if "--data-dir" in command and "shd" in command:
+            files = sorted(path.name for path in Path(command[command.index("--data-dir") + 1]).iterdir())
+            commands.append(files)
+        out = Path(command[command.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "metrics.jsonl").write_text(json.dumps({"samples_per_second": 3.0, "firing_rate": [0.2, 0.1]}))
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setattr(bench, "synthetic_shd", lambda directory, train, test, density: [
+        bench.write_shd(directory / f"shd_{name}.h5", [[0.005]] * count, [[1]] * count, [0] * count)
+        for name, count in (("train", train), ("test", test))])
+    args = bench.parse_args(["--network", "recurrent"])
+    assert bench.cli_samples_per_second(args, 100) == (3.0, [0.2, 0.1])
+    command, files = commands
+    assert files == ["shd_test.h5", "shd_train.h5"]
+    assert command[command.index("--dataset") + 1] == "shd" and command[command.index("-T") + 1] == "100"
+    assert command[command.index("--arch") + 1] == "256ra-20" and "--init-firing" not in command
+    assert (command[command.index("--batch-size") + 1], command[command.index("--limit-train") + 1]) == (
+        "128", "12800")
+    bench.cli_samples_per_second(bench.parse_args(["--network", "smnist", "--neuron", "lif"]), 784, 0.25)
+    command = commands[-1]
+    assert command[command.index("--dataset") + 1] == "smnist" and command[command.index("--arch") + 1] == "64r-256r-10"
+    assert command[command.index("--init-firing") + 1] == "0.250" and "-T" not in command
+    assert (command[command.index("--batch-size") + 1], command[command.index("--limit-train") + 1]) == ("32", "3200")
+
+
+def test_synthetic_shd_recordings_have_the_rows_density(tmp_path: Path) -> None:
+    from spikekit.data.shd import load_shd
+    bench = _bench_peers()
+    bench.synthetic_shd(tmp_path, 40, 3, 0.015)
+    train, test = load_shd(tmp_path)
+    assert (len(train), len(test)) == (40, 3) and 0 <= int(train.labels.min()) and int(train.labels.max()) < 20
+    dense = train.binned(100, "fixed", duration=1_000_000).dense(slice(0, 40))
+    assert dense.shape == (100, 40, 700) and abs(float(dense.mean()) - 0.015) < 0.0015
+    assert int(dense.sum()) == int(train.offsets[-1])  # each spike in a (bin, channel) of its own: none merged

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from spikekit.data.shd import SENSOR, WINDOW_US, load_shd, load_shd_split
+from spikekit.data.shd import SENSOR, WINDOW_US, load_shd, load_shd_split, write_shd
 from spikekit.errors import DataError
 
 # Three samples as the official files hold them (float16 seconds, uint16 channels), the middle one silent.
@@ -21,14 +21,9 @@ LABELS = [7, 0, 19]
 
 
 def _write(path: Path, times=TIMES, units=UNITS, labels=LABELS, time_dtype=np.float16, unit_dtype=np.uint16) -> Path:
-    """An HDF5 file in SHD's layout: spikes/times and spikes/units (one variable-length array per sample), labels,
-    and an extra group (speakers) that the reader ignores."""
-    with h5py.File(path, "w") as file:
-        for key, values, dtype in (("spikes/times", times, time_dtype), ("spikes/units", units, unit_dtype)):
-            dataset = file.create_dataset(key, (len(values),), dtype=h5py.vlen_dtype(np.dtype(dtype)))
-            for number, sample in enumerate(values):
-                dataset[number] = np.asarray(sample, dtype=dtype)
-        file.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+    """An HDF5 file in SHD's layout (``write_shd``) with an extra group (speakers) that the reader ignores."""
+    write_shd(path, times, units, labels, time_dtype, unit_dtype)
+    with h5py.File(path, "a") as file:
         file.create_dataset("extra/speaker", data=np.arange(len(labels), dtype=np.uint16))
     return path
 

@@ -67,6 +67,26 @@ def load_shd(directory: str | os.PathLike, name: Literal["shd", "ssc"] = "shd") 
             load_shd_split(directory / f"{name}_test.h5", name))
 
 
+def write_shd(path: str | os.PathLike, times, units, labels, time_dtype=np.float16, unit_dtype=np.uint16) -> Path:
+    """Write S samples as an HDF5 file in the official layout (module docstring): ``spikes/times`` and
+    ``spikes/units``, one variable-length array per sample (seconds as ``time_dtype``, channels as ``unit_dtype``,
+    float16 and uint16 as the official files), and ``labels``. For synthetic recordings (the benchmarks' SHD-shaped
+    input) and hand-written test files; ``load_shd_split`` reads it back. Returns ``path``.
+
+    Args:
+        times, units: S sequences of spike times (s) and channels (0..699), sample by sample, equal lengths.
+        labels: S class numbers.
+    """
+    path = Path(path)
+    with h5py.File(path, "w") as file:
+        for key, values, dtype in (("spikes/times", times, time_dtype), ("spikes/units", units, unit_dtype)):
+            dataset = file.create_dataset(key, (len(values),), dtype=h5py.vlen_dtype(np.dtype(dtype)))
+            for number, sample in enumerate(values):
+                dataset[number] = np.asarray(sample, dtype=dtype)
+        file.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+    return path
+
+
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times [S] object, units [S] object, labels [S]) as stored in ``path``; ``DataError`` if not there."""
     with _open(path) as file:
