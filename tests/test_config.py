@@ -48,3 +48,25 @@ def test_a_readout_window_needs_the_leaky_readout_and_old_runs_score_every_step(
     old = RunConfig(ModelConfig(readout="leaky")).to_dict()
     del old["model"]["readout_window"]  # a run saved before the field existed trained on every step's membrane
     assert RunConfig.from_dict(old).model.readout_window == 1.0
+
+
+def test_a_brf_range_is_spread_over_each_layers_neurons_and_round_trips() -> None:
+    import json
+
+    import torch
+
+    from spikekit.config import ModelConfig
+
+    model = ModelConfig(arch="4c3b-5rb-3", input_shape=(1, 4, 4), omega=(10.0, 30.0), b_offset=0.5)
+    conv, linear = model.layer_params()[:2]
+    assert linear.omega.tolist() == [10.0, 15.0, 20.0, 25.0, 30.0] and linear.b_offset == 0.5
+    assert conv.omega.shape == (4, 1, 1) and conv.omega.flatten().tolist() == pytest.approx([10.0, 16.6667, 23.3333,
+                                                                                            30.0], rel=1e-5)
+    again = RunConfig.from_dict(json.loads(json.dumps(RunConfig(model).to_dict())))
+    assert again.model == model and again.model.omega == (10.0, 30.0)
+    assert torch.equal(again.model.layer_params()[1].omega, linear.omega)
+    for bad in ((30.0, 10.0), (1.0, 2.0, 3.0), ("a", 2.0)):
+        with pytest.raises(ConfigError, match="omega must be a number or a range"):
+            ModelConfig(omega=bad)
+    with pytest.raises(ConfigError, match="dt \\* omega must be < 1"):  # the range's top is checked too
+        ModelConfig(arch="5b-3", input_shape=(4,), omega=(10.0, 120.0))

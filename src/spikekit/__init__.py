@@ -5,7 +5,8 @@ Conventions, stated once for the whole package:
   ``[T, B, C, H, W]`` in conv layers (``spikekit.nn.spec`` names the layer stacks);
 - ``tau`` is in time steps: one LIF step is ``V <- V + (I - V)/tau`` (``spikekit.dynamics.lif``); ALIF,
   CubaLIF and adLIF (``spikekit.dynamics.alif``, ``.cuba``, ``.adlif``) add an adaptive threshold, a synaptic
-  current and an adaptation current, their time constants in steps too;
+  current and an adaptation current, their time constants in steps too; BRF (``.brf``) is a damped oscillator
+  whose constants are in its own time units (``dt`` a step);
 - a neuron spikes when ``V >= threshold`` (default 1.0), then ``V <- reset`` (default 0.0);
 - spikes are ``{0., 1.}`` in the dtype of the computation;
 - the network's output is the spike count of each output neuron over the T steps, ``[B, N_out]``;
@@ -20,6 +21,7 @@ from spikekit.data.mnist import load_mnist
 from spikekit.dynamics import (
     AdLIFParams,
     ALIFParams,
+    BRFParams,
     CubaLIFParams,
     LIFParams,
     LIFState,
@@ -34,6 +36,7 @@ from spikekit.io.nir import NIRError, from_nir, read_nir, to_nir, write_nir
 from spikekit.kernels import ENGINES, SpikeEvents
 from spikekit.nn import (
     ALIF,
+    BRF,
     LIF,
     SNN,
     AdLIF,
@@ -62,8 +65,8 @@ from spikekit.train import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdLIF", "AdLIFParams", "ALIF", "ALIFParams", "build_model", "build_optimizer", "Callback", "CheckpointError",
-    "ConfigError",
+    "AdLIF", "AdLIFParams", "ALIF", "ALIFParams", "BRF", "BRFParams", "build_model", "build_optimizer", "Callback",
+    "CheckpointError", "ConfigError",
     "ConvLayer", "CubaLIF", "CubaLIFParams", "DataError", "encoding", "ENGINES", "EpochProgress", "evaluate", "fit",
     "FitResult", "Flatten", "from_nir", "LIF", "lif_scan", "lif_step", "LIFParams", "LIFState", "load_checkpoint",
     "load_data", "load_mnist", "load_optimizer_state", "ModelConfig", "neuron_scan", "NIRError", "optimizer_state",

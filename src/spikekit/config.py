@@ -19,6 +19,7 @@ from spikekit.data.events import check_binning
 from spikekit.data.smnist import SEQUENCE_LENGTH
 from spikekit.dynamics.adlif import AdLIFParams
 from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.brf import BRFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams, check_params
 from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model, model_of
@@ -36,6 +37,7 @@ _LIF_DEFAULTS = LIFParams._field_defaults
 _ALIF_DEFAULTS = ALIFParams._field_defaults
 _CUBA_DEFAULTS = CubaLIFParams._field_defaults
 _ADLIF_DEFAULTS = AdLIFParams._field_defaults
+_BRF_DEFAULTS = BRFParams._field_defaults
 PER_NEURON = "per-neuron"  # a layer_constants value: one value per neuron, held by the checkpoint as a buffer
 
 
@@ -58,6 +60,14 @@ class ModelConfig:
     tau_syn: float = _CUBA_DEFAULTS["tau_syn"]  # CubaLIF: synaptic time constant, in steps
     coupling: float = _ADLIF_DEFAULTS["coupling"]  # adLIF: the adaptation current's pull towards coupling * V
     jump: float = _ADLIF_DEFAULTS["jump"]  # adLIF: the adaptation current's rise per spike
+    # BRF (spikekit.dynamics.brf): angular frequency (radians per time unit) and damping offset, each one number or a
+    # (low, high) range spread evenly over each layer's neurons (channels), lowest first: the paper draws them
+    # uniformly per neuron; an even spread gives every run the same coverage without a draw. dt: the step in the
+    # model's time units; refractory_decay: q's factor a step.
+    omega: float | tuple[float, float] = _BRF_DEFAULTS["omega"]
+    b_offset: float | tuple[float, float] = _BRF_DEFAULTS["b_offset"]
+    dt: float = _BRF_DEFAULTS["dt"]
+    refractory_decay: float = _BRF_DEFAULTS["refractory_decay"]
     # Constants to learn, per neuron (per channel in conv layers), in every spiking layer whose model has them:
     # e.g. ("tau",) learns each neuron's membrane time constant (PLIF); time constants stay > 1 (spikekit.nn.neurons)
     learn: tuple[str, ...] = ()
@@ -84,6 +94,13 @@ class ModelConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(self.input_shape))
         object.__setattr__(self, "learn", tuple(self.learn))
+        for name in SPREAD_FIELDS:  # JSON gives a range back as a list
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) \
+                        or not value[0] <= value[1]:
+                    raise ConfigError(f"{name} must be a number or a range (low, high) with low <= high, got {value!r}")
+                object.__setattr__(self, name, (float(value[0]), float(value[1])))
         if not all(isinstance(own, dict) for own in self.layer_constants):
             raise ConfigError(f"layer_constants must be one dict per spiking layer, got {self.layer_constants!r}")
         object.__setattr__(self, "layer_constants", tuple(dict(own) for own in self.layer_constants))
@@ -132,9 +149,26 @@ class ModelConfig:
         """Model ``kind``'s Params with this config's constants (each model takes the fields it has)."""
         values = {"tau": self.tau, "threshold": self.threshold, "reset": self.reset, "surrogate": self.surrogate,
                   "slope": self.slope, "tau_adapt": self.tau_adapt, "beta": self.beta_adapt, "tau_syn": self.tau_syn,
-                  "coupling": self.coupling, "jump": self.jump}
+                  "coupling": self.coupling, "jump": self.jump, "dt": self.dt,
+                  "refractory_decay": self.refractory_decay,
+                  # a range's two ends, so the model's checks see both
+                  **{name: torch.tensor(value) if isinstance(value, tuple) else value
+                     for name in SPREAD_FIELDS for value in (getattr(self, name),)}}
         model = MODELS[kind]
         return model.params(**{name: values[name] for name in model.params._fields})
+
+    def spread(self, name: str, shape: tuple[int, ...]) -> float | torch.Tensor:
+        """Constant ``name`` for a layer of neuron shape ``shape``: its number, or its range (``SPREAD_FIELDS``)
+        spread evenly over the first dimension (neurons, or a conv layer's channels: [C, 1, 1]), low to high.
+
+        >>> ModelConfig(omega=(15.0, 50.0)).spread("omega", (8,)).tolist()
+        [15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0]
+        """
+        value = getattr(self, name)
+        if not isinstance(value, tuple):
+            return value
+        spread = torch.linspace(value[0], value[1], shape[0], dtype=torch.get_default_dtype())
+        return spread.reshape(shape[0], *([1] * (len(shape) - 1)))
 
     def layer_params(self) -> list[NeuronParams]:
         """Each spiking layer's Params: ``neuron_params`` with the layer's own ``layer_constants``. A PER_NEURON
@@ -156,6 +190,8 @@ class ModelConfig:
                                      f"{', '.join(model.constants)}")
                 if value != PER_NEURON and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                     raise ValueError(f"{where}: {name} must be a number or {PER_NEURON!r}, got {value!r}")
+            params = params._replace(**{name: self.spread(name, shape) for name in SPREAD_FIELDS
+                                        if name in model.constants})
             params = params._replace(**{name: float(value) for name, value in own.items() if value != PER_NEURON})
             # A placeholder must pass the checks beside the layer's numbers: a threshold above its reset and > 0.
             if own.get("threshold") == PER_NEURON:
@@ -197,6 +233,10 @@ class ModelConfig:
             data.setdefault("input_shape", (1, 28, 28) if inputs == 784 else (inputs,))
         data.setdefault("init_firing", 0.0)  # runs from before the first-batch calibration started without it
         return cls(**data)
+
+
+# ModelConfig fields that may be a (low, high) range spread over each layer's neurons (``ModelConfig.spread``)
+SPREAD_FIELDS = ("omega", "b_offset")
 
 
 @dataclass(frozen=True)

@@ -113,12 +113,15 @@ def _fixed_threshold(state: Any, constants: dict[str, Tensor]) -> Tensor:
 # The threshold V_pre[t] is compared with, where it moves: ALIF's theta + beta * a[t-1] (spikekit.dynamics.alif).
 MOVING_THRESHOLDS: dict[str, Callable[[Any, dict[str, Tensor]], Tensor]] = {
     "alif": lambda state, constants: constants["threshold"] + constants["beta"] * _previous(state.adaptation),
+    # BRF's threshold + q[t-1] (spikekit.dynamics.brf)
+    "brf": lambda state, constants: constants["threshold"] + _previous(state.refractory),
 }
 # Other state variables in V's units, by legend label: CubaLIF's synaptic current J (spikekit.dynamics.cuba),
 # adLIF's adaptation current w (spikekit.dynamics.adlif).
 OTHER_LINES: dict[str, Callable[[Any], dict[str, Tensor]]] = {
     "cuba": lambda state: {"synaptic current J": state.synaptic},
     "adlif": lambda state: {"adaptation current w": state.adaptation},
+    "brf": lambda state: {"imaginary part v": state.quadrature},  # BRF's membrane is u + i v
 }
 
 
@@ -203,6 +206,8 @@ MEMBRANE_NOTES = {
             "tau_syn steps, which V leaks towards.",
     "adlif": "{rows} are adLIF neurons; orange: their adaptation current w, which V leaks away from (towards I - w), "
              "following coupling * V and rising by jump / tau_adapt with each spike.",
+    "brf": "{rows} are BRF neurons: V is the real part u of a membrane that rotates at omega (orange: its imaginary "
+           "part v); their dashed threshold rises by the refractory q after each spike, which also damps the rotation.",
 }
 
 
@@ -263,6 +268,8 @@ MODEL_CONSTANTS: dict[str, Callable[[ModelConfig], str]] = {
     "cuba": lambda model: f"CubaLIF tau_syn = {model.tau_syn} steps",
     "adlif": lambda model: f"adLIF tau_adapt = {model.tau_adapt} steps, coupling = {model.coupling}, "
                            f"jump = {model.jump}",
+    "brf": lambda model: f"BRF omega = {model.omega} rad per time unit, b_offset = {model.b_offset}, dt = {model.dt}, "
+                         f"refractory_decay = {model.refractory_decay}",
 }
 
 

@@ -44,8 +44,26 @@ def test_a_recurrent_adlif_run_learns_its_coupling_and_records_it(tmp_path: Path
     assert coupling.shape == (32,) and not torch.allclose(coupling, torch.full((32,), 0.8))  # trained
 
 
+def test_a_recurrent_brf_run_spreads_and_learns_its_frequencies(tmp_path: Path, small_mnist_dir: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--out", str(run_dir), "--arch", "32rb-10",
+                 "--learn", "omega,b_offset", "--omega", "15:46", "--b-offset", "0.5", *SMALL]) == 0
+    model = json.loads((run_dir / "config.json").read_text())["model"]
+    assert (model["arch"], model["omega"], model["b_offset"]) == ("32rb-10", [15.0, 46.0], 0.5)
+    config = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    assert config.model.layer_models() == ["brf", "lif"] and config.model.omega == (15.0, 46.0)
+    weights = load_checkpoint(run_dir / "checkpoints" / "last.safetensors").model
+    omega = next(value for name, value in weights.items() if name.endswith("omega_raw"))
+    start = torch.linspace(15.0, 46.0, 32)  # one more radian per time unit for each neuron, lowest first
+    assert omega.shape == (32,) and not torch.allclose(omega, start) and (omega - start).abs().max() < 1.0  # trained
+    assert build_model(config).spiking_layers[0].neuron.omega_raw.tolist() == start.tolist()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--arch", "16d-10", "--coupling", "inf"], "coupling must be a finite number"),
+    (["--arch", "16b-10", "--omega", "150"], "dt * omega must be < 1"),
+    (["--arch", "16b-10", "--b-offset=-1:2"], "b_offset must be >= 0.0"),
+    (["--omega", "50:15"], "expected a number or LOW:HIGH with LOW <= HIGH"),
     (["--learn", "tau_syn"], "cannot learn 'tau_syn': the layers' neurons (lif) have the constants"),
     (["--neuron", "izhikevich"], "argument --neuron: invalid choice: 'izhikevich'"),
     (["--arch", "128a-10", "--tau-adapt", "0.5"], "tau_adapt must be > 1.0, got 0.5"),
@@ -53,7 +71,8 @@ def test_a_recurrent_adlif_run_learns_its_coupling_and_records_it(tmp_path: Path
     (["--learn", ","], "expected names separated by commas"),
 ])
 def test_bad_neuron_options_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path, capsys) -> None:
-    with pytest.raises(SystemExit) if "invalid choice" in message or "commas" in message else _no_raise() as caught:
+    refused_by_argparse = "invalid choice" in message or "commas" in message or "LOW:HIGH" in message
+    with pytest.raises(SystemExit) if refused_by_argparse else _no_raise() as caught:
         code = main(["train", "--out", str(tmp_path / "r"), *args])
     if caught is not None and hasattr(caught, "value"):
         code = caught.value.code

@@ -227,6 +227,7 @@ def test_unsupported_conv_graphs_name_the_node(node, message: str) -> None:
     ("16a-10", (20,), "layer 1 has alif neurons and cannot be exported: NIR has no adaptive LIF node"),
     ("16s-10a", (20,), "layer 2 has alif neurons and cannot be exported: NIR has no adaptive LIF node"),
     ("2c3a-10", (1, 6, 6), "layer 1 has alif neurons and cannot be exported: NIR has no adaptive LIF node"),
+    ("16rb-10", (20,), "layer 1 has brf neurons and cannot be exported: NIR has no resonate-and-fire node"),
 ])
 def test_alif_layers_are_refused_naming_the_layer(arch: str, input_shape: tuple, message: str) -> None:
     with pytest.raises(NIRError, match=message) as error:

@@ -6,6 +6,7 @@ import torch
 
 from spikekit.dynamics.adlif import AdLIFParams
 from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.brf import BRFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.neuron import model_of, neuron_scan
@@ -15,9 +16,13 @@ from spikekit.kernels.reference import reference_layer
 from spikekit.kernels.scan import fused_scan, plain_lif
 from spikekit.nn.layer import trace_neurons
 
+# BRF's: a step of 0.2-0.4 time units and omega 1-1.2 turn the membrane 0.2-0.5 rad a step, so a short trace both
+# rings and fires
 BASES = {"tau": 2.5, "threshold": 0.8, "reset": -0.1, "tau_adapt": 3.0, "beta": 0.7, "tau_syn": 3.0,
-         "coupling": 0.6, "jump": 0.4}
-MODEL_PARAMS = [LIFParams, ALIFParams, CubaLIFParams, AdLIFParams]
+         "coupling": 0.6, "jump": 0.4, "omega": 1.0, "b_offset": 0.3, "dt": 0.2, "refractory_decay": 0.7}
+MODEL_PARAMS = [LIFParams, ALIFParams, CubaLIFParams, AdLIFParams, BRFParams]
+# constants the membrane below threshold depends on smoothly, besides the time constants (finite differences)
+SMOOTH = ("coupling", "omega", "b_offset", "dt")
 
 
 def _constants(params_type, width: int, dtype=torch.float64, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -100,7 +105,14 @@ def test_inference_keeps_nothing_and_gives_the_training_spikes() -> None:
     assert torch.equal(inferred, fused_scan(current.requires_grad_(), params).detach())
 
 
-@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+# BRF's spike feeds its refractory variable (the next steps' threshold and damping), a surrogate path that finite
+# differences cannot see and that, unlike ALIF's beta and adLIF's jump, no constant turns off: its gradients are
+# checked against the reference's autograd (the equality tests above), its smooth part against closed forms
+# (tests/dynamics/test_brf.py).
+SMOOTH_BELOW_THRESHOLD = [params for params in MODEL_PARAMS if params is not BRFParams]
+
+
+@pytest.mark.parametrize("params_type", SMOOTH_BELOW_THRESHOLD)
 def test_fused_scan_gradients_match_finite_differences_below_threshold(params_type) -> None:
     """Below threshold nothing fires, so every V_pre[t] is a smooth function of the currents and the time
     constants, and the surrogate gradient of sum(g * S) must be sum(g * f'(V_pre - threshold) * dV_pre/dx) for
@@ -121,7 +133,8 @@ def check_finite_differences_below_threshold(params_type, scan) -> None:
     weights = torch.randn(current.shape, generator=generator, dtype=torch.float64)
     spikes = scan(current, params)
     assert not spikes.any()
-    leaves = {"current": current, **{name: constants[name] for name in model_of(params).time_constants}}
+    leaves = {"current": current, **{name: constants[name] for name in model_of(params).constants
+                                     if name in model_of(params).time_constants or name in SMOOTH}}
     got = dict(zip(leaves, torch.autograd.grad((spikes * weights).sum(), list(leaves.values()))))
 
     def membrane(**changed: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from spikekit.kernels.recurrent import recurrent_scan
 from spikekit.kernels.reference import reference_recurrent
 from tests.kernels.test_generic_scan import (
     MODEL_PARAMS,
+    SMOOTH_BELOW_THRESHOLD,
     _constants,
     _grads,
     check_finite_differences_below_threshold,
@@ -91,7 +92,7 @@ def test_without_gradients_the_scan_gives_the_same_spikes() -> None:
         assert torch.equal(recurrent_scan(current, weight, params), _reference(current, weight, params))
 
 
-@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+@pytest.mark.parametrize("params_type", SMOOTH_BELOW_THRESHOLD)
 def test_gradients_match_finite_differences_below_threshold(params_type) -> None:
     """Below threshold nothing fires and every V_pre[t] is a smooth function of the currents and time constants;
     the surrogate gradient of sum(g * S) must be sum(g * f'(V_pre - threshold) * dV_pre/dx), dV_pre/dx by central

@@ -8,6 +8,7 @@ from torch import nn
 
 from spikekit.dynamics.adlif import AdLIFParams
 from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.brf import BRFParams
 from spikekit.dynamics.cuba import CubaLIFParams
 from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.neuron import MODELS, rest_state
@@ -16,7 +17,8 @@ from spikekit.nn.layer import trace_neurons
 
 PARAMS = {"lif": LIFParams(tau=3.0, threshold=0.6), "alif": ALIFParams(tau=3.0, threshold=0.6, tau_adapt=4.0, beta=0.5),
           "cuba": CubaLIFParams(tau=3.0, threshold=0.6, tau_syn=2.5),
-          "adlif": AdLIFParams(tau=3.0, threshold=0.6, tau_adapt=4.0, coupling=0.7, jump=0.3)}
+          "adlif": AdLIFParams(tau=3.0, threshold=0.6, tau_adapt=4.0, coupling=0.7, jump=0.3),
+          "brf": BRFParams(omega=2.0, b_offset=0.2, threshold=0.6, dt=0.3, refractory_decay=0.8)}
 
 
 def test_every_model_has_params_here() -> None:

@@ -24,7 +24,7 @@ def test_valid_specs_parse_to_their_tokens_with_one_implied_flatten(front: list[
     assert kinds.count("flatten") == (1 if front else 0)
     for layer in layers:
         if layer.kind in ("linear", "conv"):
-            assert layer.neuron == {"a": "alif", "s": "cuba", "d": "adlif"}.get(layer.token[-1], "")
+            assert layer.neuron == {"a": "alif", "s": "cuba", "d": "adlif", "b": "brf"}.get(layer.token[-1], "")
     if front:
         assert kinds.index("flatten") == len(front)
 

@@ -75,8 +75,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         f"1/(1+slope*|V-threshold|)^2; default {defaults_model.slope})")
     parser.add_argument("--neuron", choices=list(MODELS), default=None,
                         help="neuron model of layers whose token has no suffix: lif, alif (adaptive threshold), "
-                        "cuba (current-based synapse) or adlif (adaptation current); a token's suffix wins (128a: "
-                        "ALIF, 12c5s: CubaLIF, 256rd: adLIF); "
+                        "cuba (current-based synapse), adlif (adaptation current) or brf (balanced resonate-and-fire); "
+                        "a token's suffix wins (128a: ALIF, 12c5s: CubaLIF, 256rd: adLIF, 256rb: BRF); "
                         f"default {defaults_model.neuron}")
     parser.add_argument("--tau-adapt", type=float, default=None,
                         help=f"ALIF and adLIF adaptation time constant, in steps (default {defaults_model.tau_adapt}, "
@@ -89,6 +89,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--coupling", type=float, default=None,
                         help="adLIF: how strongly the adaptation current follows the membrane (w <- w + (coupling * V "
                         f"+ jump * S - w) / tau_adapt; default {defaults_model.coupling}, or the preset's)")
+    parser.add_argument("--omega", type=_spread, default=None, metavar="W or LOW:HIGH",
+                        help="BRF: angular frequency in radians per time unit, one value or a range spread evenly over "
+                        f"each layer's neurons (default {defaults_model.omega}, or the preset's)")
+    parser.add_argument("--b-offset", type=_spread, default=None, metavar="B or LOW:HIGH",
+                        help="BRF: damping beyond the divergence boundary, per time unit (>= 0), one value or a range "
+                        f"(default {defaults_model.b_offset}, or the preset's)")
     parser.add_argument("--jump", type=float, default=None,
                         help=f"adLIF: the adaptation current's rise per spike (default {defaults_model.jump}, or the "
                         "preset's)")
@@ -193,7 +199,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 # The ModelConfig fields set by options of their own name, whose default is the --arch preset's value, else
 # ModelConfig's.
 MODEL_OPTIONS = ("tau", "threshold", "reset", "surrogate", "slope", "neuron", "tau_adapt", "beta_adapt", "tau_syn",
-                 "coupling", "jump", "learn", "init_gain", "init_firing", "readout", "readout_window")
+                 "coupling", "jump", "omega", "b_offset", "learn", "init_gain", "init_firing", "readout",
+                 "readout_window")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -202,6 +209,17 @@ def _names(text: str) -> tuple[str, ...]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected names separated by commas, e.g. tau,threshold; got {text!r}")
     return names
+
+
+def _spread(text: str) -> float | tuple[float, float]:
+    """One number (``20``) or a range ``LOW:HIGH`` (``15:50``, ``spikekit.config.SPREAD_FIELDS``)."""
+    try:
+        parts = [float(part) for part in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or (len(parts) == 2 and parts[0] > parts[1]):
+        raise argparse.ArgumentTypeError(f"expected a number or LOW:HIGH with LOW <= HIGH, e.g. 15:50; got {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
 
 
 def _seed(args: argparse.Namespace) -> int:

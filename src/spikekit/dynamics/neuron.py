@@ -1,8 +1,8 @@
 """Neuron models as one table: each model's params, state and step, and the order its constants are packed in.
 
-A model is written once in its own file (``lif.py``, ``alif.py``, ``cuba.py``, ``adlif.py``: NamedTuple params and
-state, a pure step with the equations in the docstring); this table names it for the modules, the grammar and the
-compiled kernels (``spikekit.kernels.neurons`` holds each model's compiled row step and adjoint under the
+A model is written once in its own file (``lif.py``, ``alif.py``, ``cuba.py``, ``adlif.py``, ``brf.py``: NamedTuple
+params and state, a pure step with the equations in the docstring); this table names it for the modules, the grammar and
+the compiled kernels (``spikekit.kernels.neurons`` holds each model's compiled row step and adjoint under the
 same ``code``, found by name: ``kernels/neurons/<name>.py``). Adding a model: its core file, its compiled rows
 (``kernels/neurons``'s module docstring lists the five names they define), one entry here and its module class
 (``spikekit.nn.neurons``).
@@ -21,14 +21,16 @@ from torch import Tensor
 
 from spikekit.dynamics.adlif import AdLIFParams, AdLIFState, adlif_step, check_adlif
 from spikekit.dynamics.alif import ALIFParams, ALIFState, alif_step, check_alif
+from spikekit.dynamics.brf import BRFParams, BRFState, brf_step, check_brf
 from spikekit.dynamics.cuba import CubaLIFParams, CubaLIFState, check_cuba, cuba_step
 from spikekit.dynamics.lif import LIFParams, LIFState, check_params, lif_step
 
-NeuronParams = LIFParams | ALIFParams | CubaLIFParams | AdLIFParams  # any model's constants; the type picks the model
+# any model's constants; the type picks the model
+NeuronParams = LIFParams | ALIFParams | CubaLIFParams | AdLIFParams | BRFParams
 
 
 class NeuronModel(NamedTuple):
-    name: str  # "lif", "alif", "cuba", "adlif": the CLI's --neuron and config.json's value
+    name: str  # "lif", "alif", "cuba", "adlif", "brf": the CLI's --neuron and config.json's value
     params: type  # its Params NamedTuple
     state: type  # its State NamedTuple (every field a [B, N] tensor, at rest 0)
     step: Callable[[Tensor, Any, Any], tuple[Tensor, Any]]  # (current, state, params) -> (spikes, state)
@@ -48,6 +50,8 @@ MODELS: dict[str, NeuronModel] = {
                         ("tau", "threshold", "reset", "tau_syn"), ("tau", "tau_syn"), 2, "s"),
     "adlif": NeuronModel("adlif", AdLIFParams, AdLIFState, adlif_step, check_adlif,
                          ("tau", "threshold", "reset", "tau_adapt", "coupling", "jump"), ("tau", "tau_adapt"), 3, "d"),
+    "brf": NeuronModel("brf", BRFParams, BRFState, brf_step, check_brf,
+                       ("omega", "b_offset", "threshold", "dt", "refractory_decay"), (), 4, "b"),
 }
 
 

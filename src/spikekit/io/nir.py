@@ -242,7 +242,8 @@ def _neuron_node(layer: Any, index: int, shape: tuple[int, ...], dt: float) -> d
     """The node of a spiking layer's neurons (``lif3``, ``cubalif3``); ``NIRError`` for a model NIR cannot hold."""
     model = model_of(layer.params).name
     if model not in _WRITERS:
-        kind = {"alif": "adaptive LIF", "adlif": "adLIF (adaptation current)"}.get(model, model)
+        kind = {"alif": "adaptive LIF", "adlif": "adLIF (adaptation current)",
+                "brf": "resonate-and-fire"}.get(model, model)
         raise NIRError(f"layer {index} has {model} neurons and cannot be exported: NIR has no {kind} node; only LIF "
                        "and CubaLIF layers can")
     prefix, write = _WRITERS[model]

@@ -74,7 +74,7 @@ def trace_neurons(synapses: nn.Module, inputs: Tensor, params: NeuronParams, sha
     the current (``RecurrentLayer``)."""
     model = model_of(params)
     state = rest_state(model, inputs.shape[1], shape, like=inputs)
-    silent = params._replace(threshold=math.inf, reset=0.0)
+    silent = params._replace(threshold=math.inf, **({"reset": 0.0} if "reset" in params._fields else {}))
     spikes, membranes, states = [], [], []
     for inputs_t in inputs:
         current = synapses(inputs_t)

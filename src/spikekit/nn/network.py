@@ -43,7 +43,8 @@ def check_sizes(sizes: Sequence[int]) -> tuple[int, ...]:
 
 def _layer_neuron(spec: LayerSpec, given: Neuron | NeuronParams) -> Neuron | NeuronParams:
     """The neurons of a spiking layer: ``given``, or, where the layer's token names another model (``128a``),
-    that model with ``given``'s shared constants (tau, threshold, reset, surrogate) and its own defaults."""
+    that model with ``given``'s shared constants (those of tau, threshold, reset, surrogate and slope it has) and its
+    own defaults."""
     if not spec.neuron:
         return copy.deepcopy(given) if isinstance(given, Neuron) else given
     model = MODELS[spec.neuron]
@@ -53,7 +54,8 @@ def _layer_neuron(spec: LayerSpec, given: Neuron | NeuronParams) -> Neuron | Neu
         return copy.deepcopy(given)
     if model_of(given) is model:
         return given
-    return model.params(**{name: getattr(given, name) for name in ("tau", "threshold", "reset", "surrogate", "slope")})
+    return model.params(**{name: getattr(given, name) for name in ("tau", "threshold", "reset", "surrogate", "slope")
+                           if name in model.params._fields and name in given._fields})
 
 
 def _make_layer(spec: LayerSpec, input_shape: tuple[int, ...], params: Neuron | NeuronParams,

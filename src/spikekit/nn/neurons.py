@@ -1,4 +1,4 @@
-"""Neuron modules you compose: ``LIF``, ``ALIF``, ``CubaLIF``, ``AdLIF`` map currents [T, B, *shape] to spikes
+"""Neuron modules you compose: ``LIF``, ``ALIF``, ``CubaLIF``, ``AdLIF``, ``BRF`` map currents [T, B, *shape] to spikes
 [T, B, *shape].
 
 Each is a thin ``nn.Module`` over its model's pure core (``spikekit.dynamics``: the equations are there) and
@@ -136,8 +136,15 @@ class AdLIF(Neuron):
     model = MODELS["adlif"]
 
 
+class BRF(Neuron):
+    """Balanced resonate-and-fire (``spikekit.dynamics.brf``): constants omega, b_offset, threshold, dt,
+    refractory_decay."""
+
+    model = MODELS["brf"]
+
+
 # keyed as dynamics.neuron.MODELS
-NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "alif": ALIF, "cuba": CubaLIF, "adlif": AdLIF}
+NEURONS: dict[str, type[Neuron]] = {"lif": LIF, "alif": ALIF, "cuba": CubaLIF, "adlif": AdLIF, "brf": BRF}
 
 
 def as_neuron(neuron: Neuron | NeuronParams) -> Neuron:
