@@ -1,7 +1,8 @@
 """Engine benchmark: training and inference speed of every engine, measured side by side in one run.
 
     python benchmarks/bench_engines.py [--repeats 10] [--rounds 3] [--threads 2]
-                                       [--section seed|alif|cuba|custom|conv|events|recurrent|smnist|smnist-adlif|all]
+                                       [--section seed|alif|cuba|custom|conv|events|recurrent|smnist|smnist-adlif|
+                                                  smnist-brf|all]
                                        [--results FILE]
 
 Training step = Poisson encoding + forward + cross-entropy + backward + Adam step (batch 128);
@@ -21,7 +22,8 @@ training), Linux only. The ``alif`` and ``cuba`` sections are the seed network w
 neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``). ``recurrent`` is SHD's
 shape, 700-256ra-20 (recurrent ALIF, leaky readout, T=100, batch 128) on synthetic input spikes at
 ``AUDIO_DENSITY``; ``smnist`` the S-MNIST network of the ALIF recipe, 1-64ra-256ra-10 at T=784 (training only),
-and ``smnist-adlif`` the one ``--dataset smnist`` trains, 1-64rd-256rd-10 (adLIF), at its preset's batch, 32.
+``smnist-adlif`` the adLIF recipe's 1-64rd-256rd-10 and ``smnist-brf`` the one ``--dataset smnist`` trains,
+1-256rb-10 (one recurrent BRF layer), each at its preset's batch, 32.
 
 The rows are printed and written, with the host (CPU model, vector extensions, torch and numba versions),
 into ``--results`` (default ``benchmarks/results/engines.json``, the sections run replacing their earlier
@@ -211,11 +213,14 @@ SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its tra
     # the S-MNIST network of the README's recipe (MODEL_OPTIONS), on MNIST read one pixel a step: at batch 128
     # and at the batch its preset trains with (32)
     "smnist": ("64ra-256ra-10", [("train", 784, 128), ("train", 784, PRESETS["smnist-alif"].batch_size)], None, (1,)),
-    # the network --dataset smnist trains by default (adLIF, its preset's options), at its preset's batch
-    "smnist-adlif": (PRESETS["smnist"].arch, [("train", 784, PRESETS["smnist"].batch_size)], None, (1,)),
+    # the adLIF recipe (``--arch smnist-adlif``, its preset's options), at its preset's batch
+    "smnist-adlif": (PRESETS["smnist-adlif"].arch, [("train", 784, PRESETS["smnist-adlif"].batch_size)], None, (1,)),
+    # the network --dataset smnist trains by default (one recurrent BRF layer, its preset's options), at its batch
+    "smnist-brf": (PRESETS["smnist"].arch, [("train", 784, PRESETS["smnist"].batch_size)], None, (1,)),
 }
 # Model options of a section's arch beyond its spec: the S-MNIST recipe (docs/accuracy.md) and SHD's network
 MODEL_OPTIONS = {"64ra-256ra-10": dict(PRESETS["smnist-alif"].model),
+                 PRESETS["smnist-adlif"].arch: dict(PRESETS["smnist-adlif"].model),
                  PRESETS["smnist"].arch: dict(PRESETS["smnist"].model),
                  "256ra-20": {"readout": "leaky", "init_gain": 4.0, "threshold": 0.3, "tau": 5.0}}
 # SHD binned into 100 steps of 10 ms: a (channel, step) pair holds a spike at ~1.5% (SHD's ~5-10 thousand

@@ -28,7 +28,8 @@ TITLES = {
     "events": "Event data of N-MNIST's shape, 2312-128-10",
     "recurrent": "A recurrent ALIF layer of SHD's shape, 700-256ra-20",
     "smnist": "The S-MNIST network of the ALIF recipe, 1-64ra-256ra-10 at T = 784",
-    "smnist-adlif": "The S-MNIST network `--dataset smnist` trains, 1-64rd-256rd-10 (adLIF) at T = 784",
+    "smnist-adlif": "The S-MNIST network of the adLIF recipe, 1-64rd-256rd-10 at T = 784",
+    "smnist-brf": "The S-MNIST network `--dataset smnist` trains, 1-256rb-10 (one recurrent BRF layer) at T = 784",
 }
 
 # What limits each figure, in words (no figures here: every number on the page comes from the results file).
@@ -65,6 +66,10 @@ LIMITS = {
                     "ALIF) and the preset's options (all four of its constants learned), at the batch the preset "
                     "trains with. The fast engine's forward adds one row of U per spike, so its time grows with the "
                     "firing, where the reference's dense product costs the same whatever fires.",
+    "smnist-brf": "One recurrent layer of 256 BRF neurons (three state rows: the membrane's real and imaginary parts "
+                  "and the refractory variable) with the preset's options, at its batch. Each step's adjoint goes "
+                  "back through U densely; the reference's step is a dozen tensor operations, forward and back, for "
+                  "a layer the width of the other networks' second.",
 }
 
 

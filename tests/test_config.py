@@ -70,3 +70,12 @@ def test_a_brf_range_is_spread_over_each_layers_neurons_and_round_trips() -> Non
             ModelConfig(omega=bad)
     with pytest.raises(ConfigError, match="dt \\* omega must be < 1"):  # the range's top is checked too
         ModelConfig(arch="5b-3", input_shape=(4,), omega=(10.0, 120.0))
+
+
+def test_brf_layers_take_per_neuron_constants_from_a_checkpoint() -> None:
+    from spikekit.config import PER_NEURON, ModelConfig
+
+    model = ModelConfig(arch="5rb-3", input_shape=(4,), omega=(10.0, 30.0),
+                        layer_constants=({"threshold": PER_NEURON, "omega": PER_NEURON}, {}))
+    brf = model.layer_params()[0]
+    assert brf.threshold.shape == brf.omega.shape == (5,)  # placeholders the checkpoint's values replace

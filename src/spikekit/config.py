@@ -120,7 +120,14 @@ class ModelConfig:
         kinds = self.layer_models()
         for kind in dict.fromkeys(kinds):
             _guard(lambda kind=kind: MODELS[kind].check(self.neuron_params(kind)))
+        if self.readout == "leaky" and kinds and "tau" not in MODELS[kinds[-1]].constants:
+            raise ConfigError(f"the leaky readout integrates with its output layer's tau, and {kinds[-1]} neurons have "
+                              "none: give the output layer LIF-type neurons (its token without a suffix, or a, s, d)")
         known = {name for kind in kinds for name in MODELS[kind].constants}
+        for name in ("dt", "refractory_decay"):
+            if name in self.learn:
+                raise ConfigError(f"cannot learn {name!r}: BRF's step and refractory decay stay fixed (learned, they "
+                                  "could leave their valid range and turn the membrane to NaN)")
         for name in self.learn:
             if name not in known:
                 raise ConfigError(f"cannot learn {name!r}: the layers' neurons ({', '.join(dict.fromkeys(kinds))}) "
@@ -195,10 +202,10 @@ class ModelConfig:
             params = params._replace(**{name: float(value) for name, value in own.items() if value != PER_NEURON})
             # A placeholder must pass the checks beside the layer's numbers: a threshold above its reset and > 0.
             if own.get("threshold") == PER_NEURON:
-                params = params._replace(threshold=max(1.0, params.reset + 1.0))
+                params = params._replace(threshold=max(1.0, params.reset + 1.0) if "reset" in params._fields else 1.0)
             if own.get("reset") == PER_NEURON:
                 params = params._replace(reset=params.threshold - 1.0)
-            params = params._replace(**{name: torch.full(shape, getattr(params, name))
+            params = params._replace(**{name: torch.full(shape, float(torch.as_tensor(getattr(params, name)).min()))
                                         for name, value in own.items() if value == PER_NEURON})
             try:
                 model.check(params)

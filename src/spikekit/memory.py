@@ -25,6 +25,7 @@ import os
 import re
 
 from spikekit.config import TrainConfig
+from spikekit.dynamics.neuron import MODELS
 from spikekit.errors import ConfigError
 from spikekit.kernels.neurons import SHAPES
 from spikekit.nn.network import SNN
@@ -33,8 +34,10 @@ from spikekit.nn.spec import parse_arch
 BASE = 600 << 20  # the interpreter, PyTorch, numba's kernels and MNIST itself (~430-530 MB measured)
 K_TRAIN = {"fast": 32, "reference": 64}  # bytes per neuron per step kept for the backward pass
 K_EVAL = 8  # bytes per neuron per step of a no-grad chunk (spikes and statistics)
-# float32 rows a neuron keeps per step for the backward pass, at most (ALIF and CubaLIF: 2)
-SAVED_ROWS = max(saved for _, _, saved in SHAPES.values())
+# float32 rows a neuron keeps per step for the backward pass, counted as at least this many for every model: the
+# bound of ALIF, CubaLIF and adLIF (2), with which the heap threshold of ``spikekit.allocator`` was measured; BRF
+# keeps 3 (``spikekit.kernels.neurons``' SHAPES)
+SAVED_ROWS = 2
 LIMIT_VARIABLE = "SPIKEKIT_MEMORY_LIMIT"  # e.g. 8G: use as the available memory (tests; shared machines)
 
 
@@ -105,15 +108,20 @@ def _gib(size: int) -> str:
     return f"{size / 2**30:.1f} GiB"
 
 
-def largest_buffer_bytes(arch: str, input_shape: tuple[int, ...], num_steps: int, batch_size: int) -> int:
+def largest_buffer_bytes(arch: str, input_shape: tuple[int, ...], num_steps: int, batch_size: int,
+                         neuron: str = "lif") -> int:
     """Bytes of the largest buffer a training step keeps: the saved rows of the widest layer of ``arch``,
-    T x B x SAVED_ROWS x width float32, the width being a fully connected layer's neurons, or a conv layer's channels
-    over the input's pixels (a bound: pooling only shrinks them). What entry points pass to
+    T x B x rows x width float32, the width being a fully connected layer's neurons, or a conv layer's channels
+    over the input's pixels (a bound: pooling only shrinks them), rows its model's saved rows (at least
+    ``SAVED_ROWS``; ``neuron``: the model of layers whose token names none). What entry points pass to
     ``allocator.keep_large_buffers``.
 
     >>> largest_buffer_bytes("64ra-256ra-10", (1,), 784, 128) // 2**20   # S-MNIST: 784 x 128 x 2 x 256 float32
     196
+    >>> largest_buffer_bytes("256rb-10", (1,), 784, 32) // 2**20         # BRF keeps 3 rows: 784 x 32 x 3 x 256
+    73
     """
     pixels = input_shape[1] * input_shape[2] if len(input_shape) == 3 else 1
-    widths = [spec.size * (pixels if spec.kind == "conv" else 1) for spec in parse_arch(arch)]
-    return num_steps * batch_size * SAVED_ROWS * max(widths, default=0) * 4
+    sizes = [spec.size * (pixels if spec.kind == "conv" else 1)
+             * max(SAVED_ROWS, SHAPES[MODELS[spec.neuron or neuron].code][2]) for spec in parse_arch(arch)]
+    return num_steps * batch_size * max(sizes, default=0) * 4

@@ -65,10 +65,18 @@ def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) 
     assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt", "coupling", "jump"), 4.0, (1,))
     assert model.readout_window == 1.0  # scored over every step
     assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.schedule) == (784, 32, 3e-3, 1.0, "wsd")
-    # PS-MNIST's preset is S-MNIST's with the 15 epochs that fit its hour; S-MNIST's runs 11
+    # PS-MNIST's preset is the adLIF recipe with the 15 epochs that fit its hour; S-MNIST's adLIF recipe runs 11
     assert train.epochs == 15
-    assert config_from_args(parser.parse_args(["train", "--dataset", "smnist"])).train.epochs == 11
-    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist"])).train.epochs == 11
+    adlif = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--arch", "smnist-adlif"]))
+    assert (adlif.model.arch, adlif.train.epochs) == ("64rd-256rd-10", 11)
+    # S-MNIST's default is one recurrent BRF layer, 15 epochs; psmnist-brf the same with PS-MNIST's frequencies
+    brf = config_from_args(parser.parse_args(["train", "--dataset", "smnist"]))
+    assert (brf.model.arch, brf.model.omega, brf.model.b_offset, brf.model.learn, brf.model.init_gain) == (
+        "256rb-10", (15.0, 50.0), (0.1, 1.0), ("omega", "b_offset", "tau"), 0.1)
+    assert (brf.train.lr, brf.train.batch_size, brf.train.epochs, brf.model.readout) == (0.2, 32, 15, "leaky")
+    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist"])).train.epochs == 15
+    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "psmnist-brf"])
+                            ).model.omega == (15.0, 85.0)
     # the ALIF recipe by name: the same but for the neurons; PS-MNIST's with the 22 epochs that fit its hour
     alif = config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "psmnist-alif"]))
     assert (alif.model.arch, alif.model.beta_adapt, alif.model.learn, alif.train.epochs) == (

@@ -27,6 +27,20 @@ def test_a_short_smnist_run_learns(tmp_path: Path, small_mnist_dir: Path, capsys
     assert "epoch 4/4" in capsys.readouterr().out
 
 
+def test_a_short_run_of_the_default_brf_recipe_learns(tmp_path: Path, small_mnist_dir: Path) -> None:
+    # --dataset smnist's preset (one recurrent layer of BRF neurons) on a quarter of its width, 1,000 images, 3 epochs
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(small_mnist_dir), "--out", str(run), "--dataset", "smnist", "--arch",
+                 "64rb-10", "--readout", "leaky", "--tau", "20", "--omega", "15:50", "--b-offset", "0.1:1", "--learn",
+                 "omega,b_offset,tau", "--init-gain", "0.1", "--lr", "0.2", "--clip-grad", "1", "--batch-size", "32",
+                 "--epochs", "3"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    # Chance is 10% (std 2.1% on these 200 test images); measured 37.0% after 3 epochs (seed 1: 35.5%), ~3 s of
+    # training on 2 cores. 25% is ~7 standard deviations above chance.
+    assert records[-1]["test_accuracy"] >= 0.25
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+
+
 def test_a_killed_recurrent_run_resumes_bit_identical(tmp_path: Path, small_mnist_dir: Path) -> None:
     base = [sys.executable, "-m", "spikekit", "train", "--data-dir", str(small_mnist_dir), *RECIPE, "--arch",
             "8ra-10", "--epochs", "2", "--limit-train", "256", "--limit-test", "64", "--batch-size", "16",

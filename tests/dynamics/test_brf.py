@@ -47,8 +47,9 @@ def test_at_the_divergence_boundary_the_rotation_keeps_its_amplitude(omega: floa
 @settings(deadline=None, max_examples=30)
 def test_the_refractory_variable_of_a_neuron_firing_every_step_is_a_geometric_sum(decay: float,
                                                                                   num_steps: int) -> None:
-    # A current far above any raised threshold fires every step: q[t] = sum_{k <= t} decay^k.
-    current = torch.full((num_steps, 1, 1), 1e9, dtype=torch.float64)
+    # Each step's current ten times what the membrane holds (a constant one would not do: the membrane rotates, and
+    # turns negative half a period later) fires every step: q[t] = sum_{k <= t} decay^k.
+    current = (10.0 ** (torch.arange(num_steps, dtype=torch.float64) + 3)).reshape(-1, 1, 1)
     spikes, state = neuron_scan(current, BRFParams(refractory_decay=decay))
     assert spikes.sum() == num_steps
     expected = sum(decay ** k for k in range(num_steps))

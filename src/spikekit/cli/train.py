@@ -307,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(config.train.device)
     # the CLI owns the process: see spikekit.allocator
     keep_large_buffers(largest_buffer_bytes(config.model.arch, config.model.input_shape, config.train.num_steps,
-                                            config.train.batch_size))
+                                            config.train.batch_size, config.model.neuron))
     options = {"resume": bool(args.resume), "checkpoint_every": checkpoint_every_option(args.checkpoint_every),
                "shard": shard_from_environment(config.train.device), "force": args.force, "report": args.report}
     try:

@@ -78,15 +78,22 @@ def check_brf(params: BRFParams) -> BRFParams:
     return params
 
 
+# 1 - (dt omega)^2 is taken as at least this: a learned omega is not kept below 1/dt (the checks run when a layer is
+# built), and past it the square root would turn the membrane, then every weight, to NaN; inside the valid range
+# (the presets: 1 - (dt omega)^2 >= 0.27) the floor changes nothing. The compiled rows apply the same floor.
+ROOT_FLOOR = 1e-6
+
+
 def divergence_boundary(omega: Tensor, dt: Tensor) -> Tensor:
     """p(omega) = (-1 + sqrt(1 - (dt omega)^2)) / dt: the damping at which Euler's step of the oscillator keeps
-    its amplitude (``|1 + dt (p + i omega)| = 1``); <= 0, and 0 only at omega = 0.
+    its amplitude (``|1 + dt (p + i omega)| = 1``); <= 0, and 0 only at omega = 0 (``ROOT_FLOOR`` bounds the
+    square root's argument from below).
 
     >>> round(float(divergence_boundary(torch.tensor(10.0), torch.tensor(0.01))), 6)
     -0.500038
     """
     turn = dt * omega
-    return (torch.sqrt(1 - turn * turn) - 1) / dt
+    return (torch.sqrt(torch.clamp(1 - turn * turn, min=ROOT_FLOOR)) - 1) / dt
 
 
 def brf_step(current: Tensor, state: BRFState, params: BRFParams) -> tuple[Tensor, BRFState]:

@@ -202,7 +202,7 @@ def kernels(code: int):
             for part in numba.prange(num_parts):
                 transpose_part(weight, part, num_parts, weight_t)
         for part in numba.prange(num_parts):
-            owned_consts = consts.copy()  # private (see neurons.py: LLVM then needs no overlap checks against it)
+            owned_consts = prepared(code, consts)  # private, with the factors (neurons.prepared)
             owned_base = np.empty((GROUP, width), dtype)  # bias + default rows, per sample of the group
             owned_state = np.empty((GROUP, num_state, width), dtype)
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)

@@ -68,7 +68,7 @@ def kernels(code: int):
         num_steps, batch_size, width = current.shape
         one, half = current.dtype.type(1), current.dtype.type(0.5)
         for part in numba.prange(num_parts):
-            owned_consts = consts.copy()  # private (scan.kernels says why)
+            owned_consts = prepared(code, consts)  # private, with the factors (neurons.prepared)
             start, stop = part_range(part, num_parts, batch_size)
             owned_state = np.zeros((stop - start, num_state, width), current.dtype)
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)

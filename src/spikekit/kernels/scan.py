@@ -57,7 +57,7 @@ def kernels(code: int):
         [num_parts, 1, K, N] per-thread scratch (inference)."""
         num_steps, batch_size, width = current.shape
         for part in numba.prange(num_parts):
-            owned_consts = consts.copy()  # private (see backward)
+            owned_consts = prepared(code, consts)  # private, with the factors (neurons.prepared)
             start, stop = part_range(part, num_parts, batch_size)
             # Steps outermost: a step's rows of the thread's samples are one contiguous block of current, spikes
             # and saved (one sample's rows lie [B, N] apart; walked sample by sample, 2.7x slower for T=25, B=128).

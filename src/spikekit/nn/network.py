@@ -128,6 +128,10 @@ class SNN(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.arch = "-".join(spec.token for spec in specs if spec.kind != "flatten")
         self.engine = check_engine(engine)
+        output = model_of(self.layers[-1].params)
+        if self.readout == "leaky" and "tau" not in output.constants:
+            raise ValueError(f"the leaky readout integrates with its output layer's tau, and {output.name} neurons "
+                             "have none: give the output layer LIF-type neurons (a token without a suffix, or a, s, d)")
 
     @property
     def spiking_layers(self) -> list[nn.Module]:

@@ -10,7 +10,7 @@ A spec is dash-separated layers, left to right; the input shape comes from the d
 
 A fully connected layer followed by ``r`` is recurrent (``256r``: its current adds its own spikes of the step
 before through a weight U, ``spikekit.nn.recurrent``). A fully connected or conv layer may end with its neuron
-model: ``a`` for ALIF, ``s`` for CubaLIF, ``d`` for adLIF (``128a``, ``12c5s``, ``256rd``;
+model: ``a`` for ALIF, ``s`` for CubaLIF, ``d`` for adLIF, ``b`` for BRF (``128a``, ``12c5s``, ``256rd``, ``256rb``;
 ``spikekit.dynamics.neuron``); without a suffix it takes the run's default (``--neuron``, LIF unless set). A
 ``Flatten`` is implied before the first fully connected layer that follows a conv or pool layer. The last layer
 must be fully connected: its neurons' spike counts are the network's output (one per class).
@@ -33,8 +33,8 @@ NEURON_SUFFIXES = {model.suffix: model.name for model in MODELS.values() if mode
 _SUFFIX = f"[{''.join(NEURON_SUFFIXES)}]?"
 _TOKEN = re.compile(rf"(?P<linear>\d+)(?P<recurrent>r?)(?P<linear_neuron>{_SUFFIX})"
                     rf"|(?P<channels>\d+)c(?P<kernel>\d+)(?P<conv_neuron>{_SUFFIX})|(?P<pool>[pas])(?P<size>\d+)")
-_GRAMMAR = ("N (fully connected; Nr recurrent), CcK (conv, K odd), either ending in a (ALIF), s (CubaLIF) or d "
-            "(adLIF); "
+_GRAMMAR = ("N (fully connected; Nr recurrent), CcK (conv, K odd), either ending in a (ALIF), s (CubaLIF), d "
+            "(adLIF) or b (BRF); "
             "pK (max pool), "
             "aK (average pool), sK (sum pool)")
 _MAX_SIZE = 10**7  # neurons or channels of one layer, and kernel sizes: beyond any network that fits in memory
@@ -87,34 +87,35 @@ PRESETS: dict[str, Preset] = {
                                                 ("learn", ("tau", "tau_adapt"))),
                           datasets=("smnist", "psmnist")),
 }
-# The default of --dataset smnist: the same recipe with adLIF neurons (an adaptation current that follows the
-# membrane, coupling 1, and the spikes, jump 0.05 = half the threshold), all four of their constants learned.
-# They fire more than ALIF's (20-28% of the steps), so a sequence takes longer: 11 epochs fill the hour.
-# Measured in docs/accuracy.md.
-PRESETS["smnist"] = PRESETS["smnist-alif"]._replace(
+# The same recipe with adLIF neurons (an adaptation current that follows the membrane, coupling 1, and the spikes,
+# jump 0.05 = half the threshold), all four of their constants learned. They fire more than ALIF's (20-28% of the
+# steps), so a sequence takes longer: 11 epochs fill the hour (93.23%, docs/accuracy.md).
+PRESETS["smnist-adlif"] = PRESETS["smnist-alif"]._replace(
     arch="64rd-256rd-10", epochs=11,
     model=(("readout", "leaky"), ("init_gain", 4.0), ("threshold", 0.1), ("tau", 20.0), ("tau_adapt", 200.0),
            ("coupling", 1.0), ("jump", 0.05), ("learn", ("tau", "tau_adapt", "coupling", "jump"))))
-# PS-MNIST: the same networks and recipes, with more epochs: its sequences make fewer spikes and train faster
-# (adLIF ~300-400 a second against ~200-270 for S-MNIST's: 15 epochs took 47 minutes, measured, and the hour would
-# hold ~19; ALIF ~400 against ~360, so 22; docs/accuracy.md). Each sequence dataset has a preset of its name: what
-# --dataset smnist / psmnist trains when no --arch or --hidden is given.
-PRESETS["psmnist"] = PRESETS["smnist"]._replace(epochs=15, datasets=("psmnist",))
+# The default of --dataset smnist: one recurrent layer of 256 balanced resonate-and-fire neurons
+# (spikekit.dynamics.brf) as Higuchi et al. 2024: their frequencies spread over [15, 50] rad per time unit, damping
+# offsets over [0.1, 1], both learned with the leaky readout's tau; input weights a tenth of PyTorch's default (the
+# paper's Xavier scale), batches of 32, clipped gradients, and Adam at lr 0.2: the paper's 0.1 (the input reaches
+# the membrane scaled by dt = 0.01) was slower in short runs. Probed on one epoch of 25,600 sequences
+# (docs/accuracy.md): lr 0.03 76.7% test accuracy, 0.1 83.7%, 0.2 89.4%, 0.4 89.4-90.8%, 0.8 79.7% (adLIF's recipe:
+# 72.6%); 0.2 is the more cautious of the two best for a run 20 times as long. 15 epochs fill the hour (measured).
+PRESETS["smnist"] = Preset("256rb-10", num_steps=784, epochs=15, lr=0.2, schedule="wsd", batch_size=32,
+                           clip_grad=1.0, model=(("readout", "leaky"), ("init_gain", 0.1), ("tau", 20.0),
+                                                 ("omega", (15.0, 50.0)), ("b_offset", (0.1, 1.0)),
+                                                 ("learn", ("omega", "b_offset", "tau"))),
+                           datasets=("smnist", "psmnist"))
+# PS-MNIST: the adLIF and ALIF recipes with more epochs: its sequences make fewer spikes and train faster (adLIF
+# ~300-400 a second against ~200-270 for S-MNIST's: 15 epochs took 47 minutes, measured, and the hour would hold
+# ~19; ALIF ~400 against ~360, so 22; docs/accuracy.md). Each sequence dataset has a preset of its name: what
+# --dataset smnist / psmnist trains when no --arch or --hidden is given; PS-MNIST's stays adLIF's until BRF's
+# (psmnist-brf: frequencies over [15, 85], the paper's for PS-MNIST, whose permuted pixels change faster) is
+# measured over a whole run.
+PRESETS["psmnist"] = PRESETS["smnist-adlif"]._replace(epochs=15, datasets=("psmnist",))
 PRESETS["psmnist-alif"] = PRESETS["smnist-alif"]._replace(epochs=22, datasets=("psmnist",))
-# One recurrent layer of 256 balanced resonate-and-fire neurons (spikekit.dynamics.brf) as Higuchi et al. 2024: their
-# frequencies spread over [15, 50] rad per time unit (S-MNIST; [15, 85] for PS-MNIST, whose permuted pixels change
-# faster), damping offsets over [0.1, 1], both learned with the leaky readout's tau; input weights a tenth of
-# PyTorch's default (the paper's Xavier scale), batches of 32, clipped gradients, and Adam at lr 0.2: the paper's
-# 0.1 (the input reaches the membrane scaled by dt = 0.01) was slower in short runs. Probed on one epoch of 25,600
-# sequences (docs/accuracy.md): lr 0.03 76.7% test accuracy, 0.1 83.7%, 0.2 89.4%, 0.4 89.4-90.8%, 0.8 79.7%
-# (adLIF's preset: 72.6%); 0.2 is the more cautious of the two best for a run 20 times as long.
-PRESETS["smnist-brf"] = Preset("256rb-10", num_steps=784, epochs=20, lr=0.2, schedule="wsd", batch_size=32,
-                               clip_grad=1.0, model=(("readout", "leaky"), ("init_gain", 0.1), ("tau", 20.0),
-                                                     ("omega", (15.0, 50.0)), ("b_offset", (0.1, 1.0)),
-                                                     ("learn", ("omega", "b_offset", "tau"))),
-                               datasets=("smnist", "psmnist"))
-PRESETS["psmnist-brf"] = PRESETS["smnist-brf"]._replace(
-    model=tuple((name, (15.0, 85.0) if name == "omega" else value) for name, value in PRESETS["smnist-brf"].model),
+PRESETS["psmnist-brf"] = PRESETS["smnist"]._replace(
+    model=tuple((name, (15.0, 85.0) if name == "omega" else value) for name, value in PRESETS["smnist"].model),
     datasets=("psmnist",))
 
 

@@ -88,8 +88,9 @@ def prepared(code, consts):
     array: the factors in an array of their own, four more arrays in the adjoint's loop, made LLVM give up its
     overlap checks and run the loop scalar (784-128a-10, T=25: 3.7 ms a training step with the divisions,
     3.5 ms with a separate array, 2.9 ms with one). Private (allocated in the kernel): no argument overlaps it.
-    The forward keeps its divisions: its arithmetic is the reference's, to the bit; the adjoint's rounding
-    may differ (it is compared with the reference within float tolerance). Compiled code only."""
+    The forward keeps its divisions: its arithmetic is the reference's, to the bit (a factor it reads, as BRF's
+    divergence boundary, is made by the reference's own operations, so it has the same bits); the adjoint's
+    rounding may differ (it is compared with the reference within float tolerance). Compiled code only."""
     raise NotImplementedError("compiled kernels only")
 
 
