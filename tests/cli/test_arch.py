@@ -1,6 +1,7 @@
 """``--arch`` end to end: the spec in config.json, a conv network through train, eval, report, predict,
 export/import and a killed-and-resumed run, and one-line errors for bad specs."""
 
+import dataclasses
 import json
 import re
 import signal
@@ -58,25 +59,30 @@ def test_the_conv_preset_fills_the_options_not_given(small_mnist_dir: Path, tmp_
 
 def test_the_sequence_datasets_train_their_preset_unless_told_otherwise(capsys) -> None:
     parser = build_parser()
-    config = config_from_args(parser.parse_args(["train", "--dataset", "psmnist"]))
-    model, train = config.model, config.train
-    assert (model.arch, model.readout, model.threshold, model.tau, model.tau_adapt, model.coupling, model.jump) == (
-        "64rd-256rd-10", "leaky", 0.1, 20.0, 200.0, 1.0, 0.05)
-    assert (model.learn, model.init_gain, model.input_shape) == (("tau", "tau_adapt", "coupling", "jump"), 4.0, (1,))
-    assert model.readout_window == 1.0  # scored over every step
-    assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.schedule) == (784, 32, 3e-3, 1.0, "wsd")
-    # PS-MNIST's preset is the adLIF recipe with the 15 epochs that fit its hour; S-MNIST's adLIF recipe runs 11
-    assert train.epochs == 15
-    adlif = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--arch", "smnist-adlif"]))
-    assert (adlif.model.arch, adlif.train.epochs) == ("64rd-256rd-10", 11)
-    # S-MNIST's default is one recurrent BRF layer, 15 epochs; psmnist-brf the same with PS-MNIST's frequencies
+    # S-MNIST's default is one recurrent BRF layer, 15 epochs
     brf = config_from_args(parser.parse_args(["train", "--dataset", "smnist"]))
     assert (brf.model.arch, brf.model.omega, brf.model.b_offset, brf.model.learn, brf.model.init_gain) == (
         "256rb-10", (15.0, 50.0), (0.1, 1.0), ("omega", "b_offset", "tau"), 0.1)
-    assert (brf.train.lr, brf.train.batch_size, brf.train.epochs, brf.model.readout) == (0.2, 32, 15, "leaky")
+    assert (brf.model.readout, brf.model.readout_window, brf.model.tau, brf.model.input_shape) == (
+        "leaky", 1.0, 20.0, (1,))
+    assert (brf.train.num_steps, brf.train.lr, brf.train.batch_size, brf.train.clip_grad, brf.train.schedule,
+            brf.train.epochs) == (784, 0.2, 32, 1.0, "wsd", 15)
+    # PS-MNIST's: the same layers with the frequencies over [15, 85], lr 0.025 and the 17 epochs of its measured hour
+    ps = config_from_args(parser.parse_args(["train", "--dataset", "psmnist"]))
+    assert ps.model == dataclasses.replace(brf.model, omega=(15.0, 85.0))
+    assert (ps.model.arch, ps.model.omega, ps.model.b_offset, ps.model.learn) == (
+        "256rb-10", (15.0, 85.0), (0.1, 1.0), ("omega", "b_offset", "tau"))
+    assert (ps.train.lr, ps.train.epochs, ps.train.batch_size, ps.train.schedule) == (0.025, 17, 32, "wsd")
     assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "smnist"])).train.epochs == 15
-    assert config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "psmnist-brf"])
-                            ).model.omega == (15.0, 85.0)
+    # the adLIF recipe by name: S-MNIST's runs 11 epochs, PS-MNIST's the 15 that fit its hour
+    adlif = config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "psmnist-adlif"]))
+    model, train = adlif.model, adlif.train
+    assert (model.arch, model.readout, model.threshold, model.tau, model.tau_adapt, model.coupling, model.jump) == (
+        "64rd-256rd-10", "leaky", 0.1, 20.0, 200.0, 1.0, 0.05)
+    assert (model.learn, model.init_gain) == (("tau", "tau_adapt", "coupling", "jump"), 4.0)
+    assert (train.num_steps, train.batch_size, train.lr, train.clip_grad, train.epochs) == (784, 32, 3e-3, 1.0, 15)
+    adlif = config_from_args(parser.parse_args(["train", "--dataset", "smnist", "--arch", "smnist-adlif"]))
+    assert (adlif.model.arch, adlif.train.epochs) == ("64rd-256rd-10", 11)
     # the ALIF recipe by name: the same but for the neurons; PS-MNIST's with the 22 epochs that fit its hour
     alif = config_from_args(parser.parse_args(["train", "--dataset", "psmnist", "--arch", "psmnist-alif"]))
     assert (alif.model.arch, alif.model.beta_adapt, alif.model.learn, alif.train.epochs) == (
