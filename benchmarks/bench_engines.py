@@ -21,7 +21,8 @@ Peak RSS is the high-water mark of a fresh process that runs 3 calls of that row
 training), Linux only. The ``alif`` and ``cuba`` sections are the seed network with ALIF or CubaLIF hidden
 neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``). ``recurrent`` is SHD's
 shape, 700-256ra-20 (recurrent ALIF, leaky readout, T=100, batch 128) on synthetic input spikes at
-``AUDIO_DENSITY``; ``smnist`` the S-MNIST network of the ALIF recipe, 1-64ra-256ra-10 at T=784 (training only),
+``peers_recurrent.DENSITY``; ``smnist`` the S-MNIST network of the ALIF recipe, 1-64ra-256ra-10 at T=784
+(training only),
 ``smnist-adlif`` the adLIF recipe's 1-64rd-256rd-10 and ``smnist-brf`` the one ``--dataset smnist`` trains,
 1-256rb-10 (one recurrent BRF layer), each at its preset's batch, 32.
 
@@ -44,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import peers_recurrent  # benchmarks/, the script's directory, is on sys.path
 import torch
 import torch.nn.functional as F
 
@@ -223,18 +225,11 @@ MODEL_OPTIONS = {"64ra-256ra-10": dict(PRESETS["smnist-alif"].model),
                  PRESETS["smnist-adlif"].arch: dict(PRESETS["smnist-adlif"].model),
                  PRESETS["smnist"].arch: dict(PRESETS["smnist"].model),
                  "256ra-20": {"readout": "leaky", "init_gain": 4.0, "threshold": 0.3, "tau": 5.0}}
-# SHD binned into 100 steps of 10 ms: a (channel, step) pair holds a spike at ~1.5% (SHD's ~5-10 thousand
-# spikes a sample over ~0.7 s, several in one 10 ms bin of a channel counted once, over 700 x 100 pairs)
-AUDIO_DENSITY = 0.015
-
-
-def _audio_batch(labels: torch.Tensor, num_steps: int, density: float = AUDIO_DENSITY) -> BinnedSplit:
-    """Synthetic SHD-shaped recordings: every (channel, step) of 700 x ``num_steps`` spikes with probability
-    ``density``, binned to ``num_steps`` fixed windows of 10 ms."""
-    rng = np.random.default_rng(0)
+def _audio_batch(labels: torch.Tensor, num_steps: int, density: float = peers_recurrent.DENSITY) -> BinnedSplit:
+    """``peers_recurrent.audio_recordings`` (synthetic SHD-shaped input, one per label) as events, each spike at
+    its step's centre, binned to ``num_steps`` fixed windows of 10 ms."""
     recordings = []
-    for _ in labels:
-        steps, channels = np.nonzero(rng.random((num_steps, 700)) < density)
+    for steps, channels in peers_recurrent.audio_recordings(len(labels), num_steps, density, np.random.default_rng(0)):
         events = empty_events(len(steps))
         events["x"], events["t"] = channels, steps * 10_000 + 5_000
         recordings.append(events)

@@ -415,7 +415,7 @@ def check_recurrent(neuron: str, network: str = "recurrent", inputs: Tensor | No
     weights = peers_recurrent.check_weights(shape, torch.Generator().manual_seed(2))
     if inputs is None:
         inputs = peers_recurrent.input_spikes(RECURRENT_SHAPES[network][0], batch, density,
-                                              torch.Generator().manual_seed(1))
+                                              np.random.default_rng(1))
     inputs = inputs.double()
     with torch.no_grad():
         reference = peers_recurrent.spikekit_net(shape, neuron, "reference").double()
@@ -580,15 +580,11 @@ def synthetic_shd(directory: Path, train: int, test: int, density: float) -> Non
     recording the rows' kind of input: Bernoulli(``density``) spikes on (10 ms bin, channel) pairs of 100 bins
     over 1 s, each spike at its bin's centre (float16 seconds, as the official files: within 0.25 ms of it), a
     random label of 20."""
-    rng = np.random.default_rng(0)
-    num_steps, channels = RECURRENT_SHAPES["recurrent"][0], peers_recurrent.SHD.sizes[0]
+    rng, num_steps = np.random.default_rng(0), RECURRENT_SHAPES["recurrent"][0]
     for name, count in (("train", train), ("test", test)):
-        times, units = [], []
-        for _ in range(count):
-            steps, channel = np.nonzero(rng.random((num_steps, channels)) < density)
-            times.append((steps + 0.5) / num_steps)
-            units.append(channel)
-        write_shd(directory / f"shd_{name}.h5", times, units, rng.integers(0, peers_recurrent.SHD.sizes[-1], count))
+        recordings = peers_recurrent.audio_recordings(count, num_steps, density, rng)
+        write_shd(directory / f"shd_{name}.h5", [(steps + 0.5) / num_steps for steps, _ in recordings],
+                  [channels for _, channels in recordings], rng.integers(0, peers_recurrent.SHD.sizes[-1], count))
 
 
 def _peak_rss_mb() -> float:
@@ -620,9 +616,8 @@ def _row_batch(args: argparse.Namespace, mode: str, num_steps: int, data) -> tup
         split = data.train if mode == "train" else data.test
         return sequences(split.images[:batch], split.labels[:batch], "smnist").inputs(slice(0, batch)), \
             split.labels[:batch]
-    generator = torch.Generator().manual_seed(0)
-    spikes = peers_recurrent.input_spikes(num_steps, batch, args.density, generator)
-    return spikes, torch.randint(peers_recurrent.SHD.sizes[-1], (batch,), generator=generator)
+    spikes = peers_recurrent.input_spikes(num_steps, batch, args.density, np.random.default_rng(0))
+    return spikes, torch.randint(peers_recurrent.SHD.sizes[-1], (batch,), generator=torch.Generator().manual_seed(0))
 
 
 def _row_step(args: argparse.Namespace, name: str, mode: str, num_steps: int, batch: tuple[Tensor, Tensor]

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -60,8 +61,9 @@ SHD = Network("recurrent", (700, 256, 20), {"alif": "256ra-20", "lif": "256r-20"
 SMNIST = Network("smnist", (1, 64, 256, 10), {"alif": "64ra-256ra-10", "lif": "64r-256r-10"},
                  ((1.0, 1.0, 0.8, 0.3, 0.3), (0.02, 0.2, 0.5, 0.1, 0.15)))
 NETWORKS = {network.name: network for network in (SHD, SMNIST)}
-# SHD's 700 channels binned into 100 steps of 10 ms: roughly 1-2% of the (channel, step) pairs hold a spike
-# (an estimate; --density sets it).
+# SHD's 700 channels binned into 100 steps of 10 ms: roughly 1-2% of the (channel, step) pairs hold a spike (an
+# estimate: SHD's ~5-10 thousand spikes a sample over ~0.7 s, several in one 10 ms bin of a channel counted once,
+# over 700 x 100 pairs; bench_peers' --density sets it)
 DENSITY = 0.015
 LIF, ALIF = LIFParams(), ALIFParams()  # spikekit's defaults, the constants of every row
 NOT_COMPARABLE = {
@@ -85,9 +87,21 @@ class LayerWeights(NamedTuple):
 Weights = tuple[LayerWeights, ...]  # the hidden layers', then the readout's
 
 
-def input_spikes(num_steps: int, batch: int, density: float, generator: torch.Generator) -> Tensor:
-    """Bernoulli(``density``) spikes [T, B, 700], float32: SHD-shaped input with no recording behind it."""
-    return (torch.rand(num_steps, batch, SHD.sizes[0], generator=generator) < density).float()
+def audio_recordings(count: int, num_steps: int, density: float, rng: np.random.Generator
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``count`` synthetic SHD-shaped recordings: each (step, channel) pair of ``num_steps`` x 700 holds one spike
+    with probability ``density`` (Bernoulli); per recording, the steps and channels of its spikes, in step order.
+    The one draw behind every benchmark's recurrent input: dense here (``input_spikes``), binned events in
+    ``bench_engines``, SHD-format files in ``bench_peers``."""
+    return [np.nonzero(rng.random((num_steps, SHD.sizes[0])) < density) for _ in range(count)]
+
+
+def input_spikes(num_steps: int, batch: int, density: float, rng: np.random.Generator) -> Tensor:
+    """``audio_recordings`` as dense spikes [T, B, 700], float32."""
+    spikes = torch.zeros(num_steps, batch, SHD.sizes[0])
+    for sample, (steps, channels) in enumerate(audio_recordings(batch, num_steps, density, rng)):
+        spikes[torch.from_numpy(steps), sample, torch.from_numpy(channels)] = 1.0
+    return spikes
 
 
 def check_weights(network: Network, generator: torch.Generator) -> Weights:

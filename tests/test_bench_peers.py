@@ -4,6 +4,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -195,14 +196,14 @@ def test_spikekit_recurrent_rows_run_the_matching_network(network: str, neuron: 
         for name in ("spikekit fast", "spikekit reference", "torch loop"):  # one training batch of each runs
             bench._recurrent_step(name, neuron, "train", (inputs, labels), "smnist")(0)
         return
-    generator = torch.Generator().manual_seed(0)
-    spikes, labels = bench.peers_recurrent.input_spikes(5, 4, 0.1, generator), torch.tensor([0, 1, 2, 19])
+    spikes = bench.peers_recurrent.input_spikes(5, 4, 0.1, np.random.default_rng(0))
+    labels = torch.tensor([0, 1, 2, 19])
     for name in ("spikekit fast", "spikekit reference", "torch loop"):  # one training batch of each runs
         bench._recurrent_step(name, neuron, "train", (spikes, labels), network)(0)
 
 
 def test_recurrent_input_has_the_density_asked_for() -> None:
-    spikes = _bench_peers().peers_recurrent.input_spikes(100, 32, 0.015, torch.Generator().manual_seed(0))
+    spikes = _bench_peers().peers_recurrent.input_spikes(100, 32, 0.015, np.random.default_rng(0))
     assert spikes.shape == (100, 32, 700) and spikes.dtype == torch.float32
     assert set(spikes.unique().tolist()) == {0.0, 1.0} and abs(float(spikes.mean()) - 0.015) < 0.001
 
