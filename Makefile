@@ -5,20 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: setup train test test-avx2 test-slow bench bench-peers
-setup: $(VENV)/.installed $(VENV)/.numba-cache-fresh
+setup: $(VENV)/.installed
 
-# numba's on-disk kernel cache (cache=True) checks the timestamp of a kernel's own file only, not of the
-# jitted helpers it inlines from other modules (spike_events.py, lif_fused.py, neurons/, intrinsics/,
-# surrogate.py, and the sampler's data/poisson.py and data/shift.py): after an
-# edit or a pull that changes only a helper, a cached kernel would still run the old code. So the cache
-# is dropped whenever any of those sources is newer than the last drop (the seed network's kernels rebuild in
-# ~30 s).
-KERNEL_SOURCES := $(wildcard src/spikekit/kernels/*.py src/spikekit/kernels/*/*.py src/spikekit/dynamics/*.py \
-                  src/spikekit/spike_events.py src/spikekit/data/poisson.py src/spikekit/data/shift.py)
-$(VENV)/.numba-cache-fresh: $(KERNEL_SOURCES) | $(VENV)/.installed
-	find src \( -name '*.nbi' -o -name '*.nbc' \) -delete
-	touch $@
-
+# numba's kernel cache is invalidated by the package itself when any source of compiled code changes
+# (src/spikekit/numba_cache.py).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -13,6 +13,7 @@ Conventions, stated once for the whole package:
 - every random draw takes an explicit ``torch.Generator``; training keys them by (seed, epoch, batch).
 """
 
+import spikekit.numba_cache  # noqa: F401, I001  (first: every compiled function is cached under its stamp)
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
 from spikekit.data import encoding
 from spikekit.data.datasets import load_data
