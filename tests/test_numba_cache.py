@@ -1,5 +1,6 @@
 """spikekit.numba_cache: every cached kernel is stamped with all the sources its compiled code comes from."""
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -8,9 +9,12 @@ import numba
 
 from spikekit import numba_cache
 from spikekit.dynamics.neuron import MODELS
-from spikekit.kernels import recurrent, scan
+from spikekit.kernels import lif_fused, recurrent, scan
 
-COMPILED = re.compile(r"@(numba\.)?(njit|jit|vectorize|guvectorize|overload|intrinsic|register_jitable)\b")
+# any mention of numba's compiling decorators or their call form (numba.njit(...)(f), nb.njit, cfunc, ...)
+COMPILED = re.compile(r"\b(njit|jit|vectorize|guvectorize|overload|overload_method|intrinsic|register_jitable|cfunc)\b")
+NUMBAS_OWN = tuple(numba_cache._numba(name) for name in ("UserProvidedCacheLocator", "InTreeCacheLocator",
+                                                         "UserWideCacheLocator"))
 
 
 def test_every_module_with_compiled_code_is_stamped() -> None:
@@ -30,32 +34,34 @@ def _copy(package: Path, target: Path) -> Path:
 
 
 def test_the_stamp_changes_with_any_compiled_source_and_only_those(tmp_path: Path) -> None:
-    stamp = numba_cache.source_stamp.__wrapped__  # uncached: the tree changes under it here
     tree = _copy(numba_cache.PACKAGE, tmp_path / "spikekit")
-    first = stamp(tree)
+    os.symlink(tmp_path / "gone", tree / "kernels" / "neurons" / ".#brf.py")  # an editor's lock file: left out
+    first = numba_cache.source_stamp(tree)
     assert first == numba_cache.source_stamp() and len(first) == 64  # a copy stamps as the package itself
     (tree / "cli" / "__init__.py").write_text("# not compiled\n")
-    assert stamp(tree) == first
+    assert numba_cache.source_stamp(tree) == first
     rows = tree / "kernels" / "neurons" / "brf.py"  # a callee: numba alone would keep the callers' caches
     rows.write_text(rows.read_text() + "\n# edited\n")
-    edited = stamp(tree)
+    edited = numba_cache.source_stamp(tree)
     assert edited != first
     constant = tree / "dynamics" / "brf.py"  # a constant the rows import is compiled in too
     constant.write_text(constant.read_text().replace("ROOT_FLOOR = ", "ROOT_FLOOR = 2 * "))
-    assert stamp(tree) not in (first, edited)
+    assert numba_cache.source_stamp(tree) not in (first, edited)
 
 
 def test_spikekit_kernels_use_the_stamped_locator_and_other_code_numbas_own() -> None:
-    kernels = [*recurrent.kernels(MODELS["brf"].code), *scan.kernels(MODELS["alif"].code)]
+    kernels = [*recurrent.kernels(MODELS["brf"].code), *scan.kernels(MODELS["alif"].code), lif_fused.scan_kernel]
     for kernel in kernels:
         locator = kernel._cache._impl._locator
-        assert type(locator).__name__.startswith("SpikekitStamped")
-        assert locator.get_source_stamp() == numba_cache.source_stamp()
+        assert type(locator).__name__.startswith("SpikekitStamped") and isinstance(locator, NUMBAS_OWN)
+        own, package = locator.get_source_stamp()
+        assert package == numba_cache.source_stamp()
+        assert kernel._cache._cache_file._source_stamp == (own, package)  # what numba's index is checked against
+    assert numba_cache.SpikekitStampedInTreeCacheLocator in numba_cache.LOCATORS  # nameable in numba's env option
 
     @numba.njit(cache=True)
     def elsewhere(x):  # not spikekit's: keyed on its own file, as numba does
         return x + 1
 
     locator = elsewhere._cache._impl._locator
-    assert not type(locator).__name__.startswith("SpikekitStamped")
-    assert locator.get_source_stamp() != numba_cache.source_stamp()
+    assert type(locator) in NUMBAS_OWN
