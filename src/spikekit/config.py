@@ -26,7 +26,7 @@ from spikekit.dynamics.neuron import MODELS, NeuronParams, check_model, model_of
 from spikekit.errors import ConfigError
 from spikekit.kernels import check_engine
 from spikekit.nn.neurons import NEURONS, Neuron
-from spikekit.nn.readout import check_readout, check_window
+from spikekit.nn.readout import check_output_model, check_readout, check_window
 from spikekit.nn.spec import SPIKING_KINDS, output_shapes, parse_arch, resolve_arch
 from spikekit.schedule import check_schedule
 
@@ -120,9 +120,8 @@ class ModelConfig:
         kinds = self.layer_models()
         for kind in dict.fromkeys(kinds):
             _guard(lambda kind=kind: MODELS[kind].check(self.neuron_params(kind)))
-        if self.readout == "leaky" and kinds and "tau" not in MODELS[kinds[-1]].constants:
-            raise ConfigError(f"the leaky readout integrates with its output layer's tau, and {kinds[-1]} neurons have "
-                              "none: give the output layer LIF-type neurons (its token without a suffix, or a, s, d)")
+        if kinds:
+            _guard(lambda: check_output_model(self.readout, MODELS[kinds[-1]]))
         known = {name for kind in kinds for name in MODELS[kind].constants}
         for name in ("dt", "refractory_decay"):
             if name in self.learn:

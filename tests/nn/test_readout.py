@@ -75,3 +75,10 @@ def test_nir_export_refuses_the_leaky_readout_in_one_line() -> None:
     from spikekit.io.nir import NIRError, to_nir
     with pytest.raises(NIRError, match="the leaky readout .* has no NIR form"):
         to_nir(SNN("4-3", LIFParams(), input_shape=(2,), readout="leaky"))
+
+
+def test_the_leaky_readout_needs_output_neurons_with_a_tau() -> None:
+    with pytest.raises(ValueError, match="the leaky readout integrates with its output layer's tau, and brf neurons"):
+        SNN("16rb-10b", input_shape=(1,), readout="leaky")
+    SNN("16rb-10", input_shape=(1,), readout="leaky")  # BRF below, LIF at the output: fine
+    SNN("16rb-10b", input_shape=(1,), readout="counts")  # spike counts need no tau

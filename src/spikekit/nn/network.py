@@ -18,7 +18,7 @@ from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer, trace_neurons
 from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
-from spikekit.nn.readout import check_readout, check_window, leaky_scores
+from spikekit.nn.readout import check_output_model, check_readout, check_window, leaky_scores
 from spikekit.nn.recurrent import RecurrentLayer
 from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
@@ -128,10 +128,7 @@ class SNN(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.arch = "-".join(spec.token for spec in specs if spec.kind != "flatten")
         self.engine = check_engine(engine)
-        output = model_of(self.layers[-1].params)
-        if self.readout == "leaky" and "tau" not in output.constants:
-            raise ValueError(f"the leaky readout integrates with its output layer's tau, and {output.name} neurons "
-                             "have none: give the output layer LIF-type neurons (a token without a suffix, or a, s, d)")
+        check_output_model(self.readout, model_of(self.layers[-1].params))
 
     @property
     def spiking_layers(self) -> list[nn.Module]:

@@ -45,6 +45,14 @@ def check_readout(name: str) -> str:
     return name
 
 
+def check_output_model(readout: str, model) -> None:
+    """``ValueError`` if the leaky readout would sit on output neurons of ``model`` (a ``NeuronModel``) that have
+    no ``tau`` to integrate with (BRF)."""
+    if readout == "leaky" and "tau" not in model.constants:
+        raise ValueError(f"the leaky readout integrates with its output layer's tau, and {model.name} neurons have "
+                         "none: give the output layer LIF-type neurons (a token without a suffix, or a, s, d)")
+
+
 def check_window(window: float, readout: str = "leaky") -> float:
     """``window`` as a float if it is a fraction of the steps in (0, 1], and 1 unless ``readout`` is leaky (the
     only readout that averages over steps); else ``ValueError``."""
