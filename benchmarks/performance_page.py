@@ -53,8 +53,9 @@ LIMITS = {
     "recurrent": "The recurrent scan is sequential in time within each sample: the spiking neurons' rows of U are "
                  "added step by step, and the adjoint goes back through U step by step, four samples per pass over "
                  "U in each thread (a dense product: the surrogate reaches every neuron). The input product is made "
-                 "from the input events (`kernels/event_linear.py`) before the scan; the per-step work through U is "
-                 "what bounds the ratio.",
+                 "from the input events inside the same pass (`kernels/event_recurrent.py`: each row of current "
+                 "goes from the events to the neurons in L1, its gradient from the adjoint to dW and dU); the "
+                 "per-step work through U is what bounds the ratio.",
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
               "compiled code for all samples of a thread at once. Each [T, B, N] tensor is 103 MB at batch 128 "

@@ -16,6 +16,7 @@ from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.event_layer import event_lif_layer, supports_event_layer
 from spikekit.kernels.event_linear import event_linear, supports_event_linear
 from spikekit.kernels.event_readout import event_readout_counts, supports_event_readout
+from spikekit.kernels.event_recurrent import event_recurrent_layer, supports_event_recurrent
 from spikekit.kernels.readout import readout_counts, supports_readout
 from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
 from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent
@@ -48,7 +49,11 @@ def input_current(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear) 
 
 def fast_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
                    params: NeuronParams) -> Tensor:
-    """Same contract as ``reference_recurrent``: the input part (``input_current``), then the recurrent scan."""
+    """Same contract as ``reference_recurrent``: fed by events, one fused pass (``event_recurrent``); else the input
+    part (``input_current``), then the recurrent scan."""
+    events = as_events(inputs)
+    if events is not None and supports_event_recurrent(linear.weight, recurrent):
+        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
     current = input_current(inputs, linear)
     if supports_recurrent_scan(current, recurrent):
         return recurrent_scan(current, recurrent, params)

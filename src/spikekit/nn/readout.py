@@ -31,6 +31,7 @@ keep window 1 (docs/accuracy.md).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from spikekit.kernels.fast import input_current
@@ -78,12 +79,19 @@ def leaky_scores(spikes: Tensor, linear: torch.nn.Module, tau: float | Tensor, w
     or [C]."""
     num_steps = spikes.shape[0]
     count = window_steps(num_steps, window)
-    current = input_current(spikes, linear)  # [T, B, C]
-    decay = 1.0 - 1.0 / torch.as_tensor(tau, dtype=current.dtype, device=current.device)
-    step = torch.arange(num_steps, dtype=current.dtype, device=current.device)  # k
+    like = linear.weight
+    decay = 1.0 - 1.0 / torch.as_tensor(tau, dtype=like.dtype, device=like.device)
+    step = torch.arange(num_steps, dtype=like.dtype, device=like.device)  # k
     first = step.clamp(min=num_steps - count)  # m_k: the first averaged step that k's current reaches
     shape = (-1, *([1] * decay.dim()))
     weights = decay ** (first - step).reshape(shape) * (1.0 - decay ** (num_steps - first).reshape(shape))  # [T(, C)]
     if weights.dim() == 1:
-        return torch.einsum("t,tbc->bc", weights, current) / count
+        # One tau for all: the weights are per step, and W commutes with the sum over time, so
+        # score = W (sum_k w_k s[k]) / n + b sum_k w_k / n: one pass over the spikes ([T] x [T, B*N]) and a
+        # [B, N] x [N, C] product, where the current of every step was a product over T*B rows and, backward, two
+        # more (700-256ra-20, T = 100, batch 128: ~3.5 of a ~21 ms training step on the fast engine).
+        summed = torch.einsum("t,tbn->bn", weights / count, spikes.to(like.dtype))
+        scores = F.linear(summed, linear.weight)
+        return scores if linear.bias is None else scores + linear.bias * (weights.sum() / count)
+    current = input_current(spikes, linear)  # [T, B, C]
     return (weights.unsqueeze(1) * current).sum(0) / count

@@ -1,0 +1,112 @@
+"""The fused event-fed recurrent layer (``kernels.event_recurrent``) equals the reference loop forward (the same
+spikes, bit for bit) and backward (the gradients of W, b, U and every learned constant, float64), for every neuron
+model, complement-coded events (defaults, on and off events) and a batch that ends in a partial group; without
+gradients it gives the training spikes; a frozen U gets none."""
+
+import pytest
+import torch
+
+from spikekit.data.encoding import poisson_encode_events
+from spikekit.dynamics.alif import ALIFParams
+from spikekit.dynamics.lif import LIFParams
+from spikekit.kernels.event_recurrent import event_recurrent_layer, supports_event_recurrent
+from spikekit.kernels.fast import fast_recurrent
+from spikekit.kernels.reference import reference_recurrent
+from spikekit.nn.input_major import InputMajorLinear
+from spikekit.spike_events import SpikeEvents, events_from_dense
+from tests.kernels.test_generic_scan import MODEL_PARAMS, _constants, _grads
+
+
+def _layer(num_inputs: int, width: int, seed: int, dtype=torch.float64, gain: float = 8.0,
+           recurrent_gain: float = 0.8) -> tuple[torch.nn.Linear, torch.Tensor]:
+    torch.manual_seed(seed)
+    linear = torch.nn.Linear(num_inputs, width).to(dtype)
+    recurrent = torch.empty(width, width, dtype=dtype)
+    torch.nn.init.orthogonal_(recurrent)
+    with torch.no_grad():
+        linear.weight.mul_(gain)
+        recurrent.mul_(recurrent_gain)
+    return linear, recurrent.requires_grad_()
+
+
+def _on_only(num_steps: int = 11, batch: int = 19, inputs: int = 30, seed: int = 4) -> SpikeEvents:
+    # 19 samples: two groups of 8 and a part of 3 (a quad of U^T products over one real sample and padding)
+    generator = torch.Generator().manual_seed(seed)
+    return events_from_dense((torch.rand(num_steps, batch, inputs, generator=generator) < 0.3).double())
+
+
+def _complement_coded(num_steps: int = 9, batch: int = 13, inputs: int = 30, seed: int = 0) -> SpikeEvents:
+    """Poisson events of intensities with many near-saturated inputs: defaults and off events both occur."""
+    generator = torch.Generator().manual_seed(seed)
+    intensity = torch.rand(batch, inputs, generator=generator) ** 0.3
+    events = poisson_encode_events(intensity, num_steps, generator).events()
+    assert int(events.num_defaults.sum()) > 0 and int(events.num_off.sum()) > 0
+    return events
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+@pytest.mark.parametrize("make", [_on_only, _complement_coded], ids=["on only", "complement coded"])
+def test_equals_the_reference_with_gradients_of_w_b_u_and_every_constant(params_type, make) -> None:
+    events = make()
+    linear, recurrent = _layer(events.num_inputs, 20, seed=5)
+    constants = _constants(params_type, 20, seed=6)
+    params = params_type(**constants)
+    expected = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params)
+    got = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
+    assert torch.equal(got, expected) and 0.07 < expected.mean() < 0.5  # 7.7-24.8% firing
+    leaves = [linear.weight, linear.bias, recurrent, *constants.values()]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+        assert theirs.abs().sum() > 0
+
+
+def test_the_fast_engine_runs_it_for_events_and_an_input_major_weight_gives_the_same() -> None:
+    events = _on_only(batch=9)
+    linear, recurrent = _layer(events.num_inputs, 12, seed=7)
+    params = ALIFParams(tau=3.0, tau_adapt=6.0, beta=0.4, threshold=0.8)
+    major = InputMajorLinear(linear)  # W^T as its own leaf, b shared
+    expected = reference_recurrent(events, linear, recurrent, params)
+    assert 0.05 < expected.mean() < 0.5
+    theirs = _grads(expected, [linear.weight, linear.bias, recurrent])
+    for layer, weight in ((linear, linear.weight), (major, major.weight_t)):
+        got = fast_recurrent(events, layer, recurrent, params)
+        assert torch.equal(got, expected)
+        mine = _grads(got, [weight, layer.bias, recurrent])
+        torch.testing.assert_close(mine[0], theirs[0] if weight is linear.weight else theirs[0].t(), rtol=1e-9,
+                                   atol=1e-11)
+        for grad, reference in zip(mine[1:], theirs[1:]):
+            torch.testing.assert_close(grad, reference, rtol=1e-9, atol=1e-11)
+
+
+def test_float32_plain_lif_gives_the_float64_spikes_and_a_frozen_u_gets_no_gradient() -> None:
+    events = _on_only(num_steps=14, batch=10, inputs=40, seed=8)
+    linear, recurrent = _layer(events.num_inputs, 256, seed=9, dtype=torch.float32, recurrent_gain=0.3)
+    recurrent.requires_grad_(False)
+    params = LIFParams(tau=3.0, threshold=1.0)
+    got = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
+    expected = reference_recurrent(events, linear.double(), recurrent.double(), params)
+    assert torch.equal(got.double(), expected) and 0.05 < expected.mean() < 0.5
+    got.sum().backward()
+    assert recurrent.grad is None and linear.weight.grad is not None
+
+
+def test_without_gradients_it_gives_the_training_spikes() -> None:
+    events = _complement_coded()
+    linear, recurrent = _layer(events.num_inputs, 16, seed=10)
+    params = ALIFParams(tau=2.5, tau_adapt=5.0, beta=0.5)
+    with torch.no_grad():
+        inferred = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
+    assert torch.equal(inferred, event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params))
+
+
+def test_bad_shapes_and_weights_are_refused() -> None:
+    events = _on_only(batch=2)
+    linear, recurrent = _layer(events.num_inputs, 6, seed=11)
+    params = LIFParams()
+    with pytest.raises(ValueError, match="events have 30 inputs"):
+        event_recurrent_layer(events, linear.weight[:, :29], linear.bias, recurrent, params)
+    with pytest.raises(ValueError, match=r"U must be \[6, 6\]"):
+        event_recurrent_layer(events, linear.weight, linear.bias, recurrent[:5, :5], params)
+    assert not supports_event_recurrent(linear.weight, recurrent.float())
+    with pytest.raises(ValueError, match="one dtype"):
+        event_recurrent_layer(events, linear.weight, linear.bias, recurrent.float(), params)
