@@ -110,3 +110,42 @@ def test_bad_shapes_and_weights_are_refused() -> None:
     assert not supports_event_recurrent(linear.weight, recurrent.float())
     with pytest.raises(ValueError, match="one dtype"):
         event_recurrent_layer(events, linear.weight, linear.bias, recurrent.float(), params)
+
+
+@pytest.mark.parametrize("uses", ["sum", "sum and spikes"])
+def test_the_time_weighted_sum_and_its_gradient_equal_the_reference(uses: str) -> None:
+    # The leaky readout's path: sum over t of w[t] s[t] made in the pass; its gradient reaches the spikes step by step
+    # (with no gradient on the spikes themselves when only the sum is read: the backward's empty-gradient case).
+    events = _complement_coded(num_steps=12, batch=11)
+    linear, recurrent = _layer(events.num_inputs, 20, seed=12)
+    constants = _constants(ALIFParams, 20, seed=13)
+    params = ALIFParams(**constants)
+    weights = torch.rand(12, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
+    expected, expected_sum = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params, weights)
+    got, got_sum = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, weights)
+    assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.5
+    torch.testing.assert_close(got_sum, torch.einsum("t,tbn->bn", weights, expected), rtol=1e-12, atol=1e-12)
+    scale = torch.randn(11, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(15))
+    leaves = [linear.weight, linear.bias, recurrent, *constants.values()]
+
+    def loss(spikes, summed):
+        return (summed * scale).sum() + ((spikes * spikes.flip(0)).sum() if uses == "sum and spikes" else 0)
+    mine = torch.autograd.grad(loss(got, got_sum), leaves)
+    theirs = torch.autograd.grad(loss(expected, expected_sum), leaves)
+    for grad, reference in zip(mine, theirs):
+        torch.testing.assert_close(grad, reference, rtol=1e-9, atol=1e-11)
+        assert reference.abs().sum() > 0
+
+
+def test_time_weights_must_be_constants_of_one_per_step() -> None:
+    events = _on_only(batch=2)
+    linear, recurrent = _layer(events.num_inputs, 6, seed=16)
+    with pytest.raises(ValueError, match=r"time_weights must be constants \[T\] = \[11\]"):
+        event_recurrent_layer(events, linear.weight, linear.bias, recurrent, LIFParams(), torch.ones(10))
+    learned = torch.ones(11, requires_grad=True)
+    with pytest.raises(ValueError, match="requiring a gradient"):
+        event_recurrent_layer(events, linear.weight, linear.bias, recurrent, LIFParams(), learned)
+    # the engine takes learned weights the other way (the sum made after the pass), so their gradient is kept
+    spikes, summed = fast_recurrent(events, linear, recurrent, LIFParams(threshold=0.3), learned.double())
+    summed.sum().backward()
+    torch.testing.assert_close(learned.grad, spikes.detach().sum((1, 2)).float())

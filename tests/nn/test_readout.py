@@ -82,3 +82,29 @@ def test_the_leaky_readout_needs_output_neurons_with_a_tau() -> None:
         SNN("16rb-10b", input_shape=(1,), readout="leaky")
     SNN("16rb-10", input_shape=(1,), readout="leaky")  # BRF below, LIF at the output: fine
     SNN("16rb-10b", input_shape=(1,), readout="counts")  # spike counts need no tau
+
+
+@pytest.mark.parametrize("window", [1.0, 0.5])
+def test_a_recurrent_layer_under_the_leaky_readout_makes_its_sum_in_the_pass(window, monkeypatch) -> None:
+    # Event input and one output tau: the fast engine's event-fed recurrent kernel makes sum_t w[t] s[t] itself;
+    # scores, hidden spikes and every gradient equal the reference engine's, which sums the spikes after its loop.
+    import spikekit.kernels.fast as fast
+    from spikekit.spike_events import events_from_dense
+    calls = []
+    fused = fast.event_recurrent_layer
+    monkeypatch.setattr(fast, "event_recurrent_layer", lambda *args: calls.append(args[-1]) or fused(*args))
+    torch.manual_seed(3)
+    net = SNN("12ra-4", LIFParams(tau=4.0, threshold=0.3), input_shape=(6,), readout="leaky",
+              readout_window=window).double()
+    dense = (torch.rand(30, 5, 6, dtype=torch.float64) < 0.4).double()
+    scores, spikes = net.scores_and_spikes(events_from_dense(dense))
+    assert len(calls) == 1 and calls[0].shape == (30,)
+    grads = torch.autograd.grad(scores.sum(), list(net.parameters()))
+    net.engine = "reference"
+    expected, expected_spikes = net.scores_and_spikes(dense)
+    assert torch.equal(spikes[0], expected_spikes[0]) and 0.02 < spikes[0].mean() < 0.5
+    torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
+    stepped = _stepped(expected_spikes[0], net.layers[-1].linear, 4.0, 15 if window < 1 else 0)
+    torch.testing.assert_close(scores, stepped, rtol=1e-12, atol=1e-12)
+    for mine, theirs in zip(grads, torch.autograd.grad(expected.sum(), list(net.parameters()))):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)

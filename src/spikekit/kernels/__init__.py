@@ -7,8 +7,9 @@ Every engine has the signature ``(inputs, linear, params) -> spikes``:
     spikes: [T, B, N_out] in {0., 1.}, membrane starting at rest.
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
 
-``RECURRENT_ENGINES`` holds the same two engines for a recurrent layer, ``(inputs, linear, recurrent, params)
--> spikes`` with ``recurrent`` the layer's U [N_out, N_out] (``spikekit.kernels.recurrent``).
+``RECURRENT_ENGINES`` holds the same two engines for a recurrent layer, ``(inputs, linear, recurrent, params,
+time_weights=None) -> spikes`` with ``recurrent`` the layer's U [N_out, N_out] (``spikekit.kernels.recurrent``);
+given time weights w [T], ``-> (spikes, sum over t of w[t] s[t])`` (what the leaky readout reads).
 
 ``CONV_ENGINES`` holds the same two engines for a conv layer (``spikekit.kernels.conv``).
 
@@ -32,7 +33,7 @@ from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, 
 Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, NeuronParams], Tensor]
 
-RecurrentEngine = Callable[[Inputs, nn.Linear, Tensor, NeuronParams], Tensor]
+RecurrentEngine = Callable[..., Tensor | tuple[Tensor, Tensor]]  # (inputs, linear, U, params, time_weights=None)
 CountEngine = Callable[[Inputs, Layers], Tensor]
 
 ENGINES: dict[str, Engine] = {"reference": reference_layer, "fast": fast_layer}

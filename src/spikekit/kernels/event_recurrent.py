@@ -63,14 +63,16 @@ def kernels(code: int):
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, recurrent_t, neuron,
-                num_parts, keep, weight_t, spikes, saved):
+                num_parts, keep, time_weights, weight_t, spikes, saved, summed):
         """Events as ``SpikeEvents`` (arrays); weight_t W^T [N_in, N], filled here from weight W [N, N_in] if
         ``transpose`` (``event_layer.kernels``); recurrent_t U^T [N, N]; neuron: (constants [P, N], state
-        variables S). Out: spikes [T, B, N] and the saved rows ([T, B, K, N] if keep, else per-thread scratch)."""
+        variables S); time_weights w [T] or empty. Out: spikes [T, B, N], the saved rows ([T, B, K, N] if keep,
+        else per-thread scratch) and, if w is given, summed [B, N] += sum over t of w[t] s[t] (zeros on entry)."""
         num_steps, batch_size, _ = indices.shape
         width, dtype = weight_t.shape[1], spikes.dtype
         one, half = dtype.type(1), dtype.type(0.5)
         consts, num_state = neuron
+        weighted = time_weights.shape[0] > 0
         if transpose:
             for part in numba.prange(num_parts):
                 transpose_part(weight, part, num_parts, weight_t)
@@ -81,6 +83,7 @@ def kernels(code: int):
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             local, base, state = borrowed(owned_consts), borrowed(owned_base), borrowed(owned_state)
             events, saved_rows, spike_rows = borrowed(indices), borrowed(saved), borrowed(spikes)
+            summed_rows = borrowed(summed)
             current = np.empty(width, dtype)
             fired = np.empty(width, np.int32)
             for group in range(*part_groups(part, num_parts, batch_size)):
@@ -94,14 +97,20 @@ def kernels(code: int):
                                      fired_indices(spike_rows[t - 1, b], half, fired), one)
                         charge_and_fire(code, local, state[b - first], current,
                                         saved_rows[t, b] if keep else saved_rows[part, 0], spike_rows[t, b])
+                        if weighted:  # while the spikes are in L1
+                            total, row, weight_t_now = summed_rows[b], spike_rows[t, b], time_weights[t]
+                            for j in range(width):
+                                total[j] += weight_t_now * row[j]
             held(owned_consts)
             held(owned_base)
             held(owned_state)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, saved, spikes, recurrent, neuron,
-                 surrogate, learn_recurrent, partials, transpose, grad_weight, grad_bias):
-        """grad_spikes dL/dS [T, B, N]; saved [T, B, K, N]; spikes [T, B, N]; recurrent U [N, N]; neuron:
+    def backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, time_weights, grad_summed, saved,
+                 spikes, recurrent, neuron, surrogate, learn_recurrent, partials, transpose, grad_weight, grad_bias):
+        """grad_spikes dL/dS [T, B, N] or empty (no gradient reached the spikes themselves); time_weights w [T]
+        and grad_summed dL/d(summed) [B, N], or both empty: the spikes' gradient is dL/dS[t] + w[t] dL/d(summed),
+        made per step, never as a [T, B, N] tensor; saved [T, B, K, N]; spikes [T, B, N]; recurrent U [N, N]; neuron:
         (constants [P, N], S); surrogate: (code, slope, learn: whether the constants want their gradient);
         partials: one accumulator per thread p of dW^T [P, N_in, N], of the bias gradient [P, N], of the
         constants' gradient [P, P_c, N] and, if ``learn_recurrent``, of dU^T [P, N, N]. Out: grad_bias [N] and
@@ -112,9 +121,11 @@ def kernels(code: int):
         consts, num_state = neuron
         width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
         zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
+        direct, weighted = grad_spikes.shape[0] > 0, time_weights.shape[0] > 0
         for part in numba.prange(num_parts):
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             accumulator, accumulator_bias = borrowed(partial)[part], borrowed(partial_bias)[part]
+            summed_grad_rows = borrowed(grad_summed)
             accumulator_recurrent = borrowed(partial_recurrent)[part]
             events, saved_rows, grad_rows = borrowed(indices), borrowed(saved), borrowed(grad_spikes)
             spike_rows = borrowed(spikes)
@@ -147,12 +158,18 @@ def kernels(code: int):
                             offset = quad - first
                             weighted_rows_quad(step_grad[offset:offset + QUAD], recurrent,
                                                after[offset:offset + QUAD])
-                        for b in range(first, stop):
-                            target, loss_grad = step_grad[b - first], grad_rows[t, b]
+                    else:
+                        step_grad[:] = zero
+                    for b in range(first, stop):  # + dL/dS[t] + w[t] dL/d(summed)
+                        target = step_grad[b - first]
+                        if direct:
+                            loss_grad = grad_rows[t, b]
                             for j in range(width):
                                 target[j] += loss_grad[j]
-                    else:
-                        step_grad[:stop - first] = grad_rows[t, first:stop]
+                        if weighted:
+                            summed_grad, weight_t_now = summed_grad_rows[b], time_weights[t]
+                            for j in range(width):
+                                target[j] += weight_t_now * summed_grad[j]
                     for b in range(first, stop):
                         margin(code, local, saved_rows[t, b], x)
                         if learn_recurrent and t + 1 < num_steps:  # dU^T[j] += g_I[t+1] for the j that spiked at t
@@ -186,7 +203,8 @@ def kernels(code: int):
 class _EventRecurrent(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor,  # type: ignore[override]
-                events: SpikeEvents, model: tuple[int, int, float], keep: bool) -> Tensor:
+                events: SpikeEvents, model: tuple[int, int, float], keep: bool,
+                time_weights: Tensor) -> tuple[Tensor, Tensor]:
         num_steps, batch_size, _ = events.shape
         width = weight.shape[0]
         code = model[0]
@@ -196,17 +214,19 @@ class _EventRecurrent(torch.autograd.Function):
         spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
         saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
                             dtype=weight.dtype)
+        summed = torch.zeros(*((batch_size, width) if len(time_weights) else (0, 0)), dtype=weight.dtype)
         packed, recurrent_t = consts.detach().contiguous(), recurrent.detach().t().contiguous()
         kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
-                         recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, weight_t.numpy(),
-                         spikes.numpy(), saved.numpy())
-        ctx.save_for_backward(saved, spikes, recurrent, packed)
+                         recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, time_weights.numpy(),
+                         weight_t.numpy(), spikes.numpy(), saved.numpy(), summed.numpy())
+        ctx.save_for_backward(saved, spikes, recurrent, packed, time_weights)
         ctx.events, ctx.model, ctx.transpose = events, model, transpose
-        return spikes
+        ctx.set_materialize_grads(False)  # an output no loss reads gets None, and costs the backward nothing
+        return spikes, summed
 
     @staticmethod
-    def backward(ctx, grad_spikes: Tensor):  # type: ignore[override]
-        saved, spikes, recurrent, packed = ctx.saved_tensors
+    def backward(ctx, grad_spikes: Tensor | None, grad_summed: Tensor | None):  # type: ignore[override]
+        saved, spikes, recurrent, packed, time_weights = ctx.saved_tensors
         events: SpikeEvents = ctx.events
         code, surrogate, slope = ctx.model
         num_parts, width = thread_parts(saved.shape[1]), saved.shape[3]
@@ -218,14 +238,19 @@ class _EventRecurrent(torch.autograd.Function):
         grad_weight = saved.new_empty(width, events.num_inputs) if ctx.transpose else saved.new_empty(0, 0)
         grad_bias = saved.new_empty(width)
         dtype = saved.numpy().dtype.type
-        kernels(code)[1](*event_arrays(events), grad_spikes.contiguous().numpy(), saved.numpy(), spikes.numpy(),
-                         recurrent.detach().contiguous().numpy(), (packed.numpy(), SHAPES[code][1]),
-                         (surrogate, dtype(slope), bool(ctx.needs_input_grad[3])), learn_recurrent,
-                         tuple(p.numpy() for p in partials), ctx.transpose, grad_weight.numpy(), grad_bias.numpy())
+        direct = saved.new_empty(0, 0, 0) if grad_spikes is None else grad_spikes.contiguous()
+        weighted = grad_summed is not None and len(time_weights) > 0
+        through_sum = grad_summed.contiguous() if weighted else saved.new_empty(0, 0)
+        by_step = time_weights if weighted else time_weights[:0]
+        kernels(code)[1](*event_arrays(events), direct.numpy(), by_step.numpy(), through_sum.numpy(), saved.numpy(),
+                         spikes.numpy(), recurrent.detach().contiguous().numpy(), (packed.numpy(), SHAPES[code][1]),
+                         (surrogate, dtype(slope), bool(ctx.needs_input_grad[3])),
+                         learn_recurrent, tuple(p.numpy() for p in partials), ctx.transpose, grad_weight.numpy(),
+                         grad_bias.numpy())
         grad_recurrent = partials[3].sum(0).t() if learn_recurrent else None
         grad_consts = partials[2].sum(0) if ctx.needs_input_grad[3] else None
         return (grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, grad_recurrent, grad_consts,
-                None, None, None)
+                None, None, None, None)
 
 
 def supports_event_recurrent(weight: Tensor, recurrent: Tensor) -> bool:
@@ -233,7 +258,8 @@ def supports_event_recurrent(weight: Tensor, recurrent: Tensor) -> bool:
     return supports_event_layer(weight) and recurrent.device == weight.device and recurrent.dtype == weight.dtype
 
 
-def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, params) -> Tensor:
+def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, params,
+                          time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Spikes of a recurrent layer (``I[t] = W x[t] + b + U s[t-1]``, then the neurons of ``params`` from rest)
     whose input spikes are ``events``.
 
@@ -242,9 +268,13 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
         weight: W [N, N_in], stored either way (``event_layer.input_major``); bias: b [N]; recurrent: U [N, N]; all
             float32 or float64 on the CPU (``supports_event_recurrent``).
         params: the neurons' constants, of any model (``dynamics.neuron.MODELS``), learned ones included.
+        time_weights: w [T], constants (no gradient), or None. Given, the layer also returns sum over t of
+            w[t] s[t] [B, N], made as the spikes are (what a readout linear in the spikes over time reads:
+            ``nn.readout.leaky_scores``' weights), and its gradient reaches the spikes inside the backward pass,
+            step by step, instead of as a [T, B, N] tensor.
     Returns:
-        spikes [T, B, N] in {0., 1.}, differentiable in W, b, U and the tensor constants (surrogate gradient);
-        equal to ``reference.reference_recurrent`` of the same layer.
+        spikes [T, B, N] in {0., 1.}, differentiable in W, b, U and the tensor constants (surrogate gradient),
+        equal to ``reference.reference_recurrent`` of the same layer; with ``time_weights``, (spikes, sum).
     """
     if events.num_inputs != weight.shape[1]:
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
@@ -253,8 +283,13 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     if not supports_event_recurrent(weight, recurrent):
         raise ValueError(f"event_recurrent_layer needs float32/float64 CPU weights of one dtype, got W "
                          f"{weight.dtype} on {weight.device} and U {recurrent.dtype} on {recurrent.device}")
+    if time_weights is not None and (time_weights.requires_grad or time_weights.shape != (events.shape[0],)):
+        raise ValueError(f"time_weights must be constants [T] = [{events.shape[0]}] (no gradient), got "
+                         f"{list(time_weights.shape)}{' requiring a gradient' if time_weights.requires_grad else ''}")
     consts = kernel_constants(params, (weight.shape[0],), weight)
     keep = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad or recurrent.requires_grad
                                         or consts.requires_grad)
     model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
-    return _EventRecurrent.apply(weight, bias, recurrent, consts, events, model, keep)
+    weights = weight.new_empty(0) if time_weights is None else time_weights.to(weight.dtype).contiguous()
+    spikes, summed = _EventRecurrent.apply(weight, bias, recurrent, consts, events, model, keep, weights)
+    return spikes if time_weights is None else (spikes, summed)

@@ -19,7 +19,7 @@ from spikekit.kernels.event_readout import event_readout_counts, supports_event_
 from spikekit.kernels.event_recurrent import event_recurrent_layer, supports_event_recurrent
 from spikekit.kernels.readout import readout_counts, supports_readout
 from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
-from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent
+from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent, weighted_sum
 from spikekit.kernels.scan import plain_lif, scan_neurons
 from spikekit.kernels.sparse_linear import sparse_linear, supports_sparse_linear
 from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events
@@ -48,16 +48,18 @@ def input_current(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear) 
 
 
 def fast_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
-                   params: NeuronParams) -> Tensor:
-    """Same contract as ``reference_recurrent``: fed by events, one fused pass (``event_recurrent``); else the input
-    part (``input_current``), then the recurrent scan."""
+                   params: NeuronParams, time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+    """Same contract as ``reference_recurrent``: fed by events, one fused pass (``event_recurrent``, which also makes
+    the ``time_weights`` sum); else the input part (``input_current``), then the recurrent scan."""
     events = as_events(inputs)
-    if events is not None and supports_event_recurrent(linear.weight, recurrent):
-        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
+    constant = time_weights is None or not time_weights.requires_grad
+    if events is not None and supports_event_recurrent(linear.weight, recurrent) and constant:
+        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, time_weights)
     current = input_current(inputs, linear)
     if supports_recurrent_scan(current, recurrent):
-        return recurrent_scan(current, recurrent, params)
-    return reference_recurrent(inputs, linear, recurrent, params)
+        spikes = recurrent_scan(current, recurrent, params)
+        return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
+    return reference_recurrent(inputs, linear, recurrent, params, time_weights)
 
 
 def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:

@@ -42,9 +42,21 @@ def reference_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) 
 
 
 def reference_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
-                        params: NeuronParams) -> Tensor:
+                        params: NeuronParams, time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """A recurrent layer step by step: ``I[t] = W x[t] + b + U s[t-1]`` (U = ``recurrent`` [N, N], s[-1] = 0),
-    then the neurons of ``params``; inputs [T, B, N_in] -> spikes [T, B, N]."""
+    then the neurons of ``params``; inputs [T, B, N_in] -> spikes [T, B, N]; with ``time_weights`` w [T],
+    (spikes, ``weighted_sum``)."""
+    spikes = _recurrent_spikes(inputs, linear, recurrent, params)
+    return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
+
+
+def weighted_sum(spikes: Tensor, time_weights: Tensor) -> Tensor:
+    """sum over t of w[t] s[t]: spikes [T, B, N], w [T] -> [B, N] (one product over time)."""
+    return torch.einsum("t,tbn->bn", time_weights.to(spikes.dtype), spikes)
+
+
+def _recurrent_spikes(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
+                      params: NeuronParams) -> Tensor:
     inputs = as_dense(inputs, linear.weight)
     model = model_of(params)
     state = rest_state(model, inputs.shape[1], (linear.out_features,), like=linear.weight)

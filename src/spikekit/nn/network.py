@@ -18,7 +18,14 @@ from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer, trace_neurons
 from spikekit.nn.neurons import Neuron
 from spikekit.nn.pool import Pool2d
-from spikekit.nn.readout import check_output_model, check_readout, check_window, leaky_scores
+from spikekit.nn.readout import (
+    check_output_model,
+    check_readout,
+    check_window,
+    leaky_scores,
+    readout_weights,
+    scores_from_sum,
+)
 from spikekit.nn.recurrent import RecurrentLayer
 from spikekit.nn.spec import SPIKING_KINDS, LayerSpec, output_shapes, parse_arch
 
@@ -178,15 +185,13 @@ class SNN(nn.Module):
 
     def scores_and_spikes(self, inputs: Inputs) -> tuple[Tensor, list[Tensor]]:
         """(scores [B, N_out] as ``forward`` gives them, ``layer_spikes``) from one pass."""
+        if self.readout == "leaky":
+            return self._leaky(inputs, keep=True)
         inputs, spikes = self._shaped(inputs), []
-        layers = list(self.layers)
-        leaky = self.readout == "leaky"
-        for layer in layers[:-1] if leaky else layers:
+        for layer in self.layers:
             inputs = layer(inputs, self.engine)
             if isinstance(layer, SPIKING):
                 spikes.append(inputs.reshape(*inputs.shape[:2], -1))
-        if leaky:
-            return self._leaky(inputs), spikes
         return spikes[-1].sum(0), spikes
 
     def forward(self, inputs: Inputs) -> Tensor:
@@ -209,18 +214,32 @@ class SNN(nn.Module):
         widest = max(self.sizes[1:]) * max(num_steps, 1) * 4  # T = 0 (no steps) would divide by zero
         return max(1, min(limit, CHUNK_BYTES // widest))
 
-    def _leaky(self, inputs: Tensor) -> Tensor:
-        """The leaky readout's scores from the last hidden layer's spikes [T, B, ...]."""
-        output = self.layers[-1]
+    def _leaky(self, inputs: Inputs, keep: bool = False) -> tuple[Tensor, list[Tensor]]:
+        """The leaky readout's scores from a pass through every layer but the output, and (if ``keep``) the spikes
+        of the spiking layers, each [T, B, N_layer]. A last hidden layer that is recurrent, under an output with
+        one constant tau, makes the weighted sum over time the scores read itself (``nn.readout.scores_from_sum``;
+        on the fast engine inside its compiled pass, ``kernels.event_recurrent``, whose backward then takes the
+        sum's gradient step by step instead of as a [T, B, N] tensor)."""
+        inputs, spikes = self._shaped(inputs), []
+        *hidden, output = self.layers
+        weights = readout_weights(inputs.shape[0], output.params.tau, self.readout_window, output.linear.weight)
+        summed = None
+        for index, layer in enumerate(hidden):
+            if (index == len(hidden) - 1 and isinstance(layer, RecurrentLayer) and weights.dim() == 1
+                    and not weights.requires_grad):
+                inputs, summed = layer(inputs, self.engine, time_weights=weights)
+            else:
+                inputs = layer(inputs, self.engine)
+            if keep and isinstance(layer, SPIKING):
+                spikes.append(inputs.reshape(*inputs.shape[:2], -1))
+        if summed is not None:
+            return scores_from_sum(summed, output.linear, weights), spikes
         return leaky_scores(inputs.reshape(*inputs.shape[:2], -1), output.linear, output.params.tau,
-                            self.readout_window)
+                            self.readout_window), spikes
 
     def _counts(self, inputs: Inputs) -> Tensor:
         if self.readout == "leaky":
-            inputs = self._shaped(inputs)
-            for layer in list(self.layers)[:-1]:
-                inputs = layer(inputs, self.engine)
-            return self._leaky(inputs)
+            return self._leaky(inputs)[0]
         # The trailing run of fully connected layers goes to the count engine, which in the fast engine
         # adds the last one's spikes up as it goes (kernels/readout.py) and runs an event-fed layer and the
         # readout as one pass (kernels/event_readout.py); every layer before it runs through its engine.

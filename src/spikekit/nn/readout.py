@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikekit.kernels.fast import input_current
+from spikekit.kernels.reference import weighted_sum
 
 READOUTS = ("counts", "leaky")
 
@@ -73,25 +74,36 @@ def window_steps(num_steps: int, window: float = 1.0) -> int:
     return max(1, round(check_window(window) * num_steps))
 
 
+def readout_weights(num_steps: int, tau: float | Tensor, window: float = 1.0,
+                    like: Tensor | None = None) -> Tensor:
+    """The weights [T] (one tau) or [T, C] (per-neuron tau) of each step's current in the scores (module docstring),
+    the 1/n of the mean included: score = sum over k of weights[k] I[k]. Of ``like``'s dtype and device."""
+    count = window_steps(num_steps, window)
+    dtype, device = (like.dtype, like.device) if like is not None else (torch.get_default_dtype(), None)
+    decay = 1.0 - 1.0 / torch.as_tensor(tau, dtype=dtype, device=device)
+    step = torch.arange(num_steps, dtype=dtype, device=device)  # k
+    first = step.clamp(min=num_steps - count)  # m_k: the first averaged step that k's current reaches
+    shape = (-1, *([1] * decay.dim()))
+    return decay ** (first - step).reshape(shape) * (1.0 - decay ** (num_steps - first).reshape(shape)) / count
+
+
+def scores_from_sum(summed: Tensor, linear: torch.nn.Module, weights: Tensor) -> Tensor:
+    """The scores [B, C] from summed = sum over k of weights[k] s[k] [B, N] (``readout_weights`` [T], one tau):
+    W commutes with the sum over time, so score = W summed + b sum_k weights[k]."""
+    scores = F.linear(summed, linear.weight)
+    return scores if linear.bias is None else scores + linear.bias * weights.sum()
+
+
 def leaky_scores(spikes: Tensor, linear: torch.nn.Module, tau: float | Tensor, window: float = 1.0) -> Tensor:
     """Mean membrane [B, C] over the last ``window`` fraction of the T steps of leaky integrators fed
     ``linear(spikes)`` (module docstring); spikes [T, B, N] from the layer below, ``tau`` in steps (> 1), a float
     or [C]."""
-    num_steps = spikes.shape[0]
-    count = window_steps(num_steps, window)
-    like = linear.weight
-    decay = 1.0 - 1.0 / torch.as_tensor(tau, dtype=like.dtype, device=like.device)
-    step = torch.arange(num_steps, dtype=like.dtype, device=like.device)  # k
-    first = step.clamp(min=num_steps - count)  # m_k: the first averaged step that k's current reaches
-    shape = (-1, *([1] * decay.dim()))
-    weights = decay ** (first - step).reshape(shape) * (1.0 - decay ** (num_steps - first).reshape(shape))  # [T(, C)]
+    weights = readout_weights(spikes.shape[0], tau, window, linear.weight)
     if weights.dim() == 1:
-        # One tau for all: the weights are per step, and W commutes with the sum over time, so
-        # score = W (sum_k w_k s[k]) / n + b sum_k w_k / n: one pass over the spikes ([T] x [T, B*N]) and a
-        # [B, N] x [N, C] product, where the current of every step was a product over T*B rows and, backward, two
-        # more (700-256ra-20, T = 100, batch 128: ~3.5 of a ~21 ms training step on the fast engine).
-        summed = torch.einsum("t,tbn->bn", weights / count, spikes.to(like.dtype))
-        scores = F.linear(summed, linear.weight)
-        return scores if linear.bias is None else scores + linear.bias * (weights.sum() / count)
+        # One tau for all: one pass over the spikes ([T] x [T, B*N]) and a [B, N] x [N, C] product
+        # (``scores_from_sum``), where the current of every step was a product over T*B rows and, backward, two more
+        # (700-256ra-20, T = 100, batch 128: ~3.5 of a ~21 ms training step on the fast engine). A recurrent layer
+        # on the fast engine makes the sum itself (``SNN``, ``kernels.event_recurrent``).
+        return scores_from_sum(weighted_sum(spikes.to(linear.weight.dtype), weights), linear, weights)
     current = input_current(spikes, linear)  # [T, B, C]
-    return (weights.unsqueeze(1) * current).sum(0) / count
+    return (weights.unsqueeze(1) * current).sum(0)

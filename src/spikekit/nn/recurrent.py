@@ -46,10 +46,13 @@ class RecurrentLayer(nn.Module):
         """The neurons' constants now (``Neuron.params``)."""
         return self.neuron.params()
 
-    def forward(self, inputs: Inputs, engine: str | None = None) -> Tensor:
-        """Input spikes or values [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]."""
+    def forward(self, inputs: Inputs, engine: str | None = None,
+                time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """Input spikes or values [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]; with
+        ``time_weights`` w [T], (spikes, sum over t of w[t] s[t] [B, N_out]), which the fast engine makes inside
+        its pass when the input is events (``kernels.event_recurrent``)."""
         run = RECURRENT_ENGINES[check_engine(engine or self.engine)]
-        return run(inputs, self.linear, self.recurrent.weight, self.params)
+        return run(inputs, self.linear, self.recurrent.weight, self.params, time_weights)
 
     @torch.no_grad()
     def trace(self, inputs: Inputs) -> LayerTrace:
