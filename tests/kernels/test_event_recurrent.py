@@ -90,13 +90,31 @@ def test_float32_plain_lif_gives_the_float64_spikes_and_a_frozen_u_gets_no_gradi
     assert recurrent.grad is None and linear.weight.grad is not None
 
 
-def test_without_gradients_it_gives_the_training_spikes() -> None:
+def test_without_gradients_it_gives_the_training_spikes_and_sum() -> None:
     events = _complement_coded()
     linear, recurrent = _layer(events.num_inputs, 16, seed=10)
     params = ALIFParams(tau=2.5, tau_adapt=5.0, beta=0.5)
+    weights = torch.linspace(0.1, 1.0, events.shape[0], dtype=torch.float64)
     with torch.no_grad():
         inferred = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
-    assert torch.equal(inferred, event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params))
+        inferred_sum = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, weights)
+    trained, trained_sum = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, weights)
+    assert torch.equal(inferred, trained) and torch.equal(inferred_sum[0], trained)
+    assert torch.equal(inferred_sum[1], trained_sum.detach()) and trained_sum.abs().sum() > 0
+
+
+def test_plain_lif_in_float64_has_the_reference_gradients_of_w_b_and_u() -> None:
+    # LIF with one float per constant runs the uniform rows (no margin row: dU's neurons come from the spikes)
+    events = _on_only(batch=12, seed=18)
+    linear, recurrent = _layer(events.num_inputs, 24, seed=19)
+    params = LIFParams(tau=3.0, threshold=0.6)
+    expected = reference_recurrent(events, linear, recurrent, params)
+    got = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
+    assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.5
+    leaves = [linear.weight, linear.bias, recurrent]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+        assert theirs.abs().sum() > 0
 
 
 def test_bad_shapes_and_weights_are_refused() -> None:
@@ -107,9 +125,19 @@ def test_bad_shapes_and_weights_are_refused() -> None:
         event_recurrent_layer(events, linear.weight[:, :29], linear.bias, recurrent, params)
     with pytest.raises(ValueError, match=r"U must be \[6, 6\]"):
         event_recurrent_layer(events, linear.weight, linear.bias, recurrent[:5, :5], params)
-    assert not supports_event_recurrent(linear.weight, recurrent.float())
+    assert not supports_event_recurrent(linear.weight, recurrent.float(), linear.bias)
+    assert not supports_event_recurrent(linear.weight, recurrent, None)
     with pytest.raises(ValueError, match="one dtype"):
         event_recurrent_layer(events, linear.weight, linear.bias, recurrent.float(), params)
+
+
+def test_a_layer_without_a_bias_takes_the_unfused_path_and_equals_the_reference() -> None:
+    events = _on_only(batch=3)
+    linear, recurrent = _layer(events.num_inputs, 7, seed=17)
+    linear.bias = None
+    params = LIFParams(threshold=0.5)
+    torch.testing.assert_close(fast_recurrent(events, linear, recurrent, params),
+                               reference_recurrent(events, linear, recurrent, params))
 
 
 @pytest.mark.parametrize("uses", ["sum", "sum and spikes"])

@@ -108,3 +108,17 @@ def test_a_recurrent_layer_under_the_leaky_readout_makes_its_sum_in_the_pass(win
     torch.testing.assert_close(scores, stepped, rtol=1e-12, atol=1e-12)
     for mine, theirs in zip(grads, torch.autograd.grad(expected.sum(), list(net.parameters()))):
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_a_conv_first_layer_fed_events_under_a_recurrent_layer_and_the_leaky_readout() -> None:
+    # T comes from the inputs as given (a conv layer takes them as ImageEvents, which have no step axis): 5 steps
+    # and 2 channels, where reading the channels as the steps once gave the sum weights of the wrong length
+    from spikekit.spike_events import events_from_dense
+    torch.manual_seed(4)
+    net = SNN("2c3-6r-3", LIFParams(tau=4.0, threshold=0.3), input_shape=(2, 4, 4), readout="leaky").double()
+    dense = (torch.rand(5, 3, 2 * 4 * 4, dtype=torch.float64) < 0.5).double()
+    scores, spikes = net.scores_and_spikes(events_from_dense(dense))
+    net.engine = "reference"
+    expected, expected_spikes = net.scores_and_spikes(dense.reshape(5, 3, 2, 4, 4))
+    torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
+    assert torch.equal(spikes[1], expected_spikes[1])

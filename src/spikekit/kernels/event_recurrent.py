@@ -204,7 +204,7 @@ class _EventRecurrent(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor,  # type: ignore[override]
                 events: SpikeEvents, model: tuple[int, int, float], keep: bool,
-                time_weights: Tensor) -> tuple[Tensor, Tensor]:
+                time_weights: Tensor | None) -> tuple[Tensor, Tensor]:
         num_steps, batch_size, _ = events.shape
         width = weight.shape[0]
         code = model[0]
@@ -214,7 +214,8 @@ class _EventRecurrent(torch.autograd.Function):
         spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
         saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
                             dtype=weight.dtype)
-        summed = torch.zeros(*((batch_size, width) if len(time_weights) else (0, 0)), dtype=weight.dtype)
+        summed = torch.zeros(*((0, 0) if time_weights is None else (batch_size, width)), dtype=weight.dtype)
+        time_weights = weight.new_empty(0) if time_weights is None else time_weights  # the kernels' "none": empty
         packed, recurrent_t = consts.detach().contiguous(), recurrent.detach().t().contiguous()
         kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
                          recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, time_weights.numpy(),
@@ -253,9 +254,10 @@ class _EventRecurrent(torch.autograd.Function):
                 None, None, None, None)
 
 
-def supports_event_recurrent(weight: Tensor, recurrent: Tensor) -> bool:
-    """Whether ``event_recurrent_layer`` runs for these weights: float32/float64 on the CPU, W and U alike."""
-    return supports_event_layer(weight) and recurrent.device == weight.device and recurrent.dtype == weight.dtype
+def supports_event_recurrent(weight: Tensor, recurrent: Tensor, bias: Tensor | None) -> bool:
+    """Whether ``event_recurrent_layer`` runs for these weights: float32/float64 on the CPU, W, U and a bias alike."""
+    return (supports_event_layer(weight) and bias is not None and bias.dtype == weight.dtype
+            and recurrent.device == weight.device and recurrent.dtype == weight.dtype)
 
 
 def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, params,
@@ -280,9 +282,10 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
     if recurrent.shape != (weight.shape[0], weight.shape[0]):
         raise ValueError(f"U must be [{weight.shape[0]}, {weight.shape[0]}], got {list(recurrent.shape)}")
-    if not supports_event_recurrent(weight, recurrent):
-        raise ValueError(f"event_recurrent_layer needs float32/float64 CPU weights of one dtype, got W "
-                         f"{weight.dtype} on {weight.device} and U {recurrent.dtype} on {recurrent.device}")
+    if not supports_event_recurrent(weight, recurrent, bias):
+        raise ValueError(f"event_recurrent_layer needs float32/float64 CPU weights and a bias of one dtype, got W "
+                         f"{weight.dtype} on {weight.device}, U {recurrent.dtype} on {recurrent.device} and b "
+                         f"{None if bias is None else bias.dtype}")
     if time_weights is not None and (time_weights.requires_grad or time_weights.shape != (events.shape[0],)):
         raise ValueError(f"time_weights must be constants [T] = [{events.shape[0]}] (no gradient), got "
                          f"{list(time_weights.shape)}{' requiring a gradient' if time_weights.requires_grad else ''}")
@@ -290,6 +293,6 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     keep = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad or recurrent.requires_grad
                                         or consts.requires_grad)
     model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
-    weights = weight.new_empty(0) if time_weights is None else time_weights.to(weight.dtype).contiguous()
+    weights = None if time_weights is None else time_weights.to(weight.dtype).contiguous()
     spikes, summed = _EventRecurrent.apply(weight, bias, recurrent, consts, events, model, keep, weights)
     return spikes if time_weights is None else (spikes, summed)

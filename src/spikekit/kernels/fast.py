@@ -53,7 +53,7 @@ def fast_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear,
     the ``time_weights`` sum); else the input part (``input_current``), then the recurrent scan."""
     events = as_events(inputs)
     constant = time_weights is None or not time_weights.requires_grad
-    if events is not None and supports_event_recurrent(linear.weight, recurrent) and constant:
+    if events is not None and supports_event_recurrent(linear.weight, recurrent, linear.bias) and constant:
         return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, time_weights)
     current = input_current(inputs, linear)
     if supports_recurrent_scan(current, recurrent):

@@ -220,9 +220,9 @@ class SNN(nn.Module):
         one constant tau, makes the weighted sum over time the scores read itself (``nn.readout.scores_from_sum``;
         on the fast engine inside its compiled pass, ``kernels.event_recurrent``, whose backward then takes the
         sum's gradient step by step instead of as a [T, B, N] tensor)."""
-        inputs, spikes = self._shaped(inputs), []
-        *hidden, output = self.layers
+        *hidden, output = self.layers  # T from the inputs as given: a conv layer's ImageEvents have no step axis
         weights = readout_weights(inputs.shape[0], output.params.tau, self.readout_window, output.linear.weight)
+        inputs, spikes = self._shaped(inputs), []
         summed = None
         for index, layer in enumerate(hidden):
             if (index == len(hidden) - 1 and isinstance(layer, RecurrentLayer) and weights.dim() == 1
