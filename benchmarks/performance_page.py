@@ -54,7 +54,7 @@ LIMITS = {
                  "added step by step, and the adjoint goes back through U step by step, four samples per pass over "
                  "U in each thread (a dense product: the surrogate reaches every neuron). The input product is made "
                  "from the input events inside the same pass (`kernels/event_recurrent.py`: each row of current "
-                 "goes from the events to the neurons in L1, its gradient from the adjoint to dW and dU); the "
+                 "goes from the events to the neurons while in cache, its gradient from the adjoint to dW and dU); the "
                  "per-step work through U is what bounds the ratio.",
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
