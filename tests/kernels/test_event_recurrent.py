@@ -51,10 +51,17 @@ def test_equals_the_reference_with_gradients_of_w_b_u_and_every_constant(params_
     linear, recurrent = _layer(events.num_inputs, 20, seed=5)
     constants = _constants(params_type, 20, seed=6)
     params = params_type(**constants)
+    _check_against_the_reference(events, linear, recurrent, params, list(constants.values()), 0.07)  # 7.7-24.8%
+
+
+def _check_against_the_reference(events: SpikeEvents, linear: torch.nn.Linear, recurrent: torch.Tensor, params,
+                                 constants: list[torch.Tensor], least_firing: float) -> None:
+    """The fused layer's spikes are the reference's, firing in (least_firing, 0.5), and its float64 gradients of W,
+    b, U and ``constants`` the reference's, none of them all zero."""
     expected = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params)
     got = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
-    assert torch.equal(got, expected) and 0.07 < expected.mean() < 0.5  # 7.7-24.8% firing
-    leaves = [linear.weight, linear.bias, recurrent, *constants.values()]
+    assert torch.equal(got, expected) and least_firing < expected.mean() < 0.5
+    leaves = [linear.weight, linear.bias, recurrent, *constants]
     for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
         assert theirs.abs().sum() > 0
@@ -107,14 +114,7 @@ def test_plain_lif_in_float64_has_the_reference_gradients_of_w_b_and_u() -> None
     # LIF with one float per constant runs the uniform rows (no margin row: dU's neurons come from the spikes)
     events = _on_only(batch=12, seed=18)
     linear, recurrent = _layer(events.num_inputs, 24, seed=19)
-    params = LIFParams(tau=3.0, threshold=0.6)
-    expected = reference_recurrent(events, linear, recurrent, params)
-    got = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params)
-    assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.5
-    leaves = [linear.weight, linear.bias, recurrent]
-    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
-        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
-        assert theirs.abs().sum() > 0
+    _check_against_the_reference(events, linear, recurrent, LIFParams(tau=3.0, threshold=0.6), [], 0.05)
 
 
 def test_bad_shapes_and_weights_are_refused() -> None:

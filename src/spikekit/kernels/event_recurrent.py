@@ -9,8 +9,9 @@ part ``recurrent``'s (the rows of U^T of the neurons that spiked at t-1), the ne
 a row of current is made while it is in L1 and goes straight into one step of the model. Backward, steps in
 reverse, per group: the spikes' gradient is the loss's plus U^T g_I[t+1] (``rows.weighted_rows_quad``, four
 samples per pass over U), the model's adjoint gives g_I[t], which is at once scattered into dW^T at the step's
-events, into dU^T at the neurons that spiked at t-1, and added to the sum over t that the defaults and the bias
-receive. g_I[t+1] of the group is kept in a [GROUP, N] row block, never written as a [T, B, N] tensor.
+events and added to the sum over t that the defaults and the bias receive; one step later (at t-1) it is added to
+the rows of dU^T of the neurons that spiked at t-1, found from that step's margin (dU = sum over t of
+g_I[t] s[t-1]^T). g_I[t] and g_I[t+1] of the group are kept in a [2, GROUP, N] block, never as a [T, B, N] tensor.
 
 Why fused: run as ``event_linear`` then ``recurrent.recurrent_scan``, the [T, B, N] current was written by one
 pass and read by the next, and its gradient g_I written by the scan's backward and read back for dW (13 MB each
