@@ -17,6 +17,12 @@ batch: for 784-128-10 the five dense float32 GEMMs (2 forward, 1 input gradient,
 for the conv net the two convolutions and the readout product forward, and their weight and input
 gradients (none for the data), channels-last as the fast engine runs them. Each row is timed in blocks of
 back-to-back batches after a warm-up, the rows of a table taking turns over a few rounds (``_median_ms``).
+Every training call starts from the same weights and Adam state (``TrainingStep``, restored untimed), the
+same for every engine of a row: a fast engine's work grows with the spikes, and a network trained on one
+batch call after call drifts (the recurrent row's hidden layer went from 0.1% to ~10% firing over the 36
+calls of one block), so without it a ratio depended on how long the benchmark ran. The start is the
+network after ``PRETRAIN`` fast-engine steps on the row's batch, and the row prints its hidden layers'
+firing there (spikes per neuron per step, the fast engine's forward).
 Peak RSS is the high-water mark of a fresh process that runs 3 calls of that row alone (data loaded, as in
 training), Linux only. The ``alif`` and ``cuba`` sections are the seed network with ALIF or CubaLIF hidden
 neurons (784-128a-10, 784-128s-10); ``custom`` is a user's own model (``ResidualModel``). ``recurrent`` is SHD's
@@ -34,6 +40,7 @@ rows); ``benchmarks/performance_page.py`` makes ``docs/performance.md`` from tha
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import platform
@@ -48,6 +55,7 @@ import numpy as np
 import peers_recurrent  # benchmarks/, the script's directory, is on sys.path
 import torch
 import torch.nn.functional as F
+from performance_page import firing_text  # benchmarks/, as above
 
 from spikekit.allocator import keep_freed_memory, keep_large_buffers
 from spikekit.config import ModelConfig, RunConfig, TrainConfig
@@ -63,7 +71,14 @@ from spikekit.nn import SNNLayer, TimeDropout
 from spikekit.nn.neurons import LIF
 from spikekit.nn.spec import PRESETS
 from spikekit.train.distributed import set_threads
-from spikekit.train.loop import binned_inputs, build_model, build_optimizer, encode_batch
+from spikekit.train.loop import (
+    binned_inputs,
+    build_model,
+    build_optimizer,
+    encode_batch,
+    load_optimizer_state,
+    optimizer_state,
+)
 
 
 def _peak_rss_mb() -> float:
@@ -88,10 +103,13 @@ def _median_ms(cases: dict[str, Callable[[int], None]], repeats: int, rounds: in
     times: dict[str, list[float]] = {name: [] for name in cases}
     for round_index in range(rounds):
         for name, step in cases.items():
+            restart = getattr(step, "restart", lambda: None)  # a training step's weights back to its start
             offset = round_index * (warmup + repeats)
             for index in range(warmup):
+                restart()
                 step(offset + index)
             for index in range(repeats):
+                restart()
                 start = time.perf_counter()
                 step(offset + warmup + index)
                 times[name].append(time.perf_counter() - start)
@@ -121,7 +139,7 @@ def _run_peak_of(row: list, threads: int) -> None:
     keep_freed_memory()
     if mode == "train":
         keep_large_buffers(_step_buffer(section, num_steps, batch))  # as the CLI does for a training run
-    step = _cases(section, mode, num_steps, batch, load_mnist())[name]
+    step = _cases(section, mode, num_steps, batch, load_mnist(), pretrain=False)[0][name]
     for index in range(3):
         step(index)
     print(_peak_rss_mb())
@@ -141,35 +159,99 @@ def _inputs(images: torch.Tensor | BinnedSplit, config: RunConfig, index: int):
     return encode_batch(images, config.train, "bench", index)
 
 
+PRETRAIN = 20  # fast-engine training steps on a row's batch before the weights every timed step starts from
+
+
 def training_step(arch: str, engine: str, num_steps: int, images: torch.Tensor | BinnedSplit,
-                  labels: torch.Tensor, input_shape: tuple[int, ...] = (1, 28, 28)) -> Callable[[int], None]:
+                  labels: torch.Tensor, input_shape: tuple[int, ...] = (1, 28, 28),
+                  start: tuple[dict, dict] | None = None) -> TrainingStep:
+    """``arch``'s training step on ``engine`` (``spikekit train``'s model and Adam), starting from ``start``
+    (``TrainingStep.state``: the weights and Adam state another engine's model reached) when given."""
     config = _config(arch, engine, num_steps, input_shape)
     model = build_model(config)
-    return step_of(model, build_optimizer(model, config.train), config, images, labels)  # spikekit train's Adam
-
-
-def step_of(model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: RunConfig,
-            images: torch.Tensor | BinnedSplit, labels: torch.Tensor) -> Callable[[int], None]:
-    """The benchmark's training step of ``model``: the batch ``images`` encoded again each call (a new
-    stream per index), forward, cross-entropy, backward, ``optimizer``."""
-    def step(index: int) -> None:
-        counts = model(_inputs(images, config, index))
-        loss = F.cross_entropy(counts, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    step = TrainingStep(model, build_optimizer(model, config.train), config, images, labels)
+    if start is not None:
+        step.load(start)
     return step
 
 
+def pretrained_start(arch: str, num_steps: int, images: torch.Tensor | BinnedSplit, labels: torch.Tensor,
+                     input_shape: tuple[int, ...]) -> tuple[dict, dict]:
+    """The weights and Adam state after ``PRETRAIN`` fast-engine training steps on the row's batch."""
+    step = training_step(arch, "fast", num_steps, images, labels, input_shape)
+    for index in range(PRETRAIN):
+        step(-1 - index)  # streams of their own (the timed calls count up from 0)
+    return step.state()
+
+
+class TrainingStep:
+    """The benchmark's training step of ``model``: the batch ``images`` encoded again each call (a new
+    stream per index), forward, cross-entropy, backward, ``optimizer``.
+
+    ``restart()`` puts the weights and Adam state back to ``load``'s (without one: to where the first call
+    left them), so that every timed call does the same work; ``_median_ms`` calls it untimed."""
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: RunConfig,
+                 images: torch.Tensor | BinnedSplit, labels: torch.Tensor) -> None:
+        self.model, self.optimizer, self.config, self.images, self.labels = model, optimizer, config, images, labels
+        self.start: tuple[dict, dict] | None = None
+
+    def __call__(self, index: int) -> None:
+        counts = self.model(_inputs(self.images, self.config, index))
+        loss = F.cross_entropy(counts, self.labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.start is None:  # after a step, so that Adam's moments exist (its first step allocates them)
+            self.start = self.state()
+
+    def state(self) -> tuple[dict, dict]:
+        """Copies of the model's state dict and the optimizer's (``optimizer_state``: engine-independent)."""
+        return (copy.deepcopy(self.model.state_dict()),
+                copy.deepcopy(optimizer_state(self.model, self.optimizer)))
+
+    def load(self, state: tuple[dict, dict]) -> None:
+        self.model.load_state_dict(state[0])
+        load_optimizer_state(self.model, self.optimizer, copy.deepcopy(state[1]))
+        self.start = state
+
+    def restart(self) -> None:
+        if self.start is not None:
+            self.load(self.start)
+
+
+def step_of(model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: RunConfig,
+            images: torch.Tensor | BinnedSplit, labels: torch.Tensor) -> TrainingStep:
+    """``TrainingStep`` of a model built elsewhere (``profile_step.py``, the ``custom`` section)."""
+    return TrainingStep(model, optimizer, config, images, labels)
+
+
 def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor | BinnedSplit,
-                   input_shape: tuple[int, ...] = (1, 28, 28)) -> Callable[[int], None]:
+                   input_shape: tuple[int, ...] = (1, 28, 28), start: tuple[dict, dict] | None = None,
+                   ) -> Callable[[int], None]:
+    """``arch``'s forward on ``engine`` without gradients, with ``start``'s weights when given."""
     config = _config(arch, engine, num_steps, input_shape)
     model = build_model(config)
+    if start is not None:
+        model.load_state_dict(start[0])
 
     @torch.no_grad()
     def step(index: int) -> None:
         model(_inputs(images, config, index))
     return step
+
+
+@torch.no_grad()
+def hidden_firing(arch: str, num_steps: int, images: torch.Tensor | BinnedSplit, input_shape: tuple[int, ...],
+                  start: tuple[dict, dict] | None) -> list[float]:
+    """Spikes per neuron per step of each hidden layer with ``start``'s weights, on the call-0 batch."""
+    config = _config(arch, "fast", num_steps, input_shape)
+    model = build_model(config)
+    if start is not None:
+        model.load_state_dict(start[0])
+    _, layers = model.scores_and_spikes(_inputs(images, config, 0))
+    hidden = layers if model.readout == "leaky" else layers[:-1]  # a leaky readout does not spike
+    return [float(spikes.mean()) for spikes in hidden]
 
 
 def gemm_floor(num_steps: int, batch: int, inputs: int = 784) -> Callable[[int], None]:
@@ -279,7 +361,11 @@ def _custom_step(engine: str, num_steps: int, images: torch.Tensor, labels: torc
     return step_of(model, build_optimizer(model, config.train), config, images, labels)
 
 
-def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[str, Callable[[int], None]]:
+def _cases(section: str, mode: str, num_steps: int, batch: int, data, pretrain: bool = True,
+           ) -> tuple[dict[str, Callable[[int], None]], list[float]]:
+    """The row's steps by name, and its hidden layers' firing at their start (``hidden_firing``; ``[]`` for
+    the ``custom`` section). ``pretrain=False`` (a peak-RSS process): steps start from the initial weights,
+    not ``pretrained_start``'s (whose fast model would add its memory to a reference row's peak)."""
     arch, _, floor, input_shape = SECTIONS[section]
     split = data.train if mode == "train" else data.test
     images, labels = split.intensity(slice(0, batch)), split.labels[:batch]
@@ -288,7 +374,7 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
         cases["fast, nn.Linear + nn.LIF first"] = _custom_step("fast", num_steps, images, labels, dense_input=True)
         for engine in ENGINES:
             cases[f"{engine}, nn.Dropout"] = _custom_step(engine, num_steps, images, labels, torch_dropout=True)
-        return cases
+        return cases, []
     if section == "events":
         images = _event_batch(images, labels, num_steps)
     if section == "recurrent":
@@ -296,11 +382,12 @@ def _cases(section: str, mode: str, num_steps: int, batch: int, data) -> dict[st
         images = _audio_batch(labels, num_steps)
     if section.startswith("smnist"):
         images = sequences(split.images[:batch], labels, "smnist")
-    cases = {engine: (training_step(arch, engine, num_steps, images, labels, input_shape) if mode == "train"
-                      else inference_step(arch, engine, num_steps, images, input_shape)) for engine in ENGINES}
+    start = pretrained_start(arch, num_steps, images, labels, input_shape) if pretrain else None
+    cases = {engine: (training_step(arch, engine, num_steps, images, labels, input_shape, start) if mode == "train"
+                      else inference_step(arch, engine, num_steps, images, input_shape, start)) for engine in ENGINES}
     if mode == "train" and floor is not None:
         cases["floor"] = floor(num_steps, batch)
-    return cases
+    return cases, hidden_firing(arch, num_steps, images, input_shape, start) if pretrain else []
 
 
 RESULTS = Path(__file__).parent / "results" / "engines.json"
@@ -330,7 +417,7 @@ def write_results(path: Path, sections: list[str], rows: list[tuple], args: argp
     record = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "host": host(),
               "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
               "rows": [dict(zip(("network", "engine", "mode", "T", "batch", "samples_per_s", "ms", "peak_rss_mb",
-                                 "x_reference"), row)) for row in rows]}
+                                 "x_reference", "hidden_firing"), row)) for row in rows]}
     for section in sections:
         data["runs"][section] = {**record, "rows": [row for row, section_of in zip(record["rows"], _row_sections)
                                                     if section_of == section]}
@@ -366,20 +453,22 @@ def main() -> None:
         for mode, num_steps, batch in cases_of_section:
             if mode == "train":  # as the CLI does for a training run (process-wide: from here on)
                 keep_large_buffers(_step_buffer(section, num_steps, batch))
-            cases = _cases(section, mode, num_steps, batch, data)
+            cases, firing = _cases(section, mode, num_steps, batch, data)
             ms = _median_ms(cases, args.repeats, args.rounds)
             for name in cases:
                 peak = _peak_rss_in_fresh_process((section, name, mode, num_steps, batch))
                 rows.append((arch, name, mode, num_steps, batch, 1000 * batch / ms[name], ms[name], peak,
-                             ms[_baseline(name)] / ms[name]))
+                             ms[_baseline(name)] / ms[name], [] if name == "floor" else firing))
                 _row_sections.append(section)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.rounds} rounds x {args.repeats} "
-          "batches, each block after 2 warm-up; peak RSS of a fresh process running 3 batches of the row\n")
-    print("| network | engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for arch, name, mode, num_steps, batch, rate, ms, rss, ratio in rows:
+          "batches, each block after 2 warm-up, every training call from the same weights; peak RSS of a fresh "
+          "process running 3 batches of the row\n")
+    print("| network | engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference "
+          "| hidden firing % |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for arch, name, mode, num_steps, batch, rate, ms, rss, ratio, firing in rows:
         print(f"| {arch} | {name} | {mode} | {num_steps} | {batch} | {rate:,.0f} | {ms:.1f} | {rss:.0f} | "
-              f"{ratio:.1f} |")
+              f"{ratio:.1f} | {firing_text(firing)} |")
     write_results(args.results, sections, rows, args)
     print(f"\nwritten to {args.results} (python benchmarks/performance_page.py makes docs/performance.md from it)")
 

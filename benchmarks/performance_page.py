@@ -74,6 +74,11 @@ LIMITS = {
 }
 
 
+def firing_text(firing: list[float]) -> str:
+    """Hidden layers' firing (spikes per neuron per step) in percent, ``/`` between layers; ``-`` if none."""
+    return " / ".join(f"{100 * rate:.1f}" for rate in firing) or "-"
+
+
 def page(data: dict, figure_name: str = "performance.png") -> str:
     lines = ["# Performance", "",
              "Made by `python benchmarks/performance_page.py` from `benchmarks/results/engines.json`, which",
@@ -92,12 +97,12 @@ def page(data: dict, figure_name: str = "performance.png") -> str:
                   f"{run['date']}, {host['cpu']} ({host['machine']}, AVX-512 {host['avx512']}, AMX {host['amx']}, "
                   f"numba target {host['numba_cpu']}), {run['threads']} threads, torch {host['torch']}, "
                   f"numba {host['numba']}; median of {run['rounds']} rounds x {run['repeats']} batches.", "",
-                  "| engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| engine | mode | T | batch | samples/s | ms/batch | peak RSS MB | x reference | hidden firing % |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for row in run["rows"]:
             lines.append(f"| {row['engine']} | {row['mode']} | {row['T']} | {row['batch']} | "
                          f"{row['samples_per_s']:,.0f} | {row['ms']:.1f} | {row['peak_rss_mb']:.0f} | "
-                         f"{row['x_reference']:.1f} |")
+                         f"{row['x_reference']:.1f} | {firing_text(row.get('hidden_firing', []))} |")
         lines += ["", f"Command: `python benchmarks/bench_engines.py --section {section}`."]
         if section in LIMITS:
             lines += ["", LIMITS[section]]

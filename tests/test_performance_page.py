@@ -19,8 +19,16 @@ def test_the_engines_page_holds_each_row_of_the_file() -> None:
                     for engine, rate in (("reference", 4000.0), ("fast", 43210.0))]}
     text = page_module.page({"runs": {"alif": run}})
     assert "## ALIF hidden neurons, 784-128a-10" in text
-    assert "| fast | train | 25 | 128 | 43,210 | 3.0 | 400 | 10.8 |" in text
+    assert "| fast | train | 25 | 128 | 43,210 | 3.0 | 400 | 10.8 | - |" in text  # a run without firing
     assert "Test CPU" in text
+
+
+def test_the_engines_page_gives_each_hidden_layers_firing_in_percent() -> None:
+    row = {"network": "1-64ra-256ra-10", "engine": "fast", "mode": "train", "T": 784, "batch": 32,
+           "samples_per_s": 100.0, "ms": 320.0, "peak_rss_mb": 900.0, "x_reference": 9.5,
+           "hidden_firing": [0.0314, 0.1]}
+    run = {"date": "d", "host": HOST, "threads": 2, "repeats": 1, "rounds": 1, "rows": [row]}
+    assert "| 900 | 9.5 | 3.1 / 10.0 |" in page_module.page({"runs": {"smnist": run}})
 
 
 def test_the_peers_page_gives_rows_checks_and_the_paired_median() -> None:
