@@ -18,6 +18,16 @@ pass and read by the next, and its gradient g_I written by the scan's backward a
 for SHD's shape: T = 100, batch 128, N = 256, float32), with a launch and autograd node per pass. The figures of
 the change are in the changelog and ``docs/performance.md`` (``bench_engines.py --section recurrent``).
 
+Tried and dropped (2026-12-06, Intel AVX-512, 2 threads, alternating in one process):
+- A dense 0/1 input (another layer's spikes) turned into events here, with its gradient W^T g_I[t] made in the
+  backward pass (four samples per pass over W): for S-MNIST's second layer (1-64ra-256ra-10) it spared the
+  [T, B, 256] current and its gradient, but the training step took as long (batch 32: median 58.6 against 58.0 ms;
+  batch 128: 309.6 against 307.6 ms). There the unfused path's products are small (64 inputs) and its scan's
+  backward is as fast as this one's.
+- dU's rows updated once per neuron for all the samples of a group in which it spiked (a bit mask per neuron),
+  instead of once per sample: the same dU to the bit, and no faster (700-256ra-20 at 20.5% firing, layer forward
+  and backward: new faster in 4 of 15 pairs, medians 41.4 against 39.7 ms).
+
 Arithmetic: the forward's is the unfused path's to the bit (the same current, made by ``event_layer.event_current``,
 then the same recurrent rows added in the same order, then the same neuron step: same spikes). Gradients are
 summed in a different order (float rounding only).
