@@ -1,7 +1,8 @@
 """The fused event-fed recurrent layer (``kernels.event_recurrent``) equals the reference loop forward (the same
 spikes, bit for bit) and backward (the gradients of W, b, U and every learned constant, float64), for every neuron
 model, complement-coded events (defaults, on and off events) and a batch that ends in a partial group; without
-gradients it gives the training spikes; a frozen U gets none."""
+gradients it gives the training spikes; a frozen U gets none. With a LIF readout fused in (counts), the reference's
+counts and gradients of both layers."""
 
 import pytest
 import torch
@@ -9,10 +10,16 @@ import torch
 from spikekit.data.encoding import poisson_encode_events
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.lif import LIFParams
-from spikekit.kernels.event_recurrent import event_recurrent_layer, supports_event_recurrent
-from spikekit.kernels.fast import fast_recurrent
-from spikekit.kernels.reference import reference_recurrent
+from spikekit.kernels.event_recurrent import (
+    event_recurrent_counts,
+    event_recurrent_layer,
+    supports_event_recurrent,
+    supports_event_recurrent_counts,
+)
+from spikekit.kernels.fast import fast_recurrent, fast_recurrent_counts
+from spikekit.kernels.reference import reference_counts, reference_recurrent
 from spikekit.nn.input_major import InputMajorLinear
+from spikekit.nn.network import SNN
 from spikekit.spike_events import SpikeEvents, events_from_dense
 from tests.kernels.test_generic_scan import MODEL_PARAMS, _constants, _grads
 
@@ -177,3 +184,64 @@ def test_time_weights_must_be_constants_of_one_per_step() -> None:
     spikes, summed = fast_recurrent(events, linear, recurrent, LIFParams(threshold=0.3), learned.double())
     summed.sum().backward()
     torch.testing.assert_close(learned.grad, spikes.detach().sum((1, 2)).float())
+
+
+def _readout(width: int, outputs: int, seed: int, dtype=torch.float64) -> torch.nn.Linear:
+    torch.manual_seed(seed)
+    readout = torch.nn.Linear(width, outputs).to(dtype)
+    with torch.no_grad():
+        readout.weight.mul_(6.0)
+    return readout
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+def test_the_readout_fused_in_gives_the_reference_counts_and_gradients(params_type) -> None:
+    """A LIF readout on the layer as one pass: the reference's counts (float64) and its gradients of W, b, U, every
+    constant, W2 and b2, for complement-coded events and a batch that ends in a partial group."""
+    events = _complement_coded(num_steps=12, batch=13)
+    linear, recurrent = _layer(events.num_inputs, 20, seed=5)
+    constants = _constants(params_type, 20, seed=6)
+    params, readout_params = params_type(**constants), LIFParams(tau=2.0, threshold=0.5)
+    readout = _readout(20, 7, seed=7)
+    spikes = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params)
+    expected = reference_counts(spikes, [(readout, readout_params)])
+    got = event_recurrent_counts(events, linear, recurrent, params, readout, readout_params)
+    assert torch.equal(got, expected) and 0 < expected.mean() < 12 and 0.05 < spikes.mean() < 0.5
+    leaves = [linear.weight, linear.bias, recurrent, *constants.values(), readout.weight, readout.bias]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+        assert theirs.abs().sum() > 0
+
+
+def test_the_network_takes_the_fused_readout_for_events_and_gives_the_same_counts_without_gradients() -> None:
+    events = _on_only(num_steps=14, batch=10, inputs=40, seed=8)
+    torch.manual_seed(3)
+    hidden, output = ALIFParams(tau=3.0, tau_adapt=6.0, beta=0.4, threshold=0.3), LIFParams(tau=2.0, threshold=0.5)
+    net = SNN("16ra-5", [hidden, output], "fast", (40,)).double()
+    with torch.no_grad():
+        net.layers[0].linear.weight.mul_(4.0)
+        net.layers[1].linear.weight.mul_(4.0)
+    counts = net(events)
+    assert type(counts.grad_fn).__name__.startswith("_EventRecurrentCounts") and counts.sum() > 0
+    with torch.no_grad():
+        assert torch.equal(net(events), counts.detach())
+    net.engine = "reference"
+    assert torch.equal(net(events), counts.detach())
+
+
+def test_refusals_and_the_unfused_path_for_a_readout_it_does_not_take() -> None:
+    events = _on_only(batch=5)
+    linear, recurrent = _layer(events.num_inputs, 12, seed=7)
+    params = ALIFParams(tau=3.0, tau_adapt=6.0, beta=0.4, threshold=0.8)
+    readout = _readout(12, 4, seed=8)
+    learned = LIFParams(tau=torch.full((4,), 2.0, dtype=torch.float64, requires_grad=True), threshold=0.5)
+    assert not supports_event_recurrent_counts(linear, recurrent, readout, learned)
+    expected = reference_counts(reference_recurrent(events, linear, recurrent, params), [(readout, learned)])
+    got = fast_recurrent_counts(events, linear, recurrent, params, readout, learned)
+    assert not type(got.grad_fn).__name__.startswith("_EventRecurrentCounts") and torch.equal(got, expected)
+    with pytest.raises(ValueError, match="plain LIF"):
+        event_recurrent_counts(events, linear, recurrent, params, readout, learned)
+    with pytest.raises(ValueError, match="events have"):
+        event_recurrent_counts(_on_only(inputs=9), linear, recurrent, params, readout, LIFParams())
+    with pytest.raises(ValueError, match="readout"):
+        event_recurrent_counts(events, linear, recurrent, params, _readout(11, 4, seed=8), LIFParams())

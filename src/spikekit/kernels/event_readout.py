@@ -18,7 +18,7 @@ gradient g_S = W2^T g_I2 (``rows.weighted_rows``), which goes into the hidden la
 ``event_layer``.
 
 The readout's rows (W2^T, dW2^T, its current and g_I2) are padded from K to KP, whole 64-byte vectors
-(16 float32), with zeros (``_padded_rows``). Run on K-wide rows inside the per-sample loop, the
+(16 float32), with zeros (``padded_rows``). Run on K-wide rows inside the per-sample loop, the
 readout's LIF and adjoint (scalar on 10 elements) and masked row operations cost more than the fusion
 saved (a version of 2026-12-02, dropped).
 
@@ -195,7 +195,7 @@ def _padded(width: int, like: Tensor) -> int:
     return -(-width // lanes) * lanes
 
 
-def _padded_rows(rows: Tensor) -> Tensor:
+def padded_rows(rows: Tensor) -> Tensor:
     """rows [N, K] copied into [N, _padded(K)], zeros after column K.
 
     Why: the readout's rows of W2^T and dW2^T are K = 10 wide. Unpadded, each is a masked 40-byte
@@ -223,13 +223,13 @@ class _EventReadout(torch.autograd.Function):
         saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
                             dtype=weight.dtype)
         packed = consts.detach().contiguous()
-        readout_weight_t = _padded_rows(readout_weight.detach().t())  # [N, KP]
+        readout_weight_t = padded_rows(readout_weight.detach().t())  # [N, KP]
         padded = readout_weight_t.shape[1]
         readout_current = weight_t.new_empty(num_steps, batch_size, padded)
         dtype = saved.numpy().dtype.type
         kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
                          (packed.numpy(), num_state), readout_weight_t.numpy(),
-                         _padded_rows(readout_bias.detach().view(1, -1))[0].numpy(), num_parts, keep,
+                         padded_rows(readout_bias.detach().view(1, -1))[0].numpy(), num_parts, keep,
                          weight_t.numpy(), saved.numpy(), readout_current.numpy())
         # The readout's LIF over all samples at once (vectorised across the B*KP columns, as in readout).
         columns = batch_size * padded
@@ -252,7 +252,7 @@ class _EventReadout(torch.autograd.Function):
         dtype = saved.numpy().dtype.type
         # g_I2 of every step first: the readout's adjoint does not depend on the hidden layer.
         readout_grad = torch.empty_like(readout_pre)
-        adjoint_kernel(_padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
+        adjoint_kernel(padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
                        dtype(readout.threshold), dtype(readout.tau), SURROGATES[readout.surrogate].code,
                        dtype(readout.slope), saved.new_zeros(columns).numpy(), column_chunks(columns),
                        readout_grad.numpy())

@@ -13,6 +13,14 @@ events and added to the sum over t that the defaults and the bias receive; one s
 the rows of dU^T of the neurons that spiked at t-1, found from that step's margin (dU = sum over t of
 g_I[t] s[t-1]^T). g_I[t] and g_I[t+1] of the group are kept in a [2, GROUP, N] block, never as a [T, B, N] tensor.
 
+A LIF readout on the layer (``event_recurrent_counts``: the counts a training step reads) runs inside the same passes,
+as ``event_readout`` does for a feed-forward layer: forward, its current is bias + the rows of W2^T of the neurons
+that spiked (padded to whole vectors, ``event_readout.padded_rows``), written to [T, B, KP], then its LIF runs over
+all B*KP columns at once; backward, its adjoint first (it does not depend on the layer), then the layer's spikes'
+gradient takes W2^T g_I2[t] per step (``rows.weighted_rows``), and dW2^T is scattered at the neurons that spiked.
+Unfused, the readout's current was one GEMM over T*B rows, and its backward two more, one of which wrote the
+[T, B, N] spike gradient that the layer's backward read back.
+
 Why fused: run as ``event_linear`` then ``recurrent.recurrent_scan``, the [T, B, N] current was written by one
 pass and read by the next, and its gradient g_I written by the scan's backward and read back for dW (13 MB each
 for SHD's shape: T = 100, batch 128, N = 256, float32), with a launch and autograd node per pass. The figures of
@@ -42,6 +50,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.event_layer import (
     GROUP,
@@ -55,16 +64,19 @@ from spikekit.kernels.event_layer import (
     start_group,
     sum_partials,
     sum_partials_part,
+    sum_transposed_rows,
     supports_event_layer,
     thread_parts,
     transpose_part,
 )
+from spikekit.kernels.event_readout import padded_rows
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
+from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
-from spikekit.kernels.scan import kernel_code, kernel_constants
+from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
 
 
@@ -74,16 +86,21 @@ def kernels(code: int):
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, recurrent_t, neuron,
-                num_parts, keep, time_weights, weight_t, spikes, saved, summed):
+                num_parts, keep, time_weights, readout, weight_t, spikes, saved, summed, readout_current):
         """Events as ``SpikeEvents`` (arrays); weight_t W^T [N_in, N], filled here from weight W [N, N_in] if
         ``transpose`` (``event_layer.kernels``); recurrent_t U^T [N, N]; neuron: (constants [P, N], state
-        variables S); time_weights w [T] or empty. Out: spikes [T, B, N], the saved rows ([T, B, K, N] if keep,
-        else per-thread scratch) and, if w is given, summed [B, N] += sum over t of w[t] s[t] (zeros on entry)."""
+        variables S); time_weights w [T] or empty; readout: (W2^T [N, KP], b2 [KP]) of a readout fed by the
+        spikes, zero past its K columns, or empty. Out: spikes [T, B, N], the saved rows ([T, B, K, N] if keep,
+        else per-thread scratch), if w is given summed [B, N] += sum over t of w[t] s[t] (zeros on entry), and if
+        the readout is given its current readout_current [T, B, KP] = b2 + the rows of W2^T of the neurons that
+        spiked."""
         num_steps, batch_size, _ = indices.shape
         width, dtype = weight_t.shape[1], spikes.dtype
         one, half = dtype.type(1), dtype.type(0.5)
         consts, num_state = neuron
         weighted = time_weights.shape[0] > 0
+        readout_weight_t, readout_bias = readout
+        to_readout = readout_current.shape[0] > 0
         if transpose:
             for part in numba.prange(num_parts):
                 transpose_part(weight, part, num_parts, weight_t)
@@ -94,7 +111,7 @@ def kernels(code: int):
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             local, base, state = borrowed(owned_consts), borrowed(owned_base), borrowed(owned_state)
             events, saved_rows, spike_rows = borrowed(indices), borrowed(saved), borrowed(spikes)
-            summed_rows = borrowed(summed)
+            summed_rows, readout_rows = borrowed(summed), borrowed(readout_current)
             current = np.empty(width, dtype)
             fired = np.empty(width, np.int32)
             for group in range(*part_groups(part, num_parts, batch_size)):
@@ -112,23 +129,33 @@ def kernels(code: int):
                             total, row, weight_t_now = summed_rows[b], spike_rows[t, b], time_weights[t]
                             for j in range(width):
                                 total[j] += weight_t_now * row[j]
+                        if to_readout:  # the readout's current: its rows of the neurons that spiked, while in L1
+                            readout_row = readout_rows[t, b]
+                            readout_row[:] = readout_bias
+                            add_rows(readout_row, readout_weight_t, fired, 0,
+                                     fired_indices(spike_rows[t, b], half, fired), one)
             held(owned_consts)
             held(owned_base)
             held(owned_state)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, time_weights, grad_summed, saved,
-                 spikes, recurrent, neuron, surrogate, learn_recurrent, partials, transpose, grad_weight, grad_bias):
+    def backward(indices, num_on, num_off, defaults, num_defaults, grad_spikes, time_weights, grad_summed, readout,
+                 saved, spikes, recurrent, neuron, surrogate, learn_recurrent, partials, transpose, grad_weight,
+                 grad_bias, readout_grads):
         """grad_spikes dL/dS [T, B, N] or empty (no gradient reached the spikes themselves); time_weights w [T]
         and grad_summed dL/d(summed) [B, N], or both empty: the spikes' gradient is dL/dS[t] + w[t] dL/d(summed),
         made per step, never as a [T, B, N] tensor; saved [T, B, K, N]; spikes [T, B, N]; recurrent U [N, N]; neuron:
         (constants [P, N], S); surrogate: (code, slope, learn: whether the constants want their gradient);
         partials: one accumulator per thread p of dW^T [P, N_in, N], of the bias gradient [P, N], of the
-        constants' gradient [P, P_c, N] and, if ``learn_recurrent``, of dU^T [P, N, N]. Out: grad_bias [N] and
-        the weight gradient as in ``event_layer.kernels`` (``transpose``); the constants' and U's gradients stay
-        per thread."""
+        constants' gradient [P, P_c, N] and, if ``learn_recurrent``, of dU^T [P, N, N], then of the readout's
+        dW2^T [P, N, KP] and db2 [P, KP]; readout: (g_I2 [T, B, KP], the readout current's gradient, zero past
+        column K, and W2 [K, N]) or both empty: then the spikes' gradient also takes W2^T g_I2[t], made per step.
+        Out: grad_bias [N] and the weight gradient as in ``event_layer.kernels`` (``transpose``), and with the
+        readout readout_grads (dW2 [K, N], db2 [K]); the constants' and U's gradients stay per thread."""
         num_steps, batch_size, _ = indices.shape
-        partial, partial_bias, partial_consts, partial_recurrent = partials
+        partial, partial_bias, partial_consts, partial_recurrent, readout_partial, readout_partial_bias = partials
+        readout_grad, readout_weight = readout
+        to_readout = readout_grad.shape[0] > 0
         consts, num_state = neuron
         width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
         zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
@@ -139,11 +166,16 @@ def kernels(code: int):
             summed_grad_rows = borrowed(grad_summed)
             accumulator_recurrent = borrowed(partial_recurrent)[part]
             events, saved_rows, grad_rows = borrowed(indices), borrowed(saved), borrowed(grad_spikes)
-            spike_rows = borrowed(spikes)
+            spike_rows, readout_rows = borrowed(spikes), borrowed(readout_grad)
+            readout_accumulator = borrowed(readout_partial)[part]
+            readout_accumulator_bias = borrowed(readout_partial_bias)[part]
             accumulator[:] = zero
             accumulator_bias[:] = zero
             if learn_recurrent:
                 accumulator_recurrent[:] = zero
+            if to_readout:
+                readout_accumulator[:] = zero
+                readout_accumulator_bias[:] = zero
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
             owned_consts = prepared(code, consts)  # private, with the adjoint's factors (neurons.prepared)
             accumulator_consts = np.zeros_like(consts)
@@ -181,6 +213,15 @@ def kernels(code: int):
                             summed_grad, weight_t_now = summed_grad_rows[b], time_weights[t]
                             for j in range(width):
                                 target[j] += weight_t_now * summed_grad[j]
+                        if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
+                            readout_row = readout_rows[t, b]
+                            weighted_rows(x, readout_weight, readout_row)  # x: free until the adjoint below
+                            for j in range(width):
+                                target[j] += x[j]
+                            count = fired_indices(spike_rows[t, b], half, fired)
+                            scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
+                            for k in range(readout_row.shape[0]):
+                                readout_accumulator_bias[k] += readout_row[k]
                     for b in range(first, stop):
                         margin(code, local, saved_rows[t, b], x)
                         if learn_recurrent and t + 1 < num_steps:  # dU^T[j] += g_I[t+1] for the j that spiked at t
@@ -207,8 +248,72 @@ def kernels(code: int):
         for part in numba.prange(num_parts):
             sum_partials_part(partial, part, transpose, grad_weight)
         sum_partials(partial_bias, grad_bias)
+        if to_readout:
+            grad_readout_weight, grad_readout_bias = readout_grads
+            num_outputs = grad_readout_weight.shape[0]
+            sum_transposed_rows(readout_partial[:, :, :num_outputs], 0, width, grad_readout_weight)
+            sum_partials(readout_partial_bias[:, :num_outputs], grad_readout_bias)
 
     return forward, backward
+
+
+def _forward_pass(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor, code: int,
+                  keep: bool, time_weights: Tensor | None, readout: tuple[Tensor, Tensor] | None) -> tuple:
+    """Run the forward kernel: (spikes, saved, summed, readout current [T, B, KP] or empty, transpose, packed
+    constants, the time weights as the kernel took them). ``readout``: (W2^T [N, KP], b2 [KP]) padded, or None."""
+    num_steps, batch_size, _ = events.shape
+    width = weight.shape[0]
+    _, num_state, num_saved = SHAPES[code]
+    num_parts = thread_parts(batch_size)
+    weight, weight_t, transpose = kernel_weights(weight)
+    spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
+    saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width, dtype=weight.dtype)
+    summed = torch.zeros(*((0, 0) if time_weights is None else (batch_size, width)), dtype=weight.dtype)
+    time_weights = weight_t.new_empty(0) if time_weights is None else time_weights  # the kernels' "none": empty
+    readout = (weight_t.new_empty(0, 0), weight_t.new_empty(0)) if readout is None else readout
+    readout_current = weight_t.new_empty(*((num_steps, batch_size, readout[1].shape[0]) if readout[1].shape[0]
+                                           else (0, 0, 0)))
+    packed, recurrent_t = consts.detach().contiguous(), recurrent.detach().t().contiguous()
+    kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
+                     recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, time_weights.numpy(),
+                     tuple(r.numpy() for r in readout), weight_t.numpy(), spikes.numpy(), saved.numpy(),
+                     summed.numpy(), readout_current.numpy())
+    return spikes, saved, summed, readout_current, transpose, packed, time_weights
+
+
+def _backward_pass(events: SpikeEvents, saved: Tensor, spikes: Tensor, recurrent: Tensor, packed: Tensor,
+                   model: tuple[int, int, float], transpose: bool, wants: tuple[bool, bool],
+                   grad_spikes: Tensor | None, through_sum: tuple[Tensor, Tensor] | None,
+                   readout: tuple[Tensor, Tensor] | None) -> tuple:
+    """Run the backward kernel: (dW, db, dU or None, the constants' gradient or None, (dW2, db2) or None).
+    wants: (U's gradient, the constants'); through_sum: (time weights [T], the sum's gradient [B, N]) or None;
+    readout: (g_I2 [T, B, KP], W2 [K, N]) or None."""
+    code, surrogate, slope = model
+    learn_recurrent, learn_consts = wants
+    num_parts, width = thread_parts(saved.shape[1]), saved.shape[3]
+    padded = readout[0].shape[2] if readout is not None else 0
+    # One private accumulator per thread, summed after: no two threads write the same row.
+    partials = (saved.new_empty(num_parts, events.num_inputs, width), saved.new_empty(num_parts, width),
+                saved.new_empty(num_parts, *packed.shape),
+                saved.new_empty(num_parts, *((width, width) if learn_recurrent else (0, 0))),
+                saved.new_empty(num_parts, width if readout is not None else 0, padded),
+                saved.new_empty(num_parts, padded))
+    grad_weight = saved.new_empty(width, events.num_inputs) if transpose else saved.new_empty(0, 0)
+    grad_bias = saved.new_empty(width)
+    num_outputs = readout[1].shape[0] if readout is not None else 0
+    readout_grads = (saved.new_empty(num_outputs, width), saved.new_empty(num_outputs))
+    dtype = saved.numpy().dtype.type
+    direct = saved.new_empty(0, 0, 0) if grad_spikes is None else grad_spikes.contiguous()
+    by_step, summed_grad = through_sum if through_sum is not None else (saved.new_empty(0), saved.new_empty(0, 0))
+    readout = readout if readout is not None else (saved.new_empty(0, 0, 0), saved.new_empty(0, 0))
+    kernels(code)[1](*event_arrays(events), direct.numpy(), by_step.numpy(), summed_grad.contiguous().numpy(),
+                     tuple(r.numpy() for r in readout), saved.numpy(), spikes.numpy(),
+                     recurrent.detach().contiguous().numpy(), (packed.numpy(), SHAPES[code][1]),
+                     (surrogate, dtype(slope), learn_consts), learn_recurrent, tuple(p.numpy() for p in partials),
+                     transpose, grad_weight.numpy(), grad_bias.numpy(), tuple(g.numpy() for g in readout_grads))
+    return (grad_weight if transpose else partials[0][0].t(), grad_bias,
+            partials[3].sum(0).t() if learn_recurrent else None, partials[2].sum(0) if learn_consts else None,
+            readout_grads if num_outputs else None)
 
 
 class _EventRecurrent(torch.autograd.Function):
@@ -216,21 +321,8 @@ class _EventRecurrent(torch.autograd.Function):
     def forward(ctx, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor,  # type: ignore[override]
                 events: SpikeEvents, model: tuple[int, int, float], keep: bool,
                 time_weights: Tensor | None) -> tuple[Tensor, Tensor]:
-        num_steps, batch_size, _ = events.shape
-        width = weight.shape[0]
-        code = model[0]
-        _, num_state, num_saved = SHAPES[code]
-        num_parts = thread_parts(batch_size)
-        weight, weight_t, transpose = kernel_weights(weight)
-        spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
-        saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width,
-                            dtype=weight.dtype)
-        summed = torch.zeros(*((0, 0) if time_weights is None else (batch_size, width)), dtype=weight.dtype)
-        time_weights = weight.new_empty(0) if time_weights is None else time_weights  # the kernels' "none": empty
-        packed, recurrent_t = consts.detach().contiguous(), recurrent.detach().t().contiguous()
-        kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
-                         recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, time_weights.numpy(),
-                         weight_t.numpy(), spikes.numpy(), saved.numpy(), summed.numpy())
+        spikes, saved, summed, _, transpose, packed, time_weights = _forward_pass(
+            events, weight, bias, recurrent, consts, model[0], keep, time_weights, None)
         ctx.save_for_backward(saved, spikes, recurrent, packed, time_weights)
         ctx.events, ctx.model, ctx.transpose = events, model, transpose
         ctx.set_materialize_grads(False)  # an output no loss reads gets None, and costs the backward nothing
@@ -239,29 +331,56 @@ class _EventRecurrent(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes: Tensor | None, grad_summed: Tensor | None):  # type: ignore[override]
         saved, spikes, recurrent, packed, time_weights = ctx.saved_tensors
-        events: SpikeEvents = ctx.events
-        code, surrogate, slope = ctx.model
-        num_parts, width = thread_parts(saved.shape[1]), saved.shape[3]
-        learn_recurrent = bool(ctx.needs_input_grad[2])
-        # One private accumulator per thread, summed after: no two threads write the same row.
-        partials = (saved.new_empty(num_parts, events.num_inputs, width), saved.new_empty(num_parts, width),
-                    saved.new_empty(num_parts, *packed.shape),
-                    saved.new_empty(num_parts, *((width, width) if learn_recurrent else (0, 0))))
-        grad_weight = saved.new_empty(width, events.num_inputs) if ctx.transpose else saved.new_empty(0, 0)
-        grad_bias = saved.new_empty(width)
-        dtype = saved.numpy().dtype.type
-        direct = saved.new_empty(0, 0, 0) if grad_spikes is None else grad_spikes.contiguous()
         weighted = grad_summed is not None and len(time_weights) > 0
-        through_sum = grad_summed.contiguous() if weighted else saved.new_empty(0, 0)
-        by_step = time_weights if weighted else time_weights[:0]
-        kernels(code)[1](*event_arrays(events), direct.numpy(), by_step.numpy(), through_sum.numpy(), saved.numpy(),
-                         spikes.numpy(), recurrent.detach().contiguous().numpy(), (packed.numpy(), SHAPES[code][1]),
-                         (surrogate, dtype(slope), bool(ctx.needs_input_grad[3])),
-                         learn_recurrent, tuple(p.numpy() for p in partials), ctx.transpose, grad_weight.numpy(),
-                         grad_bias.numpy())
-        grad_recurrent = partials[3].sum(0).t() if learn_recurrent else None
-        grad_consts = partials[2].sum(0) if ctx.needs_input_grad[3] else None
-        return (grad_weight if ctx.transpose else partials[0][0].t(), grad_bias, grad_recurrent, grad_consts,
+        grad_weight, grad_bias, grad_recurrent, grad_consts, _ = _backward_pass(
+            ctx.events, saved, spikes, recurrent, packed, ctx.model, ctx.transpose,
+            (bool(ctx.needs_input_grad[2]), bool(ctx.needs_input_grad[3])), grad_spikes,
+            (time_weights, grad_summed) if weighted else None, None)
+        return grad_weight, grad_bias, grad_recurrent, grad_consts, None, None, None, None
+
+
+class _EventRecurrentCounts(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor,  # type: ignore[override]
+                readout_weight: Tensor, readout_bias: Tensor, events: SpikeEvents, model: tuple[int, int, float],
+                readout_params: LIFParams, keep: bool) -> Tensor:
+        num_steps, batch_size, _ = events.shape
+        num_outputs = readout_weight.shape[0]
+        readout_weight_t = padded_rows(readout_weight.detach().t())  # [N, KP]
+        padded = readout_weight_t.shape[1]
+        spikes, saved, _, readout_current, transpose, packed, _ = _forward_pass(
+            events, weight, bias, recurrent, consts, model[0], keep, None,
+            (readout_weight_t, padded_rows(readout_bias.detach().view(1, -1))[0]))
+        # The readout's LIF over all samples at once (vectorised across the B*KP columns, as in event_readout).
+        columns = batch_size * padded
+        counts = saved.new_zeros(columns)
+        readout_pre = saved.new_empty(num_steps, columns if keep else 0)
+        dtype = saved.numpy().dtype.type
+        scan_kernel(readout_current.view(num_steps, columns).numpy(), saved.new_zeros(columns).numpy(),
+                    dtype(readout_params.tau), dtype(readout_params.threshold), dtype(readout_params.reset),
+                    column_chunks(columns), (False, keep), saved.new_empty(0, 0).numpy(), readout_pre.numpy(),
+                    counts.numpy())
+        ctx.save_for_backward(saved, spikes, recurrent, packed, readout_pre, readout_weight)
+        ctx.events, ctx.model, ctx.transpose, ctx.readout_params = events, model, transpose, readout_params
+        return counts.view(batch_size, padded)[:, :num_outputs]
+
+    @staticmethod
+    def backward(ctx, grad_counts: Tensor):  # type: ignore[override]
+        saved, spikes, recurrent, packed, readout_pre, readout_weight = ctx.saved_tensors
+        readout_params: LIFParams = ctx.readout_params
+        num_steps, batch_size, columns = saved.shape[0], saved.shape[1], readout_pre.shape[1]
+        dtype = saved.numpy().dtype.type
+        # g_I2 of every step first: the readout's adjoint does not depend on the recurrent layer.
+        readout_grad = torch.empty_like(readout_pre)
+        adjoint_kernel(padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
+                       dtype(readout_params.threshold), dtype(readout_params.tau),
+                       SURROGATES[readout_params.surrogate].code, dtype(readout_params.slope),
+                       saved.new_zeros(columns).numpy(), column_chunks(columns), readout_grad.numpy())
+        grad_weight, grad_bias, grad_recurrent, grad_consts, (grad_readout_weight, grad_readout_bias) = _backward_pass(
+            ctx.events, saved, spikes, recurrent, packed, ctx.model, ctx.transpose,
+            (bool(ctx.needs_input_grad[2]), bool(ctx.needs_input_grad[3])), None, None,
+            (readout_grad.view(num_steps, batch_size, -1), readout_weight.detach().contiguous()))
+        return (grad_weight, grad_bias, grad_recurrent, grad_consts, grad_readout_weight, grad_readout_bias,
                 None, None, None, None)
 
 
@@ -307,3 +426,47 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     weights = None if time_weights is None else time_weights.to(weight.dtype).contiguous()
     spikes, summed = _EventRecurrent.apply(weight, bias, recurrent, consts, events, model, keep, weights)
     return spikes if time_weights is None else (spikes, summed)
+
+
+def event_recurrent_counts(events: SpikeEvents, linear: torch.nn.Module, recurrent: Tensor, params,
+                           readout: torch.nn.Module, readout_params: LIFParams) -> Tensor:
+    """Spike counts over time of a LIF readout (``readout`` then LIF, from rest) fed by a recurrent layer fed by
+    ``events`` (``event_recurrent_layer`` of ``linear``, ``recurrent`` and ``params``), as one pass each way: the
+    readout's current is made from the rows of W2^T of the neurons that spiked, in the layer's pass, and backward the
+    spikes' gradient W2^T g_I2[t] is made per step inside the layer's, never as a [T, B, N] tensor; dW2 and db2 are
+    gathered there too (at the neurons that spiked). The same as ``readout.readout_counts`` of the layer's spikes up to
+    float rounding in the readout's products (summed in another order).
+
+    Args:
+        events: input spikes standing for [T, B, N_in].
+        linear: the recurrent layer's W [N, N_in] and b (``supports_event_recurrent``); recurrent: U [N, N].
+        params: the recurrent layer's neurons, of any model, learned constants included.
+        readout: the readout's synapses, W2 [K, N] and b2, of W's dtype.
+        readout_params: its LIF constants (``scan.plain_lif``).
+    Returns:
+        counts [B, K] (float), differentiable in W, b, U, the recurrent layer's tensor constants, W2 and b2.
+    """
+    weight, bias = linear.weight, linear.bias
+    if events.num_inputs != weight.shape[1]:
+        raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
+    if not supports_event_recurrent_counts(linear, recurrent, readout, readout_params):
+        raise ValueError("event_recurrent_counts needs float32/float64 CPU weights and biases of one dtype, U "
+                         f"[{weight.shape[0]}, {weight.shape[0]}], a readout [K, {weight.shape[0]}] and plain LIF "
+                         "readout constants (floats, none learned)")
+    consts = kernel_constants(params, (weight.shape[0],), weight)
+    parameters = (weight, bias, recurrent, consts, readout.weight, readout.bias)
+    keep = torch.is_grad_enabled() and any(parameter.requires_grad for parameter in parameters)
+    model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
+    return _EventRecurrentCounts.apply(*parameters, events, model, readout_params, keep)
+
+
+def supports_event_recurrent_counts(linear: torch.nn.Module, recurrent: Tensor, readout: torch.nn.Module,
+                                    readout_params) -> bool:
+    """Whether ``event_recurrent_counts`` runs: the layer as ``supports_event_recurrent``, U square, a readout
+    [K, N] with a bias, of the same dtype, and a plain LIF readout."""
+    weight, readout_weight = linear.weight, readout.weight
+    return (supports_event_recurrent(weight, recurrent, linear.bias) and readout.bias is not None
+            and recurrent.shape == (weight.shape[0], weight.shape[0]) and readout_weight.dim() == 2
+            and readout_weight.shape[1] == weight.shape[0] and readout_weight.dtype == weight.dtype
+            and readout.bias.dtype == weight.dtype and readout_weight.device == weight.device
+            and plain_lif(readout_params))
