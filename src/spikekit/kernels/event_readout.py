@@ -207,6 +207,31 @@ def padded_rows(rows: Tensor) -> Tensor:
     return padded
 
 
+def readout_scan(current: Tensor, params: LIFParams, keep: bool) -> tuple[Tensor, Tensor]:
+    """The readout's LIF over all samples at once, vectorised across the B*KP columns (as in ``readout``), from its
+    current [T, B, KP]: (counts [B*KP], its pre-reset membranes [T, B*KP] for the adjoint if ``keep``, else [T, 0])."""
+    num_steps, columns = current.shape[0], current.shape[1] * current.shape[2]
+    counts = current.new_zeros(columns)
+    pre = current.new_empty(num_steps, columns if keep else 0)
+    dtype = current.numpy().dtype.type
+    scan_kernel(current.view(num_steps, columns).numpy(), current.new_zeros(columns).numpy(), dtype(params.tau),
+                dtype(params.threshold), dtype(params.reset), column_chunks(columns), (False, keep),
+                current.new_empty(0, 0).numpy(), pre.numpy(), counts.numpy())
+    return counts, pre
+
+
+def readout_adjoint(grad_counts: Tensor, pre: Tensor, params: LIFParams) -> Tensor:
+    """g_I2 [T, B*KP], the readout current's gradient, from the counts' gradient [B, K] (every step's spike
+    gradient) and ``readout_scan``'s ``pre``."""
+    columns = pre.shape[1]
+    grad = torch.empty_like(pre)
+    dtype = pre.numpy().dtype.type
+    adjoint_kernel(padded_rows(grad_counts).view(1, columns).numpy(), pre.numpy(), dtype(params.threshold),
+                   dtype(params.tau), SURROGATES[params.surrogate].code, dtype(params.slope),
+                   pre.new_zeros(columns).numpy(), column_chunks(columns), grad.numpy())
+    return grad
+
+
 class _EventReadout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, consts: Tensor, readout_weight: Tensor,  # type: ignore[override]
@@ -226,18 +251,11 @@ class _EventReadout(torch.autograd.Function):
         readout_weight_t = padded_rows(readout_weight.detach().t())  # [N, KP]
         padded = readout_weight_t.shape[1]
         readout_current = weight_t.new_empty(num_steps, batch_size, padded)
-        dtype = saved.numpy().dtype.type
         kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
                          (packed.numpy(), num_state), readout_weight_t.numpy(),
                          padded_rows(readout_bias.detach().view(1, -1))[0].numpy(), num_parts, keep,
                          weight_t.numpy(), saved.numpy(), readout_current.numpy())
-        # The readout's LIF over all samples at once (vectorised across the B*KP columns, as in readout).
-        columns = batch_size * padded
-        counts = saved.new_zeros(columns)
-        readout_pre = saved.new_empty(num_steps, columns if keep else 0)
-        scan_kernel(readout_current.view(num_steps, columns).numpy(), saved.new_zeros(columns).numpy(),
-                    dtype(readout.tau), dtype(readout.threshold), dtype(readout.reset), column_chunks(columns),
-                    (False, keep), saved.new_empty(0, 0).numpy(), readout_pre.numpy(), counts.numpy())
+        counts, readout_pre = readout_scan(readout_current, readout, keep)
         ctx.save_for_backward(saved, packed, readout_pre, readout_weight)
         ctx.events, ctx.params, ctx.transpose, ctx.code = events, params, transpose, code
         return counts.view(batch_size, padded)[:, :num_outputs]
@@ -248,14 +266,10 @@ class _EventReadout(torch.autograd.Function):
         events: SpikeEvents = ctx.events
         hidden, readout = ctx.params
         num_steps, batch_size, _, width = saved.shape
-        num_parts, num_outputs, columns = thread_parts(batch_size), readout_weight.shape[0], readout_pre.shape[1]
+        num_parts, num_outputs = thread_parts(batch_size), readout_weight.shape[0]
         dtype = saved.numpy().dtype.type
         # g_I2 of every step first: the readout's adjoint does not depend on the hidden layer.
-        readout_grad = torch.empty_like(readout_pre)
-        adjoint_kernel(padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
-                       dtype(readout.threshold), dtype(readout.tau), SURROGATES[readout.surrogate].code,
-                       dtype(readout.slope), saved.new_zeros(columns).numpy(), column_chunks(columns),
-                       readout_grad.numpy())
+        readout_grad = readout_adjoint(grad_counts, readout_pre, readout)
         padded = _padded(num_outputs, saved)
         # One private accumulator per thread, summed after: no two threads write the same row.
         partials = (saved.new_empty(num_parts, events.num_inputs, width), saved.new_empty(num_parts, width),

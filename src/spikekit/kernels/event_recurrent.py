@@ -69,12 +69,11 @@ from spikekit.kernels.event_layer import (
     thread_parts,
     transpose_part,
 )
-from spikekit.kernels.event_readout import padded_rows
+from spikekit.kernels.event_readout import padded_rows, readout_adjoint, readout_scan
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
-from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
@@ -351,15 +350,7 @@ class _EventRecurrentCounts(torch.autograd.Function):
         spikes, saved, _, readout_current, transpose, packed, _ = _forward_pass(
             events, weight, bias, recurrent, consts, model[0], keep, None,
             (readout_weight_t, padded_rows(readout_bias.detach().view(1, -1))[0]))
-        # The readout's LIF over all samples at once (vectorised across the B*KP columns, as in event_readout).
-        columns = batch_size * padded
-        counts = saved.new_zeros(columns)
-        readout_pre = saved.new_empty(num_steps, columns if keep else 0)
-        dtype = saved.numpy().dtype.type
-        scan_kernel(readout_current.view(num_steps, columns).numpy(), saved.new_zeros(columns).numpy(),
-                    dtype(readout_params.tau), dtype(readout_params.threshold), dtype(readout_params.reset),
-                    column_chunks(columns), (False, keep), saved.new_empty(0, 0).numpy(), readout_pre.numpy(),
-                    counts.numpy())
+        counts, readout_pre = readout_scan(readout_current, readout_params, keep)
         ctx.save_for_backward(saved, spikes, recurrent, packed, readout_pre, readout_weight)
         ctx.events, ctx.model, ctx.transpose, ctx.readout_params = events, model, transpose, readout_params
         return counts.view(batch_size, padded)[:, :num_outputs]
@@ -368,14 +359,9 @@ class _EventRecurrentCounts(torch.autograd.Function):
     def backward(ctx, grad_counts: Tensor):  # type: ignore[override]
         saved, spikes, recurrent, packed, readout_pre, readout_weight = ctx.saved_tensors
         readout_params: LIFParams = ctx.readout_params
-        num_steps, batch_size, columns = saved.shape[0], saved.shape[1], readout_pre.shape[1]
-        dtype = saved.numpy().dtype.type
+        num_steps, batch_size = saved.shape[0], saved.shape[1]
         # g_I2 of every step first: the readout's adjoint does not depend on the recurrent layer.
-        readout_grad = torch.empty_like(readout_pre)
-        adjoint_kernel(padded_rows(grad_counts).view(1, columns).numpy(), readout_pre.numpy(),
-                       dtype(readout_params.threshold), dtype(readout_params.tau),
-                       SURROGATES[readout_params.surrogate].code, dtype(readout_params.slope),
-                       saved.new_zeros(columns).numpy(), column_chunks(columns), readout_grad.numpy())
+        readout_grad = readout_adjoint(grad_counts, readout_pre, readout_params)
         grad_weight, grad_bias, grad_recurrent, grad_consts, (grad_readout_weight, grad_readout_bias) = _backward_pass(
             ctx.events, saved, spikes, recurrent, packed, ctx.model, ctx.transpose,
             (bool(ctx.needs_input_grad[2]), bool(ctx.needs_input_grad[3])), None, None,
