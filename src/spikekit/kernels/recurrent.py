@@ -27,13 +27,16 @@ loops over 8 samples sharing each row of U (180 ms for that backward, against 14
 one sample at a time and 75-140 ms for two samples at a time, the machine equally loaded; two samples, multiply
 then add, were replaced by four with FMA: ``rows.weighted_rows_quad`` gives the figures).
 dU = sum over t of g_I[t+1] s[t]^T is made in the same pass, from the spiking neurons only: once a sample's g_I[t]
-is made, it is added to the rows of dU^T of the neurons that spiked at t-1 (``rows.scatter_rows``, one dU^T per
-thread, summed after), while g_I[t] is in L1. It was made after the scan, over all T*B rows of the spikes and of g_I
-(``sparse_linear.weight_grad``: 4.1-5.1 ms of a 28-45 ms training step of 700-256ra-20, T=100, batch 128, 22%
-firing, 2 threads), which read both back from memory. Measured against that (2026-12-06, Intel AVX-512, alternating
-in one process): the backward alone the same (3,025 against 3,042 ns a sample-step, one thread, T=100, B=64), the
-training step 5% less in the median of 12 pairs (49.8 against 52.4 ms; 8 of 12 pairs faster), within this host's
-noise: kept as the simpler pass (one walk over the steps, no second partition of the rows).
+is made, its row is noted for each neuron that spiked at t-1, and every few steps (``fired_outer.CHUNK_ROWS`` rows
+of the thread's samples) each neuron's noted rows are summed into its row of dU^T at once (``fired_outer``; one dU^T
+per thread, summed after), while they are in L2. Against adding g_I[t] to dU^T at each spike (``rows.scatter_rows``;
+2026-12-07, alternating in one process): the S-MNIST ALIF training step (1-64ra-256ra-10, T = 784) 258.6 against
+268.7 ms at batch 128 (6 of 9 pairs faster), 74.7 against 73.8 ms at batch 32 (6 of 15): kept, as the one way both
+recurrent kernels make dU (``event_recurrent``'s gain is larger). Before the scatter, dU was made after the scan,
+over all T*B rows of the spikes and of g_I (``sparse_linear.weight_grad``: 4.1-5.1 ms of a 28-45 ms training step
+of 700-256ra-20, T=100, batch 128, 22% firing, 2 threads), which read both back from memory; the scatter in the
+pass measured the same backward alone (3,025 against 3,042 ns a sample-step, one thread, T=100, B=64) and a training
+step 5% less (median of 12 pairs, 49.8 against 52.4 ms; 2026-12-06), and was kept as the simpler pass.
 
 Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
 """
@@ -48,9 +51,10 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.fired_outer import CHUNK_ROWS, gather_outer, note_fired
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
@@ -95,7 +99,7 @@ def kernels(code: int):
         num_steps, batch_size, width = grad_spikes.shape
         num_parts = partial_consts.shape[0]
         dtype = saved.dtype
-        one, half = dtype.type(1), dtype.type(0.5)
+        half = dtype.type(0.5)
         for part in numba.prange(num_parts):
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
             owned_consts, accumulator = prepared(code, consts), np.zeros_like(consts)
@@ -108,6 +112,13 @@ def kernels(code: int):
             weight_grad = partial_weight[part]
             if learn_weight:
                 weight_grad[:] = 0
+            # dU's rows, noted per neuron over chunk_steps steps of the thread's samples and gathered at once
+            # (``fired_outer``), about CHUNK_ROWS rows a chunk
+            chunk_steps = max(1, CHUNK_ROWS // max(1, stop - start))
+            owned_lists = np.empty((width, chunk_steps * (stop - start)), np.int32)
+            owned_counts = np.zeros(width, np.int64)
+            lists, counts = borrowed(owned_lists), borrowed(owned_counts)
+            current_flat = borrowed(grad_current.reshape(num_steps * batch_size, width))
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             local, grad_state, step_grad = borrowed(owned_consts), borrowed(owned_state), borrowed(owned_step)
             saved_rows, grad_rows, current_rows = borrowed(saved), borrowed(grad_spikes), borrowed(grad_current)
@@ -132,13 +143,17 @@ def kernels(code: int):
                         adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
                                 surrogate, slope, x, h, grad_state[b - start], current_rows[t, b], accumulator, learn)
                         if learn_weight and t > 0:  # dU^T[j] += g_I[t] for the neurons j that spiked at t-1
-                            scatter_rows(weight_grad, fired, 0, fired_indices(spike_rows[t - 1, b], half, fired),
-                                         current_rows[t, b], one)
+                            note_fired(lists, counts, fired, fired_indices(spike_rows[t - 1, b], half, fired),
+                                       t * batch_size + b)
+                if learn_weight and t > 0 and (t == 1 or (num_steps - t) % chunk_steps == 0):
+                    gather_outer(weight_grad, current_flat, lists, counts)
             partial_consts[part] = accumulator
             restore_denormals(mxcsr)
             held(owned_consts)
             held(owned_state)
             held(owned_step)
+            held(owned_lists)
+            held(owned_counts)
 
     return forward, backward
 
