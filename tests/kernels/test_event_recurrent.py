@@ -237,7 +237,7 @@ def test_refusals_and_the_unfused_path_for_a_readout_it_does_not_take() -> None:
     learned = LIFParams(tau=torch.full((4,), 2.0, dtype=torch.float64, requires_grad=True), threshold=0.5)
     assert not supports_event_recurrent_counts(linear, recurrent, readout, learned)
     expected = reference_counts(reference_recurrent(events, linear, recurrent, params), [(readout, learned)])
-    got = fast_recurrent_counts(events, linear, recurrent, params, readout, learned)
+    got = fast_recurrent_counts(events, linear, recurrent, params, [(readout, learned)])
     assert not type(got.grad_fn).__name__.startswith("_EventRecurrentCounts") and torch.equal(got, expected)
     with pytest.raises(ValueError, match="plain LIF"):
         event_recurrent_counts(events, linear, recurrent, params, readout, learned)

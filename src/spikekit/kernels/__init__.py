@@ -14,7 +14,9 @@ given time weights w [T], ``-> (spikes, sum over t of w[t] s[t])`` (what the lea
 ``CONV_ENGINES`` holds the same two engines for a conv layer (``spikekit.kernels.conv``).
 
 ``COUNT_ENGINES`` holds the same engines for a whole stack when only the output is wanted,
-``(inputs, layers) -> counts``: the last layer's spikes summed over time (``reference_counts``).
+``(inputs, layers) -> counts``: the last layer's spikes summed over time (``reference_counts``), and
+``RECURRENT_COUNT_ENGINES`` for such a stack on a recurrent layer, ``(inputs, linear, recurrent, params, layers)
+-> counts`` (``reference_recurrent_counts``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ from torch import Tensor, nn
 from spikekit.dynamics.neuron import NeuronParams
 from spikekit.kernels.conv import CONV_ENGINES
 from spikekit.kernels.event_layer import event_lif_layer
-from spikekit.kernels.fast import fast_counts, fast_layer, fast_recurrent
-from spikekit.kernels.reference import Layers, reference_counts, reference_layer, reference_recurrent
+from spikekit.kernels.fast import fast_counts, fast_layer, fast_recurrent, fast_recurrent_counts
+from spikekit.kernels.reference import (
+    Layers,
+    reference_counts,
+    reference_layer,
+    reference_recurrent,
+    reference_recurrent_counts,
+)
 from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, events_from_dense
 
 Inputs = Tensor | SpikeEvents | LazyEvents
@@ -39,6 +47,9 @@ CountEngine = Callable[[Inputs, Layers], Tensor]
 ENGINES: dict[str, Engine] = {"reference": reference_layer, "fast": fast_layer}
 RECURRENT_ENGINES: dict[str, RecurrentEngine] = {"reference": reference_recurrent, "fast": fast_recurrent}
 COUNT_ENGINES: dict[str, CountEngine] = {"reference": reference_counts, "fast": fast_counts}
+RecurrentCountEngine = Callable[[Inputs, nn.Linear, Tensor, NeuronParams, Layers], Tensor]
+RECURRENT_COUNT_ENGINES: dict[str, RecurrentCountEngine] = {"reference": reference_recurrent_counts,
+                                                             "fast": fast_recurrent_counts}
 
 
 def check_engine(name: str) -> str:
@@ -48,6 +59,6 @@ def check_engine(name: str) -> str:
     return name
 
 
-__all__ = ["CONV_ENGINES", "COUNT_ENGINES", "ENGINES", "RECURRENT_ENGINES", "CountEngine", "Engine", "Inputs",
-           "Layers", "LazyEvents", "RecurrentEngine", "SpikeEvents", "as_dense", "as_events", "check_engine",
-           "event_lif_layer", "events_from_dense"]
+__all__ = ["CONV_ENGINES", "COUNT_ENGINES", "ENGINES", "RECURRENT_COUNT_ENGINES", "RECURRENT_ENGINES", "CountEngine",
+           "Engine", "Inputs", "Layers", "LazyEvents", "RecurrentCountEngine", "RecurrentEngine", "SpikeEvents",
+           "as_dense", "as_events", "check_engine", "event_lif_layer", "events_from_dense"]

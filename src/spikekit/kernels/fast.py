@@ -85,14 +85,14 @@ def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Te
 
 
 def fast_recurrent_counts(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
-                          params: NeuronParams, readout: nn.Linear, readout_params: NeuronParams) -> Tensor:
-    """Spike counts [B, K] of a readout layer (``readout``, ``readout_params``) on a recurrent layer: fed by events,
-    one fused pass each way (``event_recurrent_counts``: no [T, B, N] spike gradient, the readout's current and
+                          params: NeuronParams, layers: Layers) -> Tensor:
+    """Same contract as ``reference_recurrent_counts``. One LIF readout layer on a recurrent layer fed by events runs
+    as one fused pass each way (``event_recurrent_counts``: no [T, B, N] spike gradient, the readout's current and
     weight gradient made at the spiking neurons); else ``fast_recurrent`` then ``fast_counts``.
 
     Measured on 700-256ra-20 (SHD's shape, T = 100, batch 128, counts): see the changelog."""
     events = as_events(inputs)
-    if events is not None and supports_event_recurrent_counts(linear, recurrent, readout, readout_params):
-        return event_recurrent_counts(events, linear, recurrent, params, readout, readout_params)
-    return fast_counts(fast_recurrent(inputs, linear, recurrent, params), [(readout, readout_params)])
-
+    if (len(layers) == 1 and events is not None
+            and supports_event_recurrent_counts(linear, recurrent, layers[0][0], layers[0][1])):
+        return event_recurrent_counts(events, linear, recurrent, params, *layers[0])
+    return fast_counts(fast_recurrent(inputs, linear, recurrent, params), layers)

@@ -50,6 +50,13 @@ def reference_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Li
     return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
 
 
+def reference_recurrent_counts(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
+                               params: NeuronParams, layers: Layers) -> Tensor:
+    """Output spike counts [B, N_out] of the fully connected ``layers`` on a recurrent layer: ``reference_recurrent``,
+    then ``reference_counts``."""
+    return reference_counts(reference_recurrent(inputs, linear, recurrent, params), layers)
+
+
 def weighted_sum(spikes: Tensor, time_weights: Tensor) -> Tensor:
     """sum over t of w[t] s[t]: spikes [T, B, N], w [T] -> [B, N] (one product over time)."""
     return torch.einsum("t,tbn->bn", time_weights.to(spikes.dtype), spikes)

@@ -11,9 +11,17 @@ from torch import Tensor, nn
 
 from spikekit.dynamics.lif import LIFParams
 from spikekit.dynamics.neuron import MODELS, NeuronParams, model_of
-from spikekit.kernels import COUNT_ENGINES, Inputs, LazyEvents, SpikeEvents, as_dense, as_events, check_engine
+from spikekit.kernels import (
+    COUNT_ENGINES,
+    RECURRENT_COUNT_ENGINES,
+    Inputs,
+    LazyEvents,
+    SpikeEvents,
+    as_dense,
+    as_events,
+    check_engine,
+)
 from spikekit.kernels.event_conv import ImageEvents
-from spikekit.kernels.fast import fast_recurrent_counts
 from spikekit.nn.conv import ConvLayer
 from spikekit.nn.flatten import Flatten
 from spikekit.nn.layer import LayerTrace, SNNLayer, trace_neurons
@@ -250,10 +258,9 @@ class SNN(nn.Module):
             tail -= 1
         layers = list(self.layers)  # slicing the ModuleList builds a new module each time: ~15 us a batch
         body, stack = layers[:tail], layers[tail:]
-        # A recurrent layer right under a one-layer readout: the fast engine runs both as one pass when the layer is
-        # fed events (kernels/event_recurrent.py, ``fast_recurrent_counts``)
-        fused = body.pop() if self.engine == "fast" and len(stack) == 1 and body and isinstance(
-            body[-1], RecurrentLayer) else None
+        # A recurrent layer right under the stack goes with it to the recurrent count engine, which in the fast
+        # engine runs the layer fed by events and a one-layer readout as one pass (kernels/event_recurrent.py)
+        recurrent = body.pop() if stack and body and isinstance(body[-1], RecurrentLayer) else None
         inputs, index = self._shaped(inputs), 0
         while index < len(body):
             layer, following = body[index], body[index + 1] if index + 1 < len(body) else None
@@ -261,12 +268,13 @@ class SNN(nn.Module):
                 inputs, index = layer(inputs, self.engine, following.kernel_size), index + 2
             else:
                 inputs, index = layer(inputs, self.engine), index + 1
-        if fused is not None:
-            return fast_recurrent_counts(inputs, fused.linear, fused.recurrent.weight, fused.params, stack[0].linear,
-                                         stack[0].params)
         if not stack:  # a recurrent output layer: its spikes, counted
             return inputs.sum(0)
-        return COUNT_ENGINES[self.engine](inputs, [(layer.linear, layer.params) for layer in stack])
+        layers = [(layer.linear, layer.params) for layer in stack]
+        if recurrent is not None:
+            return RECURRENT_COUNT_ENGINES[self.engine](inputs, recurrent.linear, recurrent.recurrent.weight,
+                                                        recurrent.params, layers)
+        return COUNT_ENGINES[self.engine](inputs, layers)
 
     def trace(self, inputs: Inputs) -> list[LayerTrace]:
         """Spikes, membranes and state (``LayerTrace``) of every spiking layer over time, flattened to
