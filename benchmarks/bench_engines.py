@@ -226,14 +226,21 @@ def step_of(model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: Ru
     return TrainingStep(model, optimizer, config, images, labels)
 
 
-def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor | BinnedSplit,
-                   input_shape: tuple[int, ...] = (1, 28, 28), start: tuple[dict, dict] | None = None,
-                   ) -> Callable[[int], None]:
-    """``arch``'s forward on ``engine`` without gradients, with ``start``'s weights when given."""
+def _model_at(arch: str, engine: str, num_steps: int, input_shape: tuple[int, ...],
+              start: tuple[dict, dict] | None) -> tuple[RunConfig, torch.nn.Module]:
+    """``arch``'s config and model on ``engine``, with ``start``'s weights when given."""
     config = _config(arch, engine, num_steps, input_shape)
     model = build_model(config)
     if start is not None:
         model.load_state_dict(start[0])
+    return config, model
+
+
+def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor | BinnedSplit,
+                   input_shape: tuple[int, ...] = (1, 28, 28), start: tuple[dict, dict] | None = None,
+                   ) -> Callable[[int], None]:
+    """``arch``'s forward on ``engine`` without gradients, with ``start``'s weights when given."""
+    config, model = _model_at(arch, engine, num_steps, input_shape, start)
 
     @torch.no_grad()
     def step(index: int) -> None:
@@ -245,10 +252,7 @@ def inference_step(arch: str, engine: str, num_steps: int, images: torch.Tensor 
 def hidden_firing(arch: str, num_steps: int, images: torch.Tensor | BinnedSplit, input_shape: tuple[int, ...],
                   start: tuple[dict, dict] | None) -> list[float]:
     """Spikes per neuron per step of each hidden layer with ``start``'s weights, on the call-0 batch."""
-    config = _config(arch, "fast", num_steps, input_shape)
-    model = build_model(config)
-    if start is not None:
-        model.load_state_dict(start[0])
+    config, model = _model_at(arch, "fast", num_steps, input_shape, start)
     _, layers = model.scores_and_spikes(_inputs(images, config, 0))
     hidden = layers if model.readout == "leaky" else layers[:-1]  # a leaky readout does not spike
     return [float(spikes.mean()) for spikes in hidden]
