@@ -56,9 +56,11 @@ LIMITS = {
                  "from the input events inside the same pass (`kernels/event_recurrent.py`: each row of current "
                  "goes from the events to the neurons while in cache, its gradient from the adjoint to dW and dU). "
                  "What bounds the ratio is the per-step work through U, and it grows with the hidden firing (the "
-                 "column on the right): forward, one row of U per spike; backward, the dense product back through "
-                 "U, then one row of dU per spike, where the reference's dense products cost the same whatever "
-                 "fires. So a network that fires less trains faster on the fast engine and not on the reference.",
+                 "column on the right): forward, one row of U per spike, from the core's second-level cache; "
+                 "backward, the dense product back through U, then dU from the spiking neurons (each neuron's "
+                 "gradient rows of a chunk of steps summed in registers and added to its row of dU once, "
+                 "`kernels/fired_outer.py`), where the reference's dense products cost the same whatever fires. So "
+                 "a network that fires less trains faster on the fast engine and not on the reference.",
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
               "compiled code for all samples of a thread at once. Each [T, B, N] tensor is 103 MB at batch 128 "
