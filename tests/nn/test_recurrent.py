@@ -34,37 +34,34 @@ def _gradients(net: SNN, inputs: torch.Tensor, engine: str) -> tuple[torch.Tenso
     return counts.detach(), [parameter.grad.clone() for parameter in net.parameters()]
 
 
-def test_engines_agree_for_recurrent_hidden_and_output_layers() -> None:
-    torch.manual_seed(1)
-    net = SNN("12ra-7-5r", ALIFParams(tau=3.0, tau_adapt=6.0, beta=0.4, threshold=0.3), input_shape=(4,)).double()
+def _check_engines_agree(net: SNN, inputs: torch.Tensor, num_parameters: int) -> None:
+    """Counts equal and float64 gradients of every parameter within rounding, fast against reference, weights x4
+    first so that every layer spikes."""
     with torch.no_grad():
         for layer in net.layers:
             layer.linear.weight.mul_(4.0)
-    inputs = (torch.rand(40, 6, 4, dtype=torch.float64) < 0.5).double()
     expected_counts, expected = _gradients(net, inputs, "reference")
     counts, grads = _gradients(net, inputs, "fast")
     assert torch.equal(counts, expected_counts) and expected_counts.sum() > 0
-    assert len(grads) == len(expected) == 8  # W, b, U of the two recurrent layers; W, b of the middle one
+    assert len(grads) == len(expected) == num_parameters
     for mine, theirs in zip(grads, expected):
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
         assert theirs.abs().sum() > 0
+
+
+def test_engines_agree_for_recurrent_hidden_and_output_layers() -> None:
+    torch.manual_seed(1)
+    net = SNN("12ra-7-5r", ALIFParams(tau=3.0, tau_adapt=6.0, beta=0.4, threshold=0.3), input_shape=(4,)).double()
+    inputs = (torch.rand(40, 6, 4, dtype=torch.float64) < 0.5).double()
+    _check_engines_agree(net, inputs, 8)  # W, b, U of the two recurrent layers; W, b of the middle one
 
 
 def test_a_recurrent_layer_under_two_readout_layers_goes_to_the_recurrent_count_engine() -> None:
     # the network hands the recurrent layer and the stack above it to RECURRENT_COUNT_ENGINES: both engines agree
     torch.manual_seed(2)
     net = SNN("10r-6-4", LIFParams(tau=3.0, threshold=0.3), input_shape=(5,)).double()
-    with torch.no_grad():
-        for layer in net.layers:
-            layer.linear.weight.mul_(4.0)
     inputs = (torch.rand(30, 5, 5, dtype=torch.float64) < 0.4).double()
-    expected_counts, expected = _gradients(net, inputs, "reference")
-    counts, grads = _gradients(net, inputs, "fast")
-    assert torch.equal(counts, expected_counts) and expected_counts.sum() > 0
-    assert len(grads) == len(expected) == 7  # W, b, U of the recurrent layer; W, b of the two above it
-    for mine, theirs in zip(grads, expected):
-        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
-        assert theirs.abs().sum() > 0
+    _check_engines_agree(net, inputs, 7)  # W, b, U of the recurrent layer; W, b of the two above it
 
 
 def test_trace_replays_the_layers_spikes() -> None:
