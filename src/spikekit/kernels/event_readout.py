@@ -69,8 +69,8 @@ from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import add_rows, scatter_rows, weighted_rows
 from spikekit.kernels.intrinsics.select import fired_indices
-from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
+from spikekit.kernels.readout import readout_adjoint, readout_scan
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
 
@@ -207,31 +207,6 @@ def padded_rows(rows: Tensor) -> Tensor:
     return padded
 
 
-def readout_scan(current: Tensor, params: LIFParams, keep: bool) -> tuple[Tensor, Tensor]:
-    """The readout's LIF over all samples at once, vectorised across the B*KP columns (as in ``readout``), from its
-    current [T, B, KP]: (counts [B*KP], its pre-reset membranes [T, B*KP] for the adjoint if ``keep``, else [T, 0])."""
-    num_steps, columns = current.shape[0], current.shape[1] * current.shape[2]
-    counts = current.new_zeros(columns)
-    pre = current.new_empty(num_steps, columns if keep else 0)
-    dtype = current.numpy().dtype.type
-    scan_kernel(current.view(num_steps, columns).numpy(), current.new_zeros(columns).numpy(), dtype(params.tau),
-                dtype(params.threshold), dtype(params.reset), column_chunks(columns), (False, keep),
-                current.new_empty(0, 0).numpy(), pre.numpy(), counts.numpy())
-    return counts, pre
-
-
-def readout_adjoint(grad_counts: Tensor, pre: Tensor, params: LIFParams) -> Tensor:
-    """g_I2 [T, B*KP], the readout current's gradient, from the counts' gradient [B, K] (every step's spike
-    gradient) and ``readout_scan``'s ``pre``."""
-    columns = pre.shape[1]
-    grad = torch.empty_like(pre)
-    dtype = pre.numpy().dtype.type
-    adjoint_kernel(padded_rows(grad_counts).view(1, columns).numpy(), pre.numpy(), dtype(params.threshold),
-                   dtype(params.tau), SURROGATES[params.surrogate].code, dtype(params.slope),
-                   pre.new_zeros(columns).numpy(), column_chunks(columns), grad.numpy())
-    return grad
-
-
 class _EventReadout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, consts: Tensor, readout_weight: Tensor,  # type: ignore[override]
@@ -269,7 +244,7 @@ class _EventReadout(torch.autograd.Function):
         num_parts, num_outputs = thread_parts(batch_size), readout_weight.shape[0]
         dtype = saved.numpy().dtype.type
         # g_I2 of every step first: the readout's adjoint does not depend on the hidden layer.
-        readout_grad = readout_adjoint(grad_counts, readout_pre, readout)
+        readout_grad = readout_adjoint(padded_rows(grad_counts), readout_pre, readout)
         padded = _padded(num_outputs, saved)
         # One private accumulator per thread, summed after: no two threads write the same row.
         partials = (saved.new_empty(num_parts, events.num_inputs, width), saved.new_empty(num_parts, width),

@@ -73,13 +73,14 @@ from spikekit.kernels.event_layer import (
     thread_parts,
     transpose_part,
 )
-from spikekit.kernels.event_readout import padded_rows, readout_adjoint, readout_scan
+from spikekit.kernels.event_readout import padded_rows
 from spikekit.kernels.fired_outer import CHUNK_ROWS, gather_outer, note_fired
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
+from spikekit.kernels.readout import readout_adjoint, readout_scan
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
 
@@ -385,7 +386,7 @@ class _EventRecurrentCounts(torch.autograd.Function):
         readout_params: LIFParams = ctx.readout_params
         num_steps, batch_size = saved.shape[0], saved.shape[1]
         # g_I2 of every step first: the readout's adjoint does not depend on the recurrent layer.
-        readout_grad = readout_adjoint(grad_counts, readout_pre, readout_params)
+        readout_grad = readout_adjoint(padded_rows(grad_counts), readout_pre, readout_params)
         grad_weight, grad_bias, grad_recurrent, grad_consts, (grad_readout_weight, grad_readout_bias) = _backward_pass(
             ctx.events, saved, spikes, recurrent, packed, ctx.model, ctx.transpose,
             (bool(ctx.needs_input_grad[2]), bool(ctx.needs_input_grad[3])), None, None,

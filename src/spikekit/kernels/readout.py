@@ -19,6 +19,32 @@ from spikekit.dynamics.surrogate import SURROGATES
 from spikekit.kernels.lif_fused import adjoint_kernel, column_chunks, scan_kernel
 
 
+def readout_scan(current: Tensor, params: LIFParams, keep: bool) -> tuple[Tensor, Tensor]:
+    """A readout's LIF over all samples at once, vectorised across the B*K columns, from its current [T, B, K]
+    (K may be padded: ``event_readout.padded_rows``): (counts [B*K], its pre-reset membranes [T, B*K] for the
+    adjoint if ``keep``, else [T, 0])."""
+    num_steps, columns = current.shape[0], current.shape[1] * current.shape[2]
+    counts = current.new_zeros(columns)
+    pre = current.new_empty(num_steps, columns if keep else 0)
+    dtype = current.numpy().dtype.type
+    scan_kernel(current.view(num_steps, columns).numpy(), current.new_zeros(columns).numpy(), dtype(params.tau),
+                dtype(params.threshold), dtype(params.reset), column_chunks(columns), (False, keep),
+                current.new_empty(0, 0).numpy(), pre.numpy(), counts.numpy())
+    return counts, pre
+
+
+def readout_adjoint(grad_counts: Tensor, pre: Tensor, params: LIFParams) -> Tensor:
+    """g_I [T, B*K], the readout current's gradient, from the counts' gradient [B, K] (every step's spike gradient;
+    laid out as ``readout_scan``'s columns, padding included) and ``readout_scan``'s ``pre``."""
+    columns = pre.shape[1]
+    grad = torch.empty_like(pre)
+    dtype = pre.numpy().dtype.type
+    adjoint_kernel(grad_counts.contiguous().view(1, columns).numpy(), pre.numpy(), dtype(params.threshold),
+                   dtype(params.tau), SURROGATES[params.surrogate].code, dtype(params.slope),
+                   pre.new_zeros(columns).numpy(), column_chunks(columns), grad.numpy())
+    return grad
+
+
 class _Readout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, inputs: Tensor, weight: Tensor, bias: Tensor, params: LIFParams,  # type: ignore[override]
@@ -26,13 +52,7 @@ class _Readout(torch.autograd.Function):
         num_steps, batch_size, num_inputs = inputs.shape
         flat = inputs.detach().reshape(num_steps * batch_size, num_inputs)
         current = torch.addmm(bias.detach(), flat, weight.detach().t())  # [T*B, K]: one GEMM over all steps
-        columns = batch_size * weight.shape[0]
-        counts = current.new_zeros(columns)
-        pre = current.new_empty(num_steps, columns if keep_pre else 0)
-        dtype = current.numpy().dtype.type
-        scan_kernel(current.view(num_steps, columns).numpy(), current.new_zeros(columns).numpy(), dtype(params.tau),
-                    dtype(params.threshold), dtype(params.reset), column_chunks(columns), (False, keep_pre),
-                    current.new_empty(0, 0).numpy(), pre.numpy(), counts.numpy())
+        counts, pre = readout_scan(current.view(num_steps, batch_size, weight.shape[0]), params, keep_pre)
         ctx.save_for_backward(flat, weight, pre)
         ctx.params, ctx.shape = params, inputs.shape
         return counts.view(batch_size, weight.shape[0])
@@ -40,13 +60,7 @@ class _Readout(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_counts: Tensor):  # type: ignore[override]
         flat, weight, pre = ctx.saved_tensors
-        params: LIFParams = ctx.params
-        grad_current = torch.empty_like(pre)
-        dtype = pre.numpy().dtype.type
-        adjoint_kernel(grad_counts.contiguous().view(1, -1).numpy(), pre.numpy(), dtype(params.threshold),
-                       dtype(params.tau), SURROGATES[params.surrogate].code, dtype(params.slope),
-                       pre.new_zeros(pre.shape[1]).numpy(), column_chunks(pre.shape[1]), grad_current.numpy())
-        grad_current = grad_current.view(flat.shape[0], weight.shape[0])  # [T*B, K]
+        grad_current = readout_adjoint(grad_counts, pre, ctx.params).view(flat.shape[0], weight.shape[0])  # [T*B, K]
         grad_inputs = (grad_current @ weight).view(ctx.shape) if ctx.needs_input_grad[0] else None
         return grad_inputs, grad_current.t() @ flat, grad_current.sum(0), None, None
 
