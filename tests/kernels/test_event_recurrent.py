@@ -147,27 +147,36 @@ def test_a_layer_without_a_bias_takes_the_unfused_path_and_equals_the_reference(
                                reference_recurrent(events, linear, recurrent, params))
 
 
-@pytest.mark.parametrize("uses", ["sum", "sum and spikes"])
-def test_the_time_weighted_sum_and_its_gradient_equal_the_reference(uses: str) -> None:
-    # The leaky readout's path: sum over t of w[t] s[t] made in the pass; its gradient reaches the spikes step by step
-    # (with no gradient on the spikes themselves when only the sum is read: the backward's empty-gradient case).
+@pytest.mark.parametrize("spikes_too", [False, True], ids=["alone", "and spikes"])
+@pytest.mark.parametrize("output", ["time weights", "readout"])
+def test_a_sum_or_readout_current_made_in_the_pass_equals_the_reference_with_gradients(output: str,
+                                                                                      spikes_too: bool) -> None:
+    # The leaky readout's paths: sum over t of w[t] s[t] (constant w), or a readout's current [T, B, K] (learned time
+    # constants), made in the pass; their gradient reaches the spikes step by step (with no gradient on the spikes
+    # themselves when only the sum or current is read: the backward's empty-gradient case).
     events = _complement_coded(num_steps=12, batch=11)
     linear, recurrent = _layer(events.num_inputs, 20, seed=12)
     constants = _constants(ALIFParams, 20, seed=13)
     params = ALIFParams(**constants)
     weights = torch.rand(12, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
-    expected, expected_sum = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params, weights)
-    got, got_sum = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, weights)
+    readout = _readout(20, 7, seed=22)
+    extra = {"time_weights": weights} if output == "time weights" else {"readout": readout}
+    expected, expected_out = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params, **extra)
+    got, got_out = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, **extra)
     assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.5
-    torch.testing.assert_close(got_sum, torch.einsum("t,tbn->bn", weights, expected), rtol=1e-12, atol=1e-12)
-    scale = torch.randn(11, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(15))
+    if output == "time weights":
+        torch.testing.assert_close(got_out, torch.einsum("t,tbn->bn", weights, expected), rtol=1e-12, atol=1e-12)
+    else:
+        assert got_out.shape == (12, 11, 7)
+        torch.testing.assert_close(got_out, readout(expected), rtol=1e-12, atol=1e-12)
+    scale = torch.randn(got_out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(15))
     leaves = [linear.weight, linear.bias, recurrent, *constants.values()]
+    leaves += [readout.weight, readout.bias] if output == "readout" else []
 
-    def loss(spikes, summed):
-        return (summed * scale).sum() + ((spikes * spikes.flip(0)).sum() if uses == "sum and spikes" else 0)
-    mine = torch.autograd.grad(loss(got, got_sum), leaves)
-    theirs = torch.autograd.grad(loss(expected, expected_sum), leaves)
-    for grad, reference in zip(mine, theirs):
+    def loss(spikes, out):
+        return (out * scale).sum() + ((spikes * spikes.flip(0)).sum() if spikes_too else 0)
+    for grad, reference in zip(torch.autograd.grad(loss(got, got_out), leaves),
+                               torch.autograd.grad(loss(expected, expected_out), leaves)):
         torch.testing.assert_close(grad, reference, rtol=1e-9, atol=1e-11)
         assert reference.abs().sum() > 0
 
@@ -245,3 +254,15 @@ def test_refusals_and_the_unfused_path_for_a_readout_it_does_not_take() -> None:
         event_recurrent_counts(_on_only(inputs=9), linear, recurrent, params, readout, LIFParams())
     with pytest.raises(ValueError, match="readout"):
         event_recurrent_counts(events, linear, recurrent, params, _readout(11, 4, seed=8), LIFParams())
+
+
+def test_a_readout_with_time_weights_or_of_another_dtype_is_refused() -> None:
+    events = _on_only(batch=2)
+    linear, recurrent = _layer(events.num_inputs, 6, seed=24)
+    for readout, weights in ((_readout(6, 3, seed=25), torch.ones(11, dtype=torch.float64)),
+                             (_readout(6, 3, seed=25, dtype=torch.float32), None)):
+        with pytest.raises(ValueError, match="readout must be"):
+            event_recurrent_layer(events, linear.weight, linear.bias, recurrent, LIFParams(), weights, readout)
+    with pytest.raises(ValueError, match="not both"):
+        reference_recurrent(events.to_dense(torch.float64), linear, recurrent, LIFParams(),
+                            torch.ones(11, dtype=torch.float64), _readout(6, 3, seed=25))

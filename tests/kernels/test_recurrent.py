@@ -7,6 +7,7 @@ import torch
 
 from spikekit.dynamics.alif import ALIFParams
 from spikekit.dynamics.lif import LIFParams
+from spikekit.kernels.fast import fast_recurrent
 from spikekit.kernels.recurrent import recurrent_scan
 from spikekit.kernels.reference import reference_recurrent
 from tests.kernels.test_generic_scan import (
@@ -102,3 +103,74 @@ def test_gradients_match_finite_differences_below_threshold(params_type) -> None
     zero = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
     check_finite_differences_below_threshold(params_type, lambda current, params: recurrent_scan(current, zero,
                                                                                                     params))
+
+
+def _readout(inputs: int, outputs: int, seed: int, dtype=torch.float64) -> torch.nn.Linear:
+    torch.manual_seed(seed)
+    return torch.nn.Linear(inputs, outputs).to(dtype)
+
+
+@pytest.mark.parametrize("params_type", MODEL_PARAMS)
+@pytest.mark.parametrize("uses", ["readout", "readout and spikes"])
+def test_a_readout_in_the_passes_gives_its_current_and_the_reference_gradients(params_type, uses: str) -> None:
+    # the readout's current from the rows of W2^T of the neurons that spiked; backward W2^T g_I2[t] per step, with no
+    # gradient on the spikes themselves (the empty-gradient case) or with one
+    current, weight = _case(11)
+    constants = _constants(params_type, 9)
+    params = params_type(**constants)
+    readout = _readout(9, 5, seed=12)
+    spikes, readout_current = recurrent_scan(current, weight, params, readout)
+    expected = _reference(current, weight, params)
+    assert torch.equal(spikes, expected) and readout_current.shape == (23, 11, 5)
+    torch.testing.assert_close(readout_current, readout(expected), rtol=1e-12, atol=1e-12)
+    scale = torch.randn(23, 11, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    leaves = [current, weight, readout.weight, readout.bias, *constants.values()]
+
+    def loss(spikes, readout_current):
+        return (readout_current * scale).sum() + ((spikes * spikes.flip(0)).sum() if uses != "readout" else 0)
+    mine = torch.autograd.grad(loss(spikes, readout_current), leaves)
+    theirs = torch.autograd.grad(loss(expected, readout(expected)), leaves)
+    for grad, reference in zip(mine, theirs):
+        torch.testing.assert_close(grad, reference, rtol=1e-9, atol=1e-11)
+        assert reference.abs().sum() > 0
+
+
+def test_a_float32_readout_wider_than_a_vector_equals_the_float64_one() -> None:
+    # 20 outputs: W2^T's rows padded to 32 columns, two vectors; float32 against the same network in float64
+    current, weight = _case(14, batch=6, width=40, dtype=torch.float32)
+    with torch.no_grad():
+        weight.mul_(0.3)
+    params = LIFParams(tau=3.0, threshold=0.9)
+    readout = _readout(40, 20, seed=15, dtype=torch.float32)
+    spikes, readout_current = recurrent_scan(current, weight, params, readout)
+    readout64 = _readout(40, 20, seed=15)
+    current64, weight64 = current.detach().double().requires_grad_(), weight.detach().double().requires_grad_()
+    spikes64, readout_current64 = recurrent_scan(current64, weight64, params, readout64)
+    assert torch.equal(spikes.double(), spikes64) and 0.05 < spikes64.mean() < 0.9
+    torch.testing.assert_close(readout_current.double(), readout_current64, rtol=1e-5, atol=1e-5)
+    leaves, leaves64 = [current, weight, readout.weight, readout.bias], [current64, weight64, readout64.weight,
+                                                                          readout64.bias]
+    scale = torch.randn(23, 6, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(17))
+    mine = torch.autograd.grad((readout_current * scale.float()).sum(), leaves)
+    theirs = torch.autograd.grad((readout_current64 * scale).sum(), leaves64)
+    for grad, grad64 in zip(mine, theirs):
+        torch.testing.assert_close(grad.double(), grad64, rtol=1e-4, atol=1e-4)
+        assert grad64.abs().sum() > 0
+
+
+def test_a_readout_without_a_bias_or_of_another_dtype_is_refused_and_the_fast_engine_runs_it_unfused() -> None:
+    current, weight = _case(16)
+    params = LIFParams(tau=3.0, threshold=0.9)
+    for readout in (torch.nn.Linear(9, 4, bias=False).double(), torch.nn.Linear(9, 4)):
+        with pytest.raises(ValueError, match="readout must be"):
+            recurrent_scan(current, weight, params, readout)
+    readout = torch.nn.Linear(9, 4, bias=False).double()
+    identity = torch.nn.Linear(9, 9, bias=False).double()
+    with torch.no_grad():
+        identity.weight.copy_(torch.eye(9, dtype=torch.float64))
+    spikes, readout_current = fast_recurrent(current, identity, weight, params, readout=readout)
+    expected = _reference(current, weight, params)
+    assert torch.equal(spikes, expected)
+    torch.testing.assert_close(readout_current, readout(expected), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="not both"):
+        fast_recurrent(current, identity, weight, params, torch.ones(23, dtype=torch.float64), readout)

@@ -92,7 +92,7 @@ def test_a_recurrent_layer_under_the_leaky_readout_makes_its_sum_in_the_pass(win
     from spikekit.spike_events import events_from_dense
     calls = []
     fused = fast.event_recurrent_layer
-    monkeypatch.setattr(fast, "event_recurrent_layer", lambda *args: calls.append(args[-1]) or fused(*args))
+    monkeypatch.setattr(fast, "event_recurrent_layer", lambda *args: calls.append(args[5]) or fused(*args))  # w
     torch.manual_seed(3)
     net = SNN("12ra-4", LIFParams(tau=4.0, threshold=0.3), input_shape=(6,), readout="leaky",
               readout_window=window).double()
@@ -122,3 +122,37 @@ def test_a_conv_first_layer_fed_events_under_a_recurrent_layer_and_the_leaky_rea
     expected, expected_spikes = net.scores_and_spikes(dense.reshape(5, 3, 2, 4, 4))
     torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
     assert torch.equal(spikes[1], expected_spikes[1])
+
+
+@pytest.mark.parametrize("fed", ["dense", "events"])
+def test_a_recurrent_layer_under_a_learned_tau_makes_the_readouts_current_in_its_passes(fed: str, monkeypatch) -> None:
+    # One learned tau per output neuron (weights [T, C] that want a gradient): the fast engine's recurrent kernels make
+    # the output layer's current W2 s[t] + b2 themselves; scores and every gradient (tau's included) equal the
+    # reference engine's, which runs the output's linear after its loop.
+    import spikekit.kernels.fast as fast
+    from spikekit.dynamics.alif import ALIFParams
+    from spikekit.nn.neurons import LIF
+    from spikekit.spike_events import events_from_dense
+    kernel = "event_recurrent_layer" if fed == "events" else "recurrent_scan"
+    calls, fused = [], getattr(fast, kernel)
+    monkeypatch.setattr(fast, kernel, lambda *args: calls.append(args[-1]) or fused(*args))
+    torch.manual_seed(5)
+    output = LIF(learn=("tau",), shape=4, tau=torch.tensor([2.0, 3.5, 10.0, 40.0]))  # per-neuron, learned
+    net = SNN("12ra-4", [ALIFParams(tau=4.0, threshold=0.3), output], input_shape=(6,), readout="leaky",
+              readout_window=0.5).double()
+    dense = (torch.rand(30, 5, 6, dtype=torch.float64) < 0.4).double()
+    scores, spikes = net.scores_and_spikes(events_from_dense(dense) if fed == "events" else dense)
+    assert len(calls) == 1 and calls[0] is net.layers[-1].linear
+    grads = torch.autograd.grad((scores * torch.arange(1.0, 5.0, dtype=torch.float64)).sum(), list(net.parameters()))
+    net.engine = "reference"
+    expected, expected_spikes = net.scores_and_spikes(dense)
+    assert torch.equal(spikes[0], expected_spikes[0]) and 0.02 < spikes[0].mean() < 0.5
+    torch.testing.assert_close(scores, expected, rtol=1e-12, atol=1e-12)
+    stepped = _stepped(expected_spikes[0], net.layers[-1].linear, net.layers[-1].neuron.constant("tau"), 15)
+    torch.testing.assert_close(scores, stepped, rtol=1e-12, atol=1e-12)
+    names = [name for name, _ in net.named_parameters()]
+    theirs = torch.autograd.grad((expected * torch.arange(1.0, 5.0, dtype=torch.float64)).sum(), list(net.parameters()))
+    assert any("tau" in name for name in names)
+    for name, mine, reference in zip(names, grads, theirs):
+        torch.testing.assert_close(mine, reference, rtol=1e-9, atol=1e-11, msg=name)
+        assert reference.abs().sum() > 0, name

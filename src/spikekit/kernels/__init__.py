@@ -8,8 +8,11 @@ Every engine has the signature ``(inputs, linear, params) -> spikes``:
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
 
 ``RECURRENT_ENGINES`` holds the same two engines for a recurrent layer, ``(inputs, linear, recurrent, params,
-time_weights=None) -> spikes`` with ``recurrent`` the layer's U [N_out, N_out] (``spikekit.kernels.recurrent``);
-given time weights w [T], ``-> (spikes, sum over t of w[t] s[t])`` (what the leaky readout reads).
+time_weights=None, readout=None) -> spikes`` with ``recurrent`` the layer's U [N_out, N_out]
+(``spikekit.kernels.recurrent``); given time weights w [T], ``-> (spikes, sum over t of w[t] s[t])`` (what the leaky
+readout reads when its weights over time are constants); given a ``readout`` ``nn.Linear`` N_out -> K instead,
+``-> (spikes, readout(spikes) [T, B, K])`` (what it reads when they are learned), which the fast engine makes in the
+layer's own passes.
 
 ``CONV_ENGINES`` holds the same two engines for a conv layer (``spikekit.kernels.conv``).
 
@@ -41,7 +44,8 @@ from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, 
 Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, NeuronParams], Tensor]
 
-RecurrentEngine = Callable[..., Tensor | tuple[Tensor, Tensor]]  # (inputs, linear, U, params, time_weights=None)
+# (inputs, linear, U, params, time_weights=None, readout=None)
+RecurrentEngine = Callable[..., Tensor | tuple[Tensor, Tensor]]
 CountEngine = Callable[[Inputs, Layers], Tensor]
 
 ENGINES: dict[str, Engine] = {"reference": reference_layer, "fast": fast_layer}

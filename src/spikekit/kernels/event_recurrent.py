@@ -24,6 +24,8 @@ all B*KP columns at once; backward, its adjoint first (it does not depend on the
 gradient takes W2^T g_I2[t] per step (``rows.weighted_rows``), and dW2^T is scattered at the neurons that spiked.
 Unfused, the readout's current was one GEMM over T*B rows, and its backward two more, one of which wrote the
 [T, B, N] spike gradient that the layer's backward read back.
+``event_recurrent_layer(..., readout=)`` runs the same readout part and returns its current [T, B, K] itself (what
+the leaky readout with learned or per-neuron time constants weighs over time: ``nn.network.SNN._leaky``).
 
 Why fused: run as ``event_linear`` then ``recurrent.recurrent_scan``, the [T, B, N] current was written by one
 pass and read by the next, and its gradient g_I written by the scan's backward and read back for dW (13 MB each
@@ -80,7 +82,7 @@ from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denor
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
-from spikekit.kernels.readout import readout_adjoint, readout_scan
+from spikekit.kernels.readout import readout_adjoint, readout_scan, supports_fused_readout
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
 
@@ -343,24 +345,35 @@ def _backward_pass(events: SpikeEvents, saved: Tensor, spikes: Tensor, recurrent
 class _EventRecurrent(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor,  # type: ignore[override]
-                events: SpikeEvents, model: tuple[int, int, float], keep: bool,
-                time_weights: Tensor | None) -> tuple[Tensor, Tensor]:
-        spikes, saved, summed, _, transpose, packed, time_weights = _forward_pass(
-            events, weight, bias, recurrent, consts, model[0], keep, time_weights, None)
-        ctx.save_for_backward(saved, spikes, recurrent, packed, time_weights)
+                readout_weight: Tensor | None, readout_bias: Tensor | None, events: SpikeEvents,
+                model: tuple[int, int, float], keep: bool,
+                time_weights: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        readout = None if readout_weight is None else (  # W2^T and b2 padded to whole vectors
+            padded_rows(readout_weight.detach().t()), padded_rows(readout_bias.detach().view(1, -1))[0])
+        spikes, saved, summed, readout_current, transpose, packed, time_weights = _forward_pass(
+            events, weight, bias, recurrent, consts, model[0], keep, time_weights, readout)
+        ctx.save_for_backward(saved, spikes, recurrent, packed, time_weights, readout_weight)
         ctx.events, ctx.model, ctx.transpose = events, model, transpose
         ctx.set_materialize_grads(False)  # an output no loss reads gets None, and costs the backward nothing
-        return spikes, summed
+        return spikes, summed, readout_current[..., :0 if readout_weight is None else readout_weight.shape[0]]
 
     @staticmethod
-    def backward(ctx, grad_spikes: Tensor | None, grad_summed: Tensor | None):  # type: ignore[override]
-        saved, spikes, recurrent, packed, time_weights = ctx.saved_tensors
+    def backward(ctx, grad_spikes: Tensor | None, grad_summed: Tensor | None,  # type: ignore[override]
+                 grad_readout: Tensor | None):
+        saved, spikes, recurrent, packed, time_weights, readout_weight = ctx.saved_tensors
         weighted = grad_summed is not None and len(time_weights) > 0
-        grad_weight, grad_bias, grad_recurrent, grad_consts, _ = _backward_pass(
+        readout = None
+        if grad_readout is not None:  # g_I2 padded as the forward's readout current, zeros past column K
+            num_steps, batch_size, num_outputs = grad_readout.shape
+            padded = padded_rows(grad_readout.reshape(num_steps * batch_size, num_outputs))
+            readout = (padded.view(num_steps, batch_size, -1), readout_weight.detach().contiguous())
+        grad_weight, grad_bias, grad_recurrent, grad_consts, readout_grads = _backward_pass(
             ctx.events, saved, spikes, recurrent, packed, ctx.model, ctx.transpose,
             (bool(ctx.needs_input_grad[2]), bool(ctx.needs_input_grad[3])), grad_spikes,
-            (time_weights, grad_summed) if weighted else None, None)
-        return grad_weight, grad_bias, grad_recurrent, grad_consts, None, None, None, None
+            (time_weights, grad_summed) if weighted else None, readout)
+        grad_readout_weight, grad_readout_bias = readout_grads if readout_grads is not None else (None, None)
+        return (grad_weight, grad_bias, grad_recurrent, grad_consts, grad_readout_weight, grad_readout_bias,
+                None, None, None, None)
 
 
 class _EventRecurrentCounts(torch.autograd.Function):
@@ -402,7 +415,8 @@ def supports_event_recurrent(weight: Tensor, recurrent: Tensor, bias: Tensor | N
 
 
 def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, params,
-                          time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                          time_weights: Tensor | None = None,
+                          readout: torch.nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Spikes of a recurrent layer (``I[t] = W x[t] + b + U s[t-1]``, then the neurons of ``params`` from rest)
     whose input spikes are ``events``.
 
@@ -415,9 +429,14 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
             w[t] s[t] [B, N], made as the spikes are (what a readout linear in the spikes over time reads:
             ``nn.readout.leaky_scores``' weights), and its gradient reaches the spikes inside the backward pass,
             step by step, instead of as a [T, B, N] tensor.
+        readout: an ``nn.Linear`` N -> K with a bias, of W's dtype, or None (not with ``time_weights``). Given, the
+            layer also returns its current [T, B, K] = readout(spikes), made in the pass from the rows of W2^T of
+            the neurons that spiked, and backward W2^T g_I2[t] reaches the spikes step by step (module docstring;
+            what a leaky readout whose weights over time are learned reads).
     Returns:
         spikes [T, B, N] in {0., 1.}, differentiable in W, b, U and the tensor constants (surrogate gradient),
-        equal to ``reference.reference_recurrent`` of the same layer; with ``time_weights``, (spikes, sum).
+        equal to ``reference.reference_recurrent`` of the same layer; with ``time_weights``, (spikes, sum); with
+        ``readout``, (spikes, its current), the current differentiable in the readout's weight and bias too.
     """
     if events.num_inputs != weight.shape[1]:
         raise ValueError(f"events have {events.num_inputs} inputs but the weight expects {weight.shape[1]}")
@@ -430,12 +449,19 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     if time_weights is not None and (time_weights.requires_grad or time_weights.shape != (events.shape[0],)):
         raise ValueError(f"time_weights must be constants [T] = [{events.shape[0]}] (no gradient), got "
                          f"{list(time_weights.shape)}{' requiring a gradient' if time_weights.requires_grad else ''}")
+    if readout is not None and (time_weights is not None or not supports_fused_readout(weight, readout)):
+        raise ValueError("event_recurrent_layer's readout must be float32/float64 CPU weights [K, N] and a bias of "
+                         "W's dtype, without time_weights")
     consts = kernel_constants(params, (weight.shape[0],), weight)
-    keep = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad or recurrent.requires_grad
-                                        or consts.requires_grad)
+    parameters = (weight, bias, recurrent, consts) + (() if readout is None else (readout.weight, readout.bias))
+    keep = torch.is_grad_enabled() and any(parameter.requires_grad for parameter in parameters)
     model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
     weights = None if time_weights is None else time_weights.to(weight.dtype).contiguous()
-    spikes, summed = _EventRecurrent.apply(weight, bias, recurrent, consts, events, model, keep, weights)
+    spikes, summed, readout_current = _EventRecurrent.apply(
+        weight, bias, recurrent, consts, None if readout is None else readout.weight,
+        None if readout is None else readout.bias, events, model, keep, weights)
+    if readout is not None:
+        return spikes, readout_current
     return spikes if time_weights is None else (spikes, summed)
 
 
@@ -475,9 +501,8 @@ def supports_event_recurrent_counts(linear: torch.nn.Module, recurrent: Tensor, 
                                     readout_params) -> bool:
     """Whether ``event_recurrent_counts`` runs: the layer as ``supports_event_recurrent``, U square, a readout
     [K, N] with a bias, of the same dtype, and a plain LIF readout."""
-    weight, readout_weight = linear.weight, readout.weight
-    return (supports_event_recurrent(weight, recurrent, linear.bias) and readout.bias is not None
-            and recurrent.shape == (weight.shape[0], weight.shape[0]) and readout_weight.dim() == 2
-            and readout_weight.shape[1] == weight.shape[0] and readout_weight.dtype == weight.dtype
-            and readout.bias.dtype == weight.dtype and readout_weight.device == weight.device
+    weight = linear.weight
+    return (supports_event_recurrent(weight, recurrent, linear.bias)
+            and recurrent.shape == (weight.shape[0], weight.shape[0]) and supports_fused_readout(weight, readout)
             and plain_lif(readout_params))
+

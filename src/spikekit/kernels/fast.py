@@ -22,7 +22,7 @@ from spikekit.kernels.event_recurrent import (
     supports_event_recurrent,
     supports_event_recurrent_counts,
 )
-from spikekit.kernels.readout import readout_counts, supports_readout
+from spikekit.kernels.readout import readout_counts, supports_fused_readout, supports_readout
 from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
 from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent, weighted_sum
 from spikekit.kernels.scan import plain_lif, scan_neurons
@@ -53,18 +53,25 @@ def input_current(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear) 
 
 
 def fast_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
-                   params: NeuronParams, time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                   params: NeuronParams, time_weights: Tensor | None = None,
+                   readout: nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Same contract as ``reference_recurrent``: fed by events, one fused pass (``event_recurrent``, which also makes
-    the ``time_weights`` sum); else the input part (``input_current``), then the recurrent scan."""
+    the ``time_weights`` sum or the ``readout``'s current); else the input part (``input_current``), then the
+    recurrent scan (which also makes the ``readout``'s current)."""
+    if time_weights is not None and readout is not None:
+        raise ValueError("a recurrent layer returns its time-weighted sum or a readout's current, not both")
+    if readout is not None and not supports_fused_readout(linear.weight, readout):
+        spikes = fast_recurrent(inputs, linear, recurrent, params)
+        return spikes, readout(spikes)
     events = as_events(inputs)
     constant = time_weights is None or not time_weights.requires_grad
     if events is not None and supports_event_recurrent(linear.weight, recurrent, linear.bias) and constant:
-        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, time_weights)
+        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, time_weights, readout)
     current = input_current(inputs, linear)
     if supports_recurrent_scan(current, recurrent):
-        spikes = recurrent_scan(current, recurrent, params)
+        spikes = recurrent_scan(current, recurrent, params, readout)
         return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
-    return reference_recurrent(inputs, linear, recurrent, params, time_weights)
+    return reference_recurrent(inputs, linear, recurrent, params, time_weights, readout)
 
 
 def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:

@@ -87,3 +87,12 @@ def readout_counts(inputs: Tensor, linear: nn.Linear, params: LIFParams) -> Tens
     keep_pre = torch.is_grad_enabled() and (inputs.requires_grad or linear.weight.requires_grad
                                             or linear.bias.requires_grad)
     return _Readout.apply(inputs.contiguous(), linear.weight, linear.bias, params, keep_pre)
+
+
+def supports_fused_readout(weight: Tensor, readout: nn.Module) -> bool:
+    """Whether ``readout`` can run inside the passes of the layer of weight W [N, N_in] that feeds it
+    (``event_recurrent``, ``recurrent``): weights [K, N] and a bias, of W's dtype and device."""
+    readout_weight, readout_bias = readout.weight, readout.bias
+    return (readout_bias is not None and readout_weight.dim() == 2 and readout_weight.shape[1] == weight.shape[0]
+            and readout_weight.dtype == readout_bias.dtype == weight.dtype
+            and readout_weight.device == readout_bias.device == weight.device)

@@ -38,6 +38,19 @@ of 700-256ra-20, T=100, batch 128, 22% firing, 2 threads), which read both back 
 pass measured the same backward alone (3,025 against 3,042 ns a sample-step, one thread, T=100, B=64) and a training
 step 5% less (median of 12 pairs, 49.8 against 52.4 ms; 2026-12-06), and was kept as the simpler pass.
 
+A readout fed by the spikes (an ``nn.Linear`` N -> K: the output layer under the leaky readout with learned or
+per-neuron time constants, ``nn.network.SNN._leaky``) can run inside the same passes, as in ``event_recurrent``:
+forward, its current b2 + W2 s[t] is made from the rows of W2^T of the neurons that spiked (padded to whole vectors,
+``event_readout.padded_rows``) into [T, B, KP]; backward, g_S[t] takes W2^T g_I2[t] in the same pass as U^T g_I[t+1]
+(``weighted_rows_quad`` over the rows of [U; W2], weighted by [g_I[t+1], g_I2[t]]), and dW2^T is scattered at the
+neurons that spiked. Unfused, the readout's current was a GEMM over T*B rows, and its backward two more, one of which
+wrote the [T, B, N] spike gradient (103 MB for S-MNIST at batch 128) that this backward read back. Measured
+(2026-12-07, Intel AVX-512, 2 threads, training step alternating in one process): S-MNIST ALIF (1-64ra-256ra-10,
+leaky readout, learned tau) 255.6 against 236.6 ms at batch 128 (9 of 11 pairs faster), 70.2 against 66.5 at batch
+32 (11 of 15); its adLIF recipe 60.5 against 59.7 (6 of 11) and the BRF one (256rb-10) 44.3 against 44.2 (9 of 15),
+i.e. the same. W2^T g_I2[t] made per sample apart (``rows.weighted_rows``, W2 loaded per sample) took back half the
+gain: 11 ms more backward than the stacked pass at batch 128 (torch.profiler).
+
 Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
 """
 
@@ -51,12 +64,14 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
+from spikekit.kernels.event_readout import padded_rows
 from spikekit.kernels.fired_outer import CHUNK_ROWS, gather_outer, note_fired
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
+from spikekit.kernels.readout import supports_fused_readout
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
 
 
@@ -66,11 +81,15 @@ def kernels(code: int):
     ``scan.kernels``)."""
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def forward(current, weight_t, consts, num_state, num_parts, keep, spikes, saved):
-        """current c [T, B, N]; weight_t U^T [N, N]; consts [P, N]. Out: spikes [T, B, N]; saved [T, B, K, N] if
-        keep, else [num_parts, 1, K, N] per-thread scratch."""
+    def forward(current, weight_t, consts, num_state, num_parts, keep, readout, spikes, saved, readout_current):
+        """current c [T, B, N]; weight_t U^T [N, N]; consts [P, N]; readout: (W2^T [N, KP], b2 [KP]) of a readout
+        fed by the spikes, zero past its K columns, or both empty. Out: spikes [T, B, N]; saved [T, B, K, N] if
+        keep, else [num_parts, 1, K, N] per-thread scratch; with the readout, readout_current [T, B, KP] = b2 + the
+        rows of W2^T of the neurons that spiked."""
         num_steps, batch_size, width = current.shape
         one, half = current.dtype.type(1), current.dtype.type(0.5)
+        readout_weight_t, readout_bias = readout
+        to_readout = readout_current.shape[0] > 0
         for part in numba.prange(num_parts):
             owned_consts = prepared(code, consts)  # private, with the factors (neurons.prepared)
             start, stop = part_range(part, num_parts, batch_size)
@@ -78,6 +97,7 @@ def kernels(code: int):
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             local, state = borrowed(owned_consts), borrowed(owned_state)
             current_rows, saved_rows, spike_rows = borrowed(current), borrowed(saved), borrowed(spikes)
+            readout_rows = borrowed(readout_current)
             row = np.empty(width, current.dtype)
             fired = np.empty(width, np.int32)
             for t in range(num_steps):
@@ -87,19 +107,30 @@ def kernels(code: int):
                         add_rows(row, weight_t, fired, 0, fired_indices(spike_rows[t - 1, b], half, fired), one)
                     saved_row = saved_rows[t, b] if keep else saved_rows[part, 0]
                     charge_and_fire(code, local, state[b - start], row, saved_row, spike_rows[t, b])
+                    if to_readout:  # the readout's current: its rows of the neurons that spiked, while in L1
+                        readout_row = readout_rows[t, b]
+                        readout_row[:] = readout_bias
+                        add_rows(readout_row, readout_weight_t, fired, 0, fired_indices(spike_rows[t, b], half, fired),
+                                 one)
             held(owned_consts)
             held(owned_state)
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def backward(grad_spikes, saved, spikes, weight, consts, num_state, surrogate, slope, learn, learn_weight,
-                 grad_current, partial_consts, partial_weight):
-        """grad_spikes dL/dS [T, B, N]; saved [T, B, K, N]; spikes [T, B, N]; weight U [N, N]; consts [P, N]. Out:
-        grad_current g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the constants' gradient
-        per thread; if ``learn_weight``, partial_weight [parts, N, N], one dU^T per thread."""
-        num_steps, batch_size, width = grad_spikes.shape
+                 readout, grad_current, partial_consts, partial_weight, partial_readout):
+        """grad_spikes dL/dS [T, B, N], or empty (no gradient reached the spikes themselves); saved [T, B, K, N];
+        spikes [T, B, N]; weight U [N, N]; consts [P, N]; readout: (g_I2 [T, B, KP], the gradient of the forward's
+        readout_current, and W2 [K, N]) or both empty: then the spikes' gradient also takes W2^T g_I2[t], made per
+        step. Out: grad_current g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the
+        constants' gradient per thread; if ``learn_weight``, partial_weight [parts, N, N], one dU^T per thread;
+        with the readout, partial_readout: (dW2^T [parts, N, KP], db2 [parts, KP]) per thread."""
+        num_steps, batch_size, width = grad_current.shape
         num_parts = partial_consts.shape[0]
         dtype = saved.dtype
-        half = dtype.type(0.5)
+        zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
+        direct = grad_spikes.shape[0] > 0
+        readout_grad, readout_weight = readout
+        to_readout = readout_grad.shape[0] > 0
         for part in numba.prange(num_parts):
             mxcsr = flush_denormals()  # the adjoint's decays make denormals (intrinsics.denormals)
             owned_consts, accumulator = prepared(code, consts), np.zeros_like(consts)
@@ -122,22 +153,51 @@ def kernels(code: int):
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
             local, grad_state, step_grad = borrowed(owned_consts), borrowed(owned_state), borrowed(owned_step)
             saved_rows, grad_rows, current_rows = borrowed(saved), borrowed(grad_spikes), borrowed(grad_current)
-            spike_rows = borrowed(spikes)
+            spike_rows, readout_rows = borrowed(spikes), borrowed(readout_grad)
+            readout_accumulator, readout_accumulator_bias = partial_readout[0][part], partial_readout[1][part]
+            if to_readout:
+                readout_accumulator[:] = zero
+                readout_accumulator_bias[:] = zero
+            # with the readout, one pass over [U; W2] makes U^T g_I[t+1] + W2^T g_I2[t], weighted by the rows of
+            # ``mixed``: each sample's g_I[t+1] then its g_I2[t] (totals past a last group's samples are not read)
+            num_outputs = readout_weight.shape[0]
+            owned_stacked = np.empty((width + num_outputs if to_readout else 0, width), dtype)
+            owned_mixed = np.zeros((QUAD, owned_stacked.shape[0]), dtype)
+            if to_readout:
+                owned_stacked[:width] = weight
+                owned_stacked[width:] = readout_weight
+            stacked, mixed = borrowed(owned_stacked), borrowed(owned_mixed)
             for t in range(num_steps - 1, -1, -1):
                 for first in range(start, stop, QUAD):
                     group = min(QUAD, stop - first)
-                    if t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] + dL/dS[t], four samples per pass over U
+                    if to_readout:  # g_S[t] = U^T g_I[t+1] + W2^T g_I2[t] (+ dL/dS[t] below), one pass over both
+                        for r in range(group):
+                            if t + 1 < num_steps:
+                                mixed[r, :width] = current_rows[t + 1, first + r]
+                            else:
+                                mixed[r, :width] = zero
+                            mixed[r, width:] = readout_rows[t, first + r, :num_outputs]
+                        weighted_rows_quad(step_grad, stacked, mixed)
+                    elif t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] (+ dL/dS[t] below), four samples per pass over U
                         if group == QUAD:
                             weighted_rows_quad(step_grad, weight, current_rows[t + 1, first:first + QUAD])
                         else:
                             padded[:group] = current_rows[t + 1, first:first + group]
                             weighted_rows_quad(step_grad, weight, padded)
-                        for r in range(group):
-                            target, loss_grad = step_grad[r], grad_rows[t, first + r]
+                    else:
+                        step_grad[:group] = zero
+                    for r in range(group):
+                        b, target = first + r, step_grad[r]
+                        if direct:
+                            loss_grad = grad_rows[t, b]
                             for j in range(width):
                                 target[j] += loss_grad[j]
-                    else:
-                        step_grad[:group] = grad_rows[t, first:first + group]
+                        if to_readout:  # dW2^T at the neurons that spiked, db2
+                            readout_row = readout_rows[t, b]
+                            count = fired_indices(spike_rows[t, b], half, fired)
+                            scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
+                            for k in range(readout_row.shape[0]):
+                                readout_accumulator_bias[k] += readout_row[k]
                     for r in range(group):
                         b = first + r
                         adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
@@ -154,14 +214,17 @@ def kernels(code: int):
             held(owned_step)
             held(owned_lists)
             held(owned_counts)
+            held(owned_stacked)
+            held(owned_mixed)
 
     return forward, backward
 
 
 class _RecurrentScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current: Tensor, weight: Tensor, consts: Tensor, code: int,  # type: ignore[override]
-                surrogate: tuple[int, float], keep: bool) -> Tensor:
+    def forward(ctx, current: Tensor, weight: Tensor, consts: Tensor,  # type: ignore[override]
+                readout_weight: Tensor | None, readout_bias: Tensor | None, code: int, surrogate: tuple[int, float],
+                keep: bool) -> tuple[Tensor, Tensor]:
         flat = current.detach().contiguous()
         num_steps, batch_size, width = flat.shape
         _, num_state, num_saved = SHAPES[code]
@@ -169,29 +232,51 @@ class _RecurrentScan(torch.autograd.Function):
         spikes = torch.empty_like(flat)
         saved = flat.new_empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width)
         packed, weight_t = consts.detach().contiguous(), weight.detach().t().contiguous()
-        kernels(code)[0](flat.numpy(), weight_t.numpy(), packed.numpy(), num_state, num_parts, keep, spikes.numpy(),
-                         saved.numpy())
-        ctx.save_for_backward(saved, spikes, weight, packed)
+        if readout_weight is None:  # the kernels' "no readout": empty arrays
+            readout, readout_current = (flat.new_empty(0, 0), flat.new_empty(0)), flat.new_empty(0, 0, 0)
+        else:  # W2^T and b2 padded to whole vectors (event_readout.padded_rows)
+            readout = (padded_rows(readout_weight.detach().t()), padded_rows(readout_bias.detach().view(1, -1))[0])
+            readout_current = flat.new_empty(num_steps, batch_size, readout[1].shape[0])
+        kernels(code)[0](flat.numpy(), weight_t.numpy(), packed.numpy(), num_state, num_parts, keep,
+                         tuple(r.numpy() for r in readout), spikes.numpy(), saved.numpy(), readout_current.numpy())
+        ctx.save_for_backward(saved, spikes, weight, packed, readout_weight)
         ctx.code, ctx.surrogate = code, surrogate
-        return spikes
+        ctx.set_materialize_grads(False)  # an output no loss reads gets None, and costs the backward nothing
+        num_outputs = 0 if readout_weight is None else readout_weight.shape[0]
+        return spikes, readout_current[..., :num_outputs]
 
     @staticmethod
-    def backward(ctx, grad_spikes: Tensor):  # type: ignore[override]
-        saved, spikes, weight, packed = ctx.saved_tensors
+    def backward(ctx, grad_spikes: Tensor | None, grad_readout: Tensor | None):  # type: ignore[override]
+        saved, spikes, weight, packed, readout_weight = ctx.saved_tensors
         num_steps, batch_size, _, width = saved.shape
         surrogate, slope = ctx.surrogate
-        grad = grad_spikes.contiguous()
-        grad_current = torch.empty_like(grad)
-        partial = grad.new_empty(sample_parts(batch_size), *packed.shape)
+        num_parts = sample_parts(batch_size)
+        direct = saved.new_empty(0, 0, 0) if grad_spikes is None else grad_spikes.contiguous()
+        grad_current = saved.new_empty(num_steps, batch_size, width)
+        partial = saved.new_empty(num_parts, *packed.shape)
         learn, learn_weight = ctx.needs_input_grad[2], ctx.needs_input_grad[1]
         # dU = sum over t >= 1 of g_I[t] s[t-1]^T, from the spikes' nonzeros (dU^T per thread, summed)
-        partial_weight = grad.new_empty(partial.shape[0], *((width, width) if learn_weight else (0, 0)))
+        partial_weight = saved.new_empty(num_parts, *((width, width) if learn_weight else (0, 0)))
+        if grad_readout is None:  # the kernels' "no readout": empty arrays
+            readout = (saved.new_empty(0, 0, 0), saved.new_empty(0, 0))
+        else:  # g_I2 padded as the forward's readout current, zeros past column K
+            num_outputs = readout_weight.shape[0]
+            padded = padded_rows(grad_readout.reshape(num_steps * batch_size, num_outputs))
+            readout = (padded.view(num_steps, batch_size, -1), readout_weight.detach().contiguous())
+        partial_readout = (saved.new_empty(num_parts, width if grad_readout is not None else 0, readout[0].shape[2]),
+                           saved.new_empty(num_parts, readout[0].shape[2]))
         dtype = saved.numpy().dtype.type
-        kernels(ctx.code)[1](grad.numpy(), saved.numpy(), spikes.numpy(), weight.detach().contiguous().numpy(),
+        kernels(ctx.code)[1](direct.numpy(), saved.numpy(), spikes.numpy(), weight.detach().contiguous().numpy(),
                              packed.numpy(), SHAPES[ctx.code][1], surrogate, dtype(slope), learn, learn_weight,
-                             grad_current.numpy(), partial.numpy(), partial_weight.numpy())
+                             tuple(r.numpy() for r in readout), grad_current.numpy(), partial.numpy(),
+                             partial_weight.numpy(), tuple(r.numpy() for r in partial_readout))
         grad_weight = partial_weight.sum(0).t() if learn_weight else None
-        return grad_current, grad_weight, partial.sum(0) if learn else None, None, None, None
+        grad_readout_weight = grad_readout_bias = None
+        if grad_readout is not None:
+            grad_readout_weight = partial_readout[0].sum(0)[:, :num_outputs].t()
+            grad_readout_bias = partial_readout[1].sum(0)[:num_outputs]
+        return (grad_current, grad_weight, partial.sum(0) if learn else None, grad_readout_weight, grad_readout_bias,
+                None, None, None)
 
 
 def supports_recurrent_scan(current: Tensor, weight: Tensor) -> bool:
@@ -200,12 +285,22 @@ def supports_recurrent_scan(current: Tensor, weight: Tensor) -> bool:
             and current.dtype in (torch.float32, torch.float64) and current.dim() == 3)
 
 
-def recurrent_scan(current: Tensor, weight: Tensor, params) -> Tensor:
+def recurrent_scan(current: Tensor, weight: Tensor, params,
+                   readout: torch.nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """Spikes [T, B, N] of the neurons of ``params`` (any model) driven by ``current`` [T, B, N] plus their own
     spikes of the step before through ``weight`` U [N, N] (module docstring), from rest. Differentiable in
-    ``current``, ``weight`` and every tensor field of ``params``; equals ``reference.reference_recurrent``."""
+    ``current``, ``weight`` and every tensor field of ``params``; equals ``reference.reference_recurrent``.
+
+    Given ``readout`` (an ``nn.Linear`` N -> K with a bias: ``readout.supports_fused_readout``), also its current
+    [T, B, K] = ``readout(spikes)``, made in the same passes (module docstring): returns (spikes, current), both
+    differentiable, the current in the readout's weight and bias too."""
     consts = kernel_constants(params, (current.shape[2],), current)
     code = kernel_code(params)
-    keep = torch.is_grad_enabled() and (current.requires_grad or weight.requires_grad or consts.requires_grad)
-    return _RecurrentScan.apply(current, weight, consts, code, (SURROGATES[params.surrogate].code, params.slope),
-                                keep)
+    parameters = (current, weight, consts) + (() if readout is None else (readout.weight, readout.bias))
+    keep = torch.is_grad_enabled() and any(parameter.requires_grad for parameter in parameters)
+    if readout is not None and not supports_fused_readout(weight, readout):
+        raise ValueError("recurrent_scan's readout must be weights [K, N] and a bias of U's dtype and device")
+    spikes, readout_current = _RecurrentScan.apply(
+        current, weight, consts, None if readout is None else readout.weight,
+        None if readout is None else readout.bias, code, (SURROGATES[params.surrogate].code, params.slope), keep)
+    return spikes if readout is None else (spikes, readout_current)

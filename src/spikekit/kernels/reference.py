@@ -42,11 +42,17 @@ def reference_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) 
 
 
 def reference_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
-                        params: NeuronParams, time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                        params: NeuronParams, time_weights: Tensor | None = None,
+                        readout: nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
     """A recurrent layer step by step: ``I[t] = W x[t] + b + U s[t-1]`` (U = ``recurrent`` [N, N], s[-1] = 0),
     then the neurons of ``params``; inputs [T, B, N_in] -> spikes [T, B, N]; with ``time_weights`` w [T],
-    (spikes, ``weighted_sum``)."""
+    (spikes, ``weighted_sum``); with ``readout`` (an ``nn.Linear`` N -> K; not with ``time_weights``), (spikes, its
+    current ``readout(spikes)`` [T, B, K])."""
+    if time_weights is not None and readout is not None:
+        raise ValueError("a recurrent layer returns its time-weighted sum or a readout's current, not both")
     spikes = _recurrent_spikes(inputs, linear, recurrent, params)
+    if readout is not None:
+        return spikes, readout(spikes)
     return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
 
 

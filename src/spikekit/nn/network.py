@@ -33,6 +33,7 @@ from spikekit.nn.readout import (
     check_window,
     leaky_scores,
     readout_weights,
+    scores_from_current,
     scores_from_sum,
 )
 from spikekit.nn.recurrent import RecurrentLayer
@@ -225,24 +226,30 @@ class SNN(nn.Module):
 
     def _leaky(self, inputs: Inputs, keep: bool = False) -> tuple[Tensor, list[Tensor]]:
         """The leaky readout's scores from a pass through every layer but the output, and (if ``keep``) the spikes
-        of the spiking layers, each [T, B, N_layer]. A last hidden layer that is recurrent, under an output with
-        one constant tau, makes the weighted sum over time the scores read itself (``nn.readout.scores_from_sum``;
+        of the spiking layers, each [T, B, N_layer]. A last hidden layer that is recurrent makes what the scores
+        read itself: under an output with one constant tau, the weighted sum over time (``nn.readout.scores_from_sum``;
         on the fast engine inside its compiled pass, ``kernels.event_recurrent``, whose backward then takes the
-        sum's gradient step by step instead of as a [T, B, N] tensor)."""
+        sum's gradient step by step instead of as a [T, B, N] tensor); under a learned tau, the output's current
+        (``nn.readout.scores_from_current``; on the fast engine inside its passes, from the rows of the output's
+        weights of the neurons that spiked, and backward without a [T, B, N] spike gradient)."""
         *hidden, output = self.layers  # T from the inputs as given: a conv layer's ImageEvents have no step axis
         weights = readout_weights(inputs.shape[0], output.params.tau, self.readout_window, output.linear.weight)
         inputs, spikes = self._shaped(inputs), []
-        summed = None
+        summed = current = None
         for index, layer in enumerate(hidden):
-            if (index == len(hidden) - 1 and isinstance(layer, RecurrentLayer) and weights.dim() == 1
-                    and not weights.requires_grad):
-                inputs, summed = layer(inputs, self.engine, time_weights=weights)
+            if index == len(hidden) - 1 and isinstance(layer, RecurrentLayer):
+                if weights.dim() == 1 and not weights.requires_grad:
+                    inputs, summed = layer(inputs, self.engine, time_weights=weights)
+                else:
+                    inputs, current = layer(inputs, self.engine, readout=output.linear)
             else:
                 inputs = layer(inputs, self.engine)
             if keep and isinstance(layer, SPIKING):
                 spikes.append(inputs.reshape(*inputs.shape[:2], -1))
         if summed is not None:
             return scores_from_sum(summed, output.linear, weights), spikes
+        if current is not None:
+            return scores_from_current(current, weights), spikes
         return leaky_scores(inputs.reshape(*inputs.shape[:2], -1), output.linear, output.params.tau,
                             self.readout_window), spikes
 

@@ -105,5 +105,10 @@ def leaky_scores(spikes: Tensor, linear: torch.nn.Module, tau: float | Tensor, w
         # (700-256ra-20, T = 100, batch 128: ~3.5 of a ~21 ms training step on the fast engine). A recurrent layer
         # on the fast engine makes the sum itself (``SNN``, ``kernels.event_recurrent``).
         return scores_from_sum(weighted_sum(spikes.to(linear.weight.dtype), weights), linear, weights)
-    current = input_current(spikes, linear)  # [T, B, C]
-    return (weights.unsqueeze(1) * current).sum(0)
+    return scores_from_current(input_current(spikes, linear), weights)
+
+
+def scores_from_current(current: Tensor, weights: Tensor) -> Tensor:
+    """The scores [B, C] from the output layer's current [T, B, C] and ``readout_weights`` [T] or [T, C]: the sum
+    over k of weights[k] I[k]."""
+    return (weights.reshape(weights.shape[0], 1, -1) * current).sum(0)

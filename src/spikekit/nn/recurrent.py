@@ -46,13 +46,15 @@ class RecurrentLayer(nn.Module):
         """The neurons' constants now (``Neuron.params``)."""
         return self.neuron.params()
 
-    def forward(self, inputs: Inputs, engine: str | None = None,
-                time_weights: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, inputs: Inputs, engine: str | None = None, time_weights: Tensor | None = None,
+                readout: nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """Input spikes or values [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]; with
         ``time_weights`` w [T], (spikes, sum over t of w[t] s[t] [B, N_out]), which the fast engine makes inside
-        its pass when the input is events (``kernels.event_recurrent``)."""
+        its pass when the input is events (``kernels.event_recurrent``); with ``readout`` (an ``nn.Linear``
+        N_out -> K, the layer above), (spikes, readout(spikes) [T, B, K]), which the fast engine makes inside its
+        passes (``kernels.recurrent``, ``kernels.event_recurrent``)."""
         run = RECURRENT_ENGINES[check_engine(engine or self.engine)]
-        return run(inputs, self.linear, self.recurrent.weight, self.params, time_weights)
+        return run(inputs, self.linear, self.recurrent.weight, self.params, time_weights, readout)
 
     @torch.no_grad()
     def trace(self, inputs: Inputs) -> LayerTrace:
