@@ -41,15 +41,15 @@ step 5% less (median of 12 pairs, 49.8 against 52.4 ms; 2026-12-06), and was kep
 A readout fed by the spikes (an ``nn.Linear`` N -> K: the output layer under the leaky readout with learned or
 per-neuron time constants, ``nn.network.SNN._leaky``) can run inside the same passes, as in ``event_recurrent``:
 forward, its current b2 + W2 s[t] is made from the rows of W2^T of the neurons that spiked (padded to whole vectors,
-``event_readout.padded_rows``) into [T, B, KP]; backward, g_S[t] takes W2^T g_I2[t] in the same pass as U^T g_I[t+1]
-(``weighted_rows_quad`` over the rows of [U; W2], weighted by [g_I[t+1], g_I2[t]]), and dW2^T is scattered at the
-neurons that spiked. Unfused, the readout's current was a GEMM over T*B rows, and its backward two more, one of which
-wrote the [T, B, N] spike gradient (103 MB for S-MNIST at batch 128) that this backward read back. Measured
-(2026-12-07, Intel AVX-512, 2 threads, training step alternating in one process): S-MNIST ALIF (1-64ra-256ra-10,
-leaky readout, learned tau) 255.6 against 236.6 ms at batch 128 (9 of 11 pairs faster), 70.2 against 66.5 at batch
-32 (11 of 15); its adLIF recipe 60.5 against 59.7 (6 of 11) and the BRF one (256rb-10) 44.3 against 44.2 (9 of 15),
-i.e. the same. W2^T g_I2[t] made per sample apart (``rows.weighted_rows``, W2 loaded per sample) took back half the
-gain: 11 ms more backward than the stacked pass at batch 128 (torch.profiler).
+``event_readout.padded_rows``) into [T, B, KP]; backward, g_S[t] takes W2^T g_I2[t] per sample and step
+(``rows.weighted_rows``), and dW2^T is scattered at the neurons that spiked. Unfused, the readout's current was a
+GEMM over T*B rows, and its backward two more, one of which wrote the [T, B, N] spike gradient (103 MB for S-MNIST at
+batch 128) that this backward read back. Measured (2026-12-07, Intel AVX-512, 2 threads, training step alternating
+in one process): S-MNIST ALIF (1-64ra-256ra-10, leaky readout, learned tau) 306.4 against 288.4 ms at batch 128
+(14 of 15 pairs faster; an earlier run 221.4 against 210.7, 7 of 9), 76.7 against 71.8 at batch 32 (14 of 15).
+Tried: W2^T g_I2[t] made in the pass over U, over the rows of [U; W2] weighted by g_I[t+1] and g_I2[t] copied side
+by side: at batch 32 57.9 against 54.1 ms (2 of 15 faster), at batch 128 227.3 / 212.8 and 260.9 / 275.1 ms (3 of 9
+and 5 of 11 faster): no gain, dropped.
 
 Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
 """
@@ -68,7 +68,7 @@ from spikekit.kernels.event_readout import padded_rows
 from spikekit.kernels.fired_outer import CHUNK_ROWS, gather_outer, note_fired
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.readout import supports_fused_readout
@@ -158,27 +158,10 @@ def kernels(code: int):
             if to_readout:
                 readout_accumulator[:] = zero
                 readout_accumulator_bias[:] = zero
-            # with the readout, one pass over [U; W2] makes U^T g_I[t+1] + W2^T g_I2[t], weighted by the rows of
-            # ``mixed``: each sample's g_I[t+1] then its g_I2[t] (totals past a last group's samples are not read)
-            num_outputs = readout_weight.shape[0]
-            owned_stacked = np.empty((width + num_outputs if to_readout else 0, width), dtype)
-            owned_mixed = np.zeros((QUAD, owned_stacked.shape[0]), dtype)
-            if to_readout:
-                owned_stacked[:width] = weight
-                owned_stacked[width:] = readout_weight
-            stacked, mixed = borrowed(owned_stacked), borrowed(owned_mixed)
             for t in range(num_steps - 1, -1, -1):
                 for first in range(start, stop, QUAD):
                     group = min(QUAD, stop - first)
-                    if to_readout:  # g_S[t] = U^T g_I[t+1] + W2^T g_I2[t] (+ dL/dS[t] below), one pass over both
-                        for r in range(group):
-                            if t + 1 < num_steps:
-                                mixed[r, :width] = current_rows[t + 1, first + r]
-                            else:
-                                mixed[r, :width] = zero
-                            mixed[r, width:] = readout_rows[t, first + r, :num_outputs]
-                        weighted_rows_quad(step_grad, stacked, mixed)
-                    elif t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] (+ dL/dS[t] below), four samples per pass over U
+                    if t + 1 < num_steps:  # g_S[t] = U^T g_I[t+1] (+ dL/dS[t] below), four samples per pass over U
                         if group == QUAD:
                             weighted_rows_quad(step_grad, weight, current_rows[t + 1, first:first + QUAD])
                         else:
@@ -192,8 +175,11 @@ def kernels(code: int):
                             loss_grad = grad_rows[t, b]
                             for j in range(width):
                                 target[j] += loss_grad[j]
-                        if to_readout:  # dW2^T at the neurons that spiked, db2
+                        if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
                             readout_row = readout_rows[t, b]
+                            weighted_rows(x, readout_weight, readout_row)  # x: free until the adjoint below
+                            for j in range(width):
+                                target[j] += x[j]
                             count = fired_indices(spike_rows[t, b], half, fired)
                             scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
                             for k in range(readout_row.shape[0]):
@@ -214,8 +200,6 @@ def kernels(code: int):
             held(owned_step)
             held(owned_lists)
             held(owned_counts)
-            held(owned_stacked)
-            held(owned_mixed)
 
     return forward, backward
 
