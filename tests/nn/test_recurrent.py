@@ -91,3 +91,16 @@ def test_a_recurrent_layer_fed_events_agrees_with_the_reference() -> None:
     assert torch.equal(counts, expected_counts) and expected_counts.sum() > 0
     for mine, theirs in zip(grads, expected):
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+
+
+def test_a_recurrent_layer_fed_dense_spikes_makes_the_counts_readouts_current_in_its_scan(monkeypatch) -> None:
+    # the second recurrent layer is fed the first's dense spikes: the recurrent scan makes the LIF readout's current
+    # (its ``readout``), whose counts run after it (counts_from_current); both engines agree
+    import spikekit.kernels.fast as fast
+    calls, counts_from_current = [], fast.counts_from_current
+    monkeypatch.setattr(fast, "counts_from_current", lambda *args: calls.append(args) or counts_from_current(*args))
+    torch.manual_seed(3)
+    net = SNN("8ra-6ra-4", LIFParams(tau=3.0, threshold=0.3), input_shape=(5,)).double()  # a plain LIF readout
+    inputs = (torch.rand(30, 6, 5, dtype=torch.float64) < 0.5).double()
+    _check_engines_agree(net, inputs, 8)  # W, b, U of the two recurrent layers; W, b of the readout
+    assert len(calls) == 1 and calls[0][0].shape == (30, 6, 4)

@@ -10,6 +10,7 @@ output counts are wanted, the last layer adds its spikes up as it goes (``readou
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from spikekit.dynamics.neuron import NeuronParams
@@ -22,7 +23,7 @@ from spikekit.kernels.event_recurrent import (
     supports_event_recurrent,
     supports_event_recurrent_counts,
 )
-from spikekit.kernels.readout import readout_counts, supports_fused_readout, supports_readout
+from spikekit.kernels.readout import counts_from_current, readout_counts, supports_fused_readout, supports_readout
 from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
 from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent, weighted_sum
 from spikekit.kernels.scan import plain_lif, scan_neurons
@@ -95,11 +96,19 @@ def fast_recurrent_counts(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.
                           params: NeuronParams, layers: Layers) -> Tensor:
     """Same contract as ``reference_recurrent_counts``. One LIF readout layer on a recurrent layer fed by events runs
     as one fused pass each way (``event_recurrent_counts``: no [T, B, N] spike gradient, the readout's current and
-    weight gradient made at the spiking neurons); else ``fast_recurrent`` then ``fast_counts``.
+    weight gradient made at the spiking neurons); on one fed a dense input, the recurrent scan makes the readout's
+    current in its passes (``fast_recurrent``'s ``readout``) and its LIF counts run after (``counts_from_current``);
+    else ``fast_recurrent`` then ``fast_counts``.
 
     Measured on 700-256ra-20 (SHD's shape, T = 100, batch 128, counts): see the changelog."""
     events = as_events(inputs)
-    if (len(layers) == 1 and events is not None
-            and supports_event_recurrent_counts(linear, recurrent, layers[0][0], layers[0][1])):
-        return event_recurrent_counts(events, linear, recurrent, params, *layers[0])
+    if len(layers) == 1:
+        readout, readout_params = layers[0]
+        if events is not None and supports_event_recurrent_counts(linear, recurrent, readout, readout_params):
+            return event_recurrent_counts(events, linear, recurrent, params, readout, readout_params)
+        weight = readout.weight
+        if plain_lif(readout_params) and weight.device.type == "cpu" and weight.dtype in (torch.float32,
+                                                                                             torch.float64):
+            _, current = fast_recurrent(inputs, linear, recurrent, params, readout=readout)
+            return counts_from_current(current, readout_params)
     return fast_counts(fast_recurrent(inputs, linear, recurrent, params), layers)

@@ -89,6 +89,30 @@ def readout_counts(inputs: Tensor, linear: nn.Linear, params: LIFParams) -> Tens
     return _Readout.apply(inputs.contiguous(), linear.weight, linear.bias, params, keep_pre)
 
 
+class _CurrentCounts(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current: Tensor, params: LIFParams, keep_pre: bool) -> Tensor:  # type: ignore[override]
+        counts, pre = readout_scan(current.detach().contiguous(), params, keep_pre)
+        ctx.save_for_backward(pre)
+        ctx.params = params
+        return counts.view(current.shape[1], current.shape[2])
+
+    @staticmethod
+    def backward(ctx, grad_counts: Tensor):  # type: ignore[override]
+        pre, = ctx.saved_tensors
+        return readout_adjoint(grad_counts, pre, ctx.params).view(pre.shape[0], *grad_counts.shape), None, None
+
+
+def counts_from_current(current: Tensor, params: LIFParams) -> Tensor:
+    """Spike counts [B, K] over time of LIF neurons (``params``: ``scan.plain_lif``) driven by ``current`` [T, B, K]
+    (float32/float64, CPU) from rest: ``readout_counts`` without its product, for a readout whose current another
+    pass made (``recurrent.recurrent_scan``'s ``readout``). Differentiable in ``current`` (surrogate gradient)."""
+    if not (current.device.type == "cpu" and current.dtype in (torch.float32, torch.float64) and current.dim() == 3):
+        raise ValueError(f"counts_from_current needs a float32/float64 CPU current [T, B, K], got {current.dtype} "
+                         f"{list(current.shape)} on {current.device}")
+    return _CurrentCounts.apply(current, params, torch.is_grad_enabled() and current.requires_grad)
+
+
 def supports_fused_readout(weight: Tensor, readout: nn.Module) -> bool:
     """Whether ``readout`` can run inside the passes of the layer of weight W [N, N_in] that feeds it
     (``event_recurrent``, ``recurrent``): weights [K, N] and a bias, of W's dtype and device."""

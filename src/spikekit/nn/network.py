@@ -229,9 +229,9 @@ class SNN(nn.Module):
         of the spiking layers, each [T, B, N_layer]. A last hidden layer that is recurrent makes what the scores
         read itself: under an output with one constant tau, the weighted sum over time (``nn.readout.scores_from_sum``;
         on the fast engine inside its compiled pass, ``kernels.event_recurrent``, whose backward then takes the
-        sum's gradient step by step instead of as a [T, B, N] tensor); under a learned tau, the output's current
-        (``nn.readout.scores_from_current``; on the fast engine inside its passes, from the rows of the output's
-        weights of the neurons that spiked, and backward without a [T, B, N] spike gradient)."""
+        sum's gradient step by step instead of as a [T, B, N] tensor); else (tau per neuron or learned) the output's
+        current (``nn.readout.scores_from_current``; on the fast engine inside its passes, from the rows of the
+        output's weights of the neurons that spiked, and backward without a [T, B, N] spike gradient)."""
         *hidden, output = self.layers  # T from the inputs as given: a conv layer's ImageEvents have no step axis
         weights = readout_weights(inputs.shape[0], output.params.tau, self.readout_window, output.linear.weight)
         inputs, spikes = self._shaped(inputs), []
@@ -266,7 +266,8 @@ class SNN(nn.Module):
         layers = list(self.layers)  # slicing the ModuleList builds a new module each time: ~15 us a batch
         body, stack = layers[:tail], layers[tail:]
         # A recurrent layer right under the stack goes with it to the recurrent count engine, which in the fast
-        # engine runs the layer fed by events and a one-layer readout as one pass (kernels/event_recurrent.py)
+        # engine runs the layer fed by events and a one-layer readout as one pass (kernels/event_recurrent.py), and
+        # the layer fed a dense input makes the readout's current in its scan (kernels/recurrent.py)
         recurrent = body.pop() if stack and body and isinstance(body[-1], RecurrentLayer) else None
         inputs, index = self._shaped(inputs), 0
         while index < len(body):
