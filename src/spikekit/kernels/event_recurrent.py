@@ -78,11 +78,11 @@ from spikekit.kernels.event_layer import (
     thread_parts,
     transpose_part,
 )
-from spikekit.kernels.event_readout import padded_rows
+from spikekit.kernels.event_readout import padded_rows, readout_step_grad
 from spikekit.kernels.fired_outer import CHUNK_ROWS, gather_outer, note_fired
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
 from spikekit.kernels.readout import readout_adjoint, readout_scan, supports_fused_readout
@@ -238,14 +238,9 @@ def kernels(code: int):
                             for j in range(width):
                                 target[j] += weight_t_now * summed_grad[j]
                         if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
-                            readout_row = readout_rows[t, b]
-                            weighted_rows(x, readout_weight, readout_row)  # x: free until the adjoint below
-                            for j in range(width):
-                                target[j] += x[j]
-                            count = fired_indices(spike_rows[t, b], half, fired)
-                            scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
-                            for k in range(readout_row.shape[0]):
-                                readout_accumulator_bias[k] += readout_row[k]
+                            # x: free until the adjoint below
+                            readout_step_grad(target, x, readout_weight, readout_rows[t, b], spike_rows[t, b], half,
+                                              fired, readout_accumulator, readout_accumulator_bias, one)
                     for b in range(first, stop):
                         margin(code, local, saved_rows[t, b], x)
                         if learn_recurrent and t + 1 < num_steps:  # dU^T[j] += g_I[t+1] for the j that spiked at t

@@ -64,11 +64,11 @@ import torch
 from torch import Tensor
 
 from spikekit.dynamics.surrogate import SURROGATES
-from spikekit.kernels.event_readout import padded_rows
+from spikekit.kernels.event_readout import padded_rows, readout_step_grad
 from spikekit.kernels.fired_outer import CHUNK_ROWS, gather_outer, note_fired
 from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
-from spikekit.kernels.intrinsics.rows import QUAD, add_rows, scatter_rows, weighted_rows, weighted_rows_quad
+from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
 from spikekit.kernels.readout import supports_fused_readout
@@ -176,14 +176,9 @@ def kernels(code: int):
                             for j in range(width):
                                 target[j] += loss_grad[j]
                         if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
-                            readout_row = readout_rows[t, b]
-                            weighted_rows(x, readout_weight, readout_row)  # x: free until the adjoint below
-                            for j in range(width):
-                                target[j] += x[j]
-                            count = fired_indices(spike_rows[t, b], half, fired)
-                            scatter_rows(readout_accumulator, fired, 0, count, readout_row, one)
-                            for k in range(readout_row.shape[0]):
-                                readout_accumulator_bias[k] += readout_row[k]
+                            # x: free until the adjoint below
+                            readout_step_grad(target, x, readout_weight, readout_rows[t, b], spike_rows[t, b], half,
+                                              fired, readout_accumulator, readout_accumulator_bias, one)
                     for r in range(group):
                         b = first + r
                         adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
