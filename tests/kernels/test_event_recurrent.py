@@ -222,6 +222,23 @@ def test_the_readout_fused_in_gives_the_reference_counts_and_gradients(params_ty
         assert theirs.abs().sum() > 0
 
 
+def test_the_readout_fused_in_on_plain_lif_gives_the_reference_counts_and_gradients() -> None:
+    """Plain LIF (one float per constant, ``UNIFORM_LIF``) saves no margin row: its backward reads the spikes the
+    forward kept, where every other model's re-derives them (and the counts' forward keeps none)."""
+    events = _on_only(num_steps=12, batch=13, seed=9)
+    linear, recurrent = _layer(events.num_inputs, 20, seed=5)
+    params, readout_params = LIFParams(tau=3.0, threshold=0.5), LIFParams(tau=2.0, threshold=0.5)
+    readout = _readout(20, 7, seed=7)
+    spikes = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params)
+    expected = reference_counts(spikes, [(readout, readout_params)])
+    got = event_recurrent_counts(events, linear, recurrent, params, readout, readout_params)
+    assert torch.equal(got, expected) and 0 < expected.mean() < 12 and 0.05 < spikes.mean() < 0.5
+    leaves = [linear.weight, linear.bias, recurrent, readout.weight, readout.bias]
+    for mine, theirs in zip(_grads(got, leaves), _grads(expected, leaves)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-11)
+        assert theirs.abs().sum() > 0
+
+
 def test_the_network_takes_the_fused_readout_for_events_and_gives_the_same_counts_without_gradients() -> None:
     events = _on_only(num_steps=14, batch=10, inputs=40, seed=8)
     torch.manual_seed(3)

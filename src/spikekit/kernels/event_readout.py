@@ -208,19 +208,17 @@ def padded_rows(rows: Tensor) -> Tensor:
 
 
 @numba.njit(inline="always")
-def readout_step_grad(target, free, readout_weight, readout_row, spike_row, half, fired, accumulator,
-                      accumulator_bias, one):
+def readout_step_grad(target, free, readout_weight, readout_row, fired, count, accumulator, accumulator_bias, one):
     """One sample-step of a fused readout's backward inside a recurrent layer's: g_S += W2^T g_I2; dW2^T += g_I2 at
     the neurons that spiked; db2 += g_I2.
 
     target: g_S [N]; free: [N] scratch, overwritten; readout_weight: W2 [K, N]; readout_row: g_I2 [KP], zero
-    past K; spike_row: s [N] (0 or 1); fired: [N] int32 scratch; accumulator: this thread's dW2^T [N, KP];
-    accumulator_bias: its db2 [KP]. Both recurrent kernels (``recurrent``, ``event_recurrent``) call it per
-    sample and step, in reverse."""
+    past K; fired[:count]: the neurons that spiked at the step (``select.fired_indices``); accumulator: this
+    thread's dW2^T [N, KP]; accumulator_bias: its db2 [KP]. Both recurrent kernels (``recurrent``,
+    ``event_recurrent``) call it per sample and step, in reverse."""
     weighted_rows(free, readout_weight, readout_row)
     for j in range(target.shape[0]):
         target[j] += free[j]
-    count = fired_indices(spike_row, half, fired)
     scatter_rows(accumulator, fired, 0, count, readout_row, one)
     for k in range(readout_row.shape[0]):
         accumulator_bias[k] += readout_row[k]

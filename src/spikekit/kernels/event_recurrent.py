@@ -99,11 +99,12 @@ def kernels(code: int):
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
     def forward(indices, num_on, num_off, defaults, num_defaults, weight, transpose, bias, recurrent_t, neuron,
-                num_parts, keep, time_weights, readout, weight_t, spikes, saved, summed, readout_current):
+                num_parts, keep, keep_spikes, time_weights, readout, weight_t, spikes, saved, summed, readout_current):
         """Events as ``SpikeEvents`` (arrays); weight_t W^T [N_in, N], filled here from weight W [N, N_in] if
         ``transpose`` (``event_layer.kernels``); recurrent_t U^T [N, N]; neuron: (constants [P, N], state
         variables S); time_weights w [T] or empty; readout: (W2^T [N, KP], b2 [KP]) of a readout fed by the
-        spikes, zero past its K columns, or empty. Out: spikes [T, B, N], the saved rows ([T, B, K, N] if keep,
+        spikes, zero past its K columns, or empty. Out: spikes [T, B, N] if keep_spikes (else per-thread scratch
+        [P, GROUP, N]: no one reads them after the step), the saved rows ([T, B, K, N] if keep,
         else per-thread scratch), if w is given summed [B, N] += sum over t of w[t] s[t] (zeros on entry), and if
         the readout is given its current readout_current [T, B, KP] = b2 + the rows of W2^T of the neurons that
         spiked."""
@@ -138,12 +139,13 @@ def kernels(code: int):
                         event_current(base[b - first], weight_t, events[t, b], num_on[t, b], num_off[t, b], current)
                         if t > 0:  # the rows of U^T of the neurons that spiked at t-1
                             add_rows(current, recurrent_t, fired[b - first], 0, fired_counts[b - first], one)
+                        spike_row = spike_rows[t, b] if keep_spikes else spike_rows[part, b - first]
                         charge_and_fire(code, local, state[b - first], current,
-                                        saved_rows[t, b] if keep else saved_rows[part, 0], spike_rows[t, b])
+                                        saved_rows[t, b] if keep else saved_rows[part, 0], spike_row)
                         if t + 1 < num_steps or to_readout:  # spikes are 0 or 1
-                            fired_counts[b - first] = fired_indices(spike_rows[t, b], half, fired[b - first])
+                            fired_counts[b - first] = fired_indices(spike_row, half, fired[b - first])
                         if weighted:  # while the spikes are in L1
-                            total, row, weight_t_now = summed_rows[b], spike_rows[t, b], time_weights[t]
+                            total, row, weight_t_now = summed_rows[b], spike_row, time_weights[t]
                             for j in range(width):
                                 total[j] += weight_t_now * row[j]
                         if to_readout:  # the readout's current: its rows of the neurons that spiked, while in L1
@@ -162,7 +164,8 @@ def kernels(code: int):
                  grad_bias, readout_grads):
         """grad_spikes dL/dS [T, B, N] or empty (no gradient reached the spikes themselves); time_weights w [T]
         and grad_summed dL/d(summed) [B, N], or both empty: the spikes' gradient is dL/dS[t] + w[t] dL/d(summed),
-        made per step, never as a [T, B, N] tensor; saved [T, B, K, N]; spikes [T, B, N]; recurrent U [N, N]; neuron:
+        made per step, never as a [T, B, N] tensor; saved [T, B, K, N]; spikes [T, B, N], read for ``UNIFORM_LIF``
+        only (the others' spikes are re-derived from the saved rows: ``neurons.margin``); recurrent U [N, N]; neuron:
         (constants [P, N], S); surrogate: (code, slope, learn: whether the constants want their gradient);
         partials: one accumulator per thread p of dW^T [P, N_in, N], of the bias gradient [P, N], of the
         constants' gradient [P, P_c, N] and, if ``learn_recurrent``, of dU^T [P, N, N], then of the readout's
@@ -237,21 +240,23 @@ def kernels(code: int):
                             summed_grad, weight_t_now = summed_grad_rows[b], time_weights[t]
                             for j in range(width):
                                 target[j] += weight_t_now * summed_grad[j]
-                        if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
-                            # x: free until the adjoint below
-                            readout_step_grad(target, x, readout_weight, readout_rows[t, b], spike_rows[t, b], half,
-                                              fired, readout_accumulator, readout_accumulator_bias, one)
                     for b in range(first, stop):
                         margin(code, local, saved_rows[t, b], x)
-                        if learn_recurrent and t + 1 < num_steps:  # dU^T[j] += g_I[t+1] for the j that spiked at t
+                        to_recurrent = learn_recurrent and t + 1 < num_steps
+                        if to_readout or to_recurrent:
                             # who spiked: the margin's sign (the forward's own test), in L1, where reading the spikes
-                            # cost a pass over [T, B, N] (1.7 of a 12 ms backward, 700-256ra-20 at 1.3% firing);
-                            # LIF with one value per constant has no margin row (uniform_lif.py): its spikes
+                            # cost a pass over [T, B, N] (1.7 of a 12 ms backward, 700-256ra-20 at 1.3% firing) and
+                            # the forward writing them another; LIF with one value per constant has no margin row
+                            # (uniform_lif.py): its spikes
                             if code == UNIFORM_LIF:
                                 count = fired_indices(spike_rows[t, b], half, fired)
                             else:
                                 count = fired_indices(x, zero, fired)
-                            note_fired(lists, counts, fired, count, ((t + 1) % RING) * GROUP + b - first)
+                            if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2 (h: scratch)
+                                readout_step_grad(step_grad[b - first], h, readout_weight, readout_rows[t, b], fired,
+                                                  count, readout_accumulator, readout_accumulator_bias, one)
+                            if to_recurrent:  # dU^T[j] += g_I[t+1] for the j that spiked at t
+                                note_fired(lists, counts, fired, count, ((t + 1) % RING) * GROUP + b - first)
                         adjoint_neuron_events(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0,
                                               step_grad[b - first], surrogate, grad_state[b - first],
                                               over_time[b - first], accumulator, accumulator_consts, events[t, b],
@@ -282,15 +287,18 @@ def kernels(code: int):
 
 
 def _forward_pass(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor, code: int,
-                  keep: bool, time_weights: Tensor | None, readout: tuple[Tensor, Tensor] | None) -> tuple:
+                  keep: bool, time_weights: Tensor | None, readout: tuple[Tensor, Tensor] | None,
+                  keep_spikes: bool = True) -> tuple:
     """Run the forward kernel: (spikes, saved, summed, readout current [T, B, KP] or empty, transpose, packed
-    constants, the time weights as the kernel took them). ``readout``: (W2^T [N, KP], b2 [KP]) padded, or None."""
+    constants, the time weights as the kernel took them). ``readout``: (W2^T [N, KP], b2 [KP]) padded, or None.
+    ``keep_spikes`` False (a caller that returns no spikes, and a model whose backward re-derives them from the saved
+    rows: not ``UNIFORM_LIF``): the spikes go to per-thread scratch [P, GROUP, N], returned in their place."""
     num_steps, batch_size, _ = events.shape
     width = weight.shape[0]
     _, num_state, num_saved = SHAPES[code]
     num_parts = thread_parts(batch_size)
     weight, weight_t, transpose = kernel_weights(weight)
-    spikes = torch.empty(num_steps, batch_size, width, dtype=weight.dtype)
+    spikes = torch.empty(*((num_steps, batch_size) if keep_spikes else (num_parts, GROUP)), width, dtype=weight.dtype)
     saved = torch.empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width, dtype=weight.dtype)
     summed = torch.zeros(*((0, 0) if time_weights is None else (batch_size, width)), dtype=weight.dtype)
     time_weights = weight_t.new_empty(0) if time_weights is None else time_weights  # the kernels' "none": empty
@@ -299,7 +307,8 @@ def _forward_pass(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: 
                                            else (0, 0, 0)))
     packed, recurrent_t = consts.detach().contiguous(), recurrent.detach().t().contiguous()
     kernels(code)[0](*event_arrays(events), weight.numpy(), transpose, bias.detach().contiguous().numpy(),
-                     recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, time_weights.numpy(),
+                     recurrent_t.numpy(), (packed.numpy(), num_state), num_parts, keep, keep_spikes,
+                     time_weights.numpy(),
                      tuple(r.numpy() for r in readout), weight_t.numpy(), spikes.numpy(), saved.numpy(),
                      summed.numpy(), readout_current.numpy())
     return spikes, saved, summed, readout_current, transpose, packed, time_weights
@@ -383,9 +392,11 @@ class _EventRecurrentCounts(torch.autograd.Function):
         num_outputs = readout_weight.shape[0]
         readout_weight_t = padded_rows(readout_weight.detach().t())  # [N, KP]
         padded = readout_weight_t.shape[1]
+        # the spikes feed only the readout, made in the pass; the backward re-derives who spiked from the saved rows
+        # (but UNIFORM_LIF's): no [T, B, N] spike tensor is written (1 kB a sample-step float32 at N = 256) or read
         spikes, saved, _, readout_current, transpose, packed, _ = _forward_pass(
             events, weight, bias, recurrent, consts, model[0], keep, None,
-            (readout_weight_t, padded_rows(readout_bias.detach().view(1, -1))[0]))
+            (readout_weight_t, padded_rows(readout_bias.detach().view(1, -1))[0]), model[0] == UNIFORM_LIF)
         counts, readout_pre = readout_scan(readout_current, readout_params, keep)
         ctx.save_for_backward(saved, spikes, recurrent, packed, readout_pre, readout_weight)
         ctx.events, ctx.model, ctx.transpose, ctx.readout_params = events, model, transpose, readout_params

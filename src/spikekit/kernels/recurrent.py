@@ -177,8 +177,9 @@ def kernels(code: int):
                                 target[j] += loss_grad[j]
                         if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
                             # x: free until the adjoint below
-                            readout_step_grad(target, x, readout_weight, readout_rows[t, b], spike_rows[t, b], half,
-                                              fired, readout_accumulator, readout_accumulator_bias, one)
+                            count = fired_indices(spike_rows[t, b], half, fired)
+                            readout_step_grad(target, x, readout_weight, readout_rows[t, b], fired, count,
+                                              readout_accumulator, readout_accumulator_bias, one)
                     for r in range(group):
                         b = first + r
                         adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
