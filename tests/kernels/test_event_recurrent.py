@@ -147,22 +147,30 @@ def test_a_layer_without_a_bias_takes_the_unfused_path_and_equals_the_reference(
                                reference_recurrent(events, linear, recurrent, params))
 
 
-@pytest.mark.parametrize("spikes_too", [False, True], ids=["alone", "and spikes"])
+@pytest.mark.parametrize("spikes_too", ["alone", "and spikes", "no spike tensor"])
 @pytest.mark.parametrize("output", ["time weights", "readout"])
-def test_a_sum_or_readout_current_made_in_the_pass_equals_the_reference_with_gradients(output: str,
-                                                                                      spikes_too: bool) -> None:
+@pytest.mark.parametrize("neuron", ["ALIF", "plain LIF"])
+def test_a_sum_or_readout_current_made_in_the_pass_equals_the_reference_with_gradients(neuron: str, output: str,
+                                                                                      spikes_too: str) -> None:
     # The leaky readout's paths: sum over t of w[t] s[t] (constant w), or a readout's current [T, B, K] (learned time
     # constants), made in the pass; their gradient reaches the spikes step by step (with no gradient on the spikes
-    # themselves when only the sum or current is read: the backward's empty-gradient case).
+    # themselves when only the sum or current is read: the backward's empty-gradient case; without a spike tensor,
+    # spikes=False, who spiked re-derived from the margin, but for plain LIF, whose spikes are kept).
     events = _complement_coded(num_steps=12, batch=11)
     linear, recurrent = _layer(events.num_inputs, 20, seed=12)
-    constants = _constants(ALIFParams, 20, seed=13)
-    params = ALIFParams(**constants)
+    constants = _constants(ALIFParams, 20, seed=13) if neuron == "ALIF" else {}
+    params = ALIFParams(**constants) if neuron == "ALIF" else LIFParams(tau=3.0, threshold=0.5)
     weights = torch.rand(12, dtype=torch.float64, generator=torch.Generator().manual_seed(14))
     readout = _readout(20, 7, seed=22)
     extra = {"time_weights": weights} if output == "time weights" else {"readout": readout}
     expected, expected_out = reference_recurrent(events.to_dense(torch.float64), linear, recurrent, params, **extra)
-    got, got_out = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, **extra)
+    if spikes_too == "no spike tensor":
+        got, got_out = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, **extra,
+                                             spikes=False)
+        assert got is None
+        got = expected  # read by no loss below
+    else:
+        got, got_out = event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, **extra)
     assert torch.equal(got, expected) and 0.05 < expected.mean() < 0.5
     if output == "time weights":
         torch.testing.assert_close(got_out, torch.einsum("t,tbn->bn", weights, expected), rtol=1e-12, atol=1e-12)
@@ -174,7 +182,7 @@ def test_a_sum_or_readout_current_made_in_the_pass_equals_the_reference_with_gra
     leaves += [readout.weight, readout.bias] if output == "readout" else []
 
     def loss(spikes, out):
-        return (out * scale).sum() + ((spikes * spikes.flip(0)).sum() if spikes_too else 0)
+        return (out * scale).sum() + ((spikes * spikes.flip(0)).sum() if spikes_too == "and spikes" else 0)
     for grad, reference in zip(torch.autograd.grad(loss(got, got_out), leaves),
                                torch.autograd.grad(loss(expected, expected_out), leaves)):
         torch.testing.assert_close(grad, reference, rtol=1e-9, atol=1e-11)
@@ -189,6 +197,8 @@ def test_time_weights_must_be_constants_of_one_per_step() -> None:
     learned = torch.ones(11, requires_grad=True)
     with pytest.raises(ValueError, match="requiring a gradient"):
         event_recurrent_layer(events, linear.weight, linear.bias, recurrent, LIFParams(), learned)
+    with pytest.raises(ValueError, match="needs time_weights or a readout"):
+        event_recurrent_layer(events, linear.weight, linear.bias, recurrent, LIFParams(), spikes=False)
     # the engine takes learned weights the other way (the sum made after the pass), so their gradient is kept
     spikes, summed = fast_recurrent(events, linear, recurrent, LIFParams(threshold=0.3), learned.double())
     summed.sum().backward()

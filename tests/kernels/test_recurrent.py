@@ -110,24 +110,31 @@ def _readout(inputs: int, outputs: int, seed: int, dtype=torch.float64) -> torch
     return torch.nn.Linear(inputs, outputs).to(dtype)
 
 
-@pytest.mark.parametrize("params_type", MODEL_PARAMS)
-@pytest.mark.parametrize("uses", ["readout", "readout and spikes"])
+@pytest.mark.parametrize("params_type", [*MODEL_PARAMS, "plain LIF"])
+@pytest.mark.parametrize("uses", ["readout", "readout and spikes", "readout, no spike tensor"])
 def test_a_readout_in_the_passes_gives_its_current_and_the_reference_gradients(params_type, uses: str) -> None:
     # the readout's current from the rows of W2^T of the neurons that spiked; backward W2^T g_I2[t] per step, with no
-    # gradient on the spikes themselves (the empty-gradient case) or with one
+    # gradient on the spikes themselves (the empty-gradient case) or with one; without a spike tensor (spikes=False:
+    # who spiked re-derived from the margin, but for plain LIF, whose spikes are kept)
     current, weight = _case(11)
-    constants = _constants(params_type, 9)
-    params = params_type(**constants)
+    constants = {} if params_type == "plain LIF" else _constants(params_type, 9)
+    params = LIFParams(tau=3.0, threshold=0.9) if params_type == "plain LIF" else params_type(**constants)
     readout = _readout(9, 5, seed=12)
-    spikes, readout_current = recurrent_scan(current, weight, params, readout)
     expected = _reference(current, weight, params)
-    assert torch.equal(spikes, expected) and readout_current.shape == (23, 11, 5)
+    if uses == "readout, no spike tensor":
+        spikes, readout_current = recurrent_scan(current, weight, params, readout, spikes=False)
+        assert spikes is None
+        spikes = expected  # for the loss below, which then reads only the current
+    else:
+        spikes, readout_current = recurrent_scan(current, weight, params, readout)
+    assert torch.equal(spikes, expected) and readout_current.shape == (23, 11, 5) and 0.02 < expected.mean() < 0.9
     torch.testing.assert_close(readout_current, readout(expected), rtol=1e-12, atol=1e-12)
     scale = torch.randn(23, 11, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
     leaves = [current, weight, readout.weight, readout.bias, *constants.values()]
 
     def loss(spikes, readout_current):
-        return (readout_current * scale).sum() + ((spikes * spikes.flip(0)).sum() if uses != "readout" else 0)
+        spike_term = (spikes * spikes.flip(0)).sum() if uses == "readout and spikes" else 0
+        return (readout_current * scale).sum() + spike_term
     mine = torch.autograd.grad(loss(spikes, readout_current), leaves)
     theirs = torch.autograd.grad(loss(expected, readout(expected)), leaves)
     for grad, reference in zip(mine, theirs):
@@ -174,3 +181,19 @@ def test_a_readout_without_a_bias_or_of_another_dtype_is_refused_and_the_fast_en
     torch.testing.assert_close(readout_current, readout(expected), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="not both"):
         fast_recurrent(current, identity, weight, params, torch.ones(23, dtype=torch.float64), readout)
+    spikes, readout_current = fast_recurrent(current, identity, weight, params, readout=readout, spikes=False)
+    assert spikes is None
+    torch.testing.assert_close(readout_current, readout(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_without_its_spikes_a_layer_needs_a_readout_or_time_weights() -> None:
+    current, weight = _case(18)
+    params = LIFParams(tau=3.0, threshold=0.9)
+    identity = torch.nn.Linear(9, 9).double()
+    with pytest.raises(ValueError, match="needs a readout"):
+        recurrent_scan(current, weight, params, spikes=False)
+    for engine in (fast_recurrent, reference_recurrent):
+        with pytest.raises(ValueError, match="needs time_weights or a readout"):
+            engine(current, identity, weight, params, spikes=False)
+        spikes, summed = engine(current, identity, weight, params, torch.ones(23, dtype=torch.float64), spikes=False)
+        assert spikes is None and summed.shape == (11, 9)

@@ -135,14 +135,16 @@ def test_a_recurrent_layer_under_a_learned_tau_makes_the_readouts_current_in_its
     from spikekit.spike_events import events_from_dense
     kernel = "event_recurrent_layer" if fed == "events" else "recurrent_scan"
     calls, fused = [], getattr(fast, kernel)
-    monkeypatch.setattr(fast, kernel, lambda *args: calls.append(args[-1]) or fused(*args))
+    monkeypatch.setattr(fast, kernel, lambda *args: calls.append(args[-2:]) or fused(*args))  # (readout, spikes)
     torch.manual_seed(5)
     output = LIF(learn=("tau",), shape=4, tau=torch.tensor([2.0, 3.5, 10.0, 40.0]))  # per-neuron, learned
     net = SNN("12ra-4", [ALIFParams(tau=4.0, threshold=0.3), output], input_shape=(6,), readout="leaky",
               readout_window=0.5).double()
     dense = (torch.rand(30, 5, 6, dtype=torch.float64) < 0.4).double()
-    scores, spikes = net.scores_and_spikes(events_from_dense(dense) if fed == "events" else dense)
-    assert len(calls) == 1 and calls[0] is net.layers[-1].linear
+    inputs = events_from_dense(dense) if fed == "events" else dense
+    scores, spikes = net.scores_and_spikes(inputs)
+    assert len(calls) == 1 and calls[0][0] is net.layers[-1].linear and calls[0][1] is True
+    assert torch.equal(net(inputs), scores.detach()) and calls[1][1] is False  # scores alone: no spike tensor made
     grads = torch.autograd.grad((scores * torch.arange(1.0, 5.0, dtype=torch.float64)).sum(), list(net.parameters()))
     net.engine = "reference"
     expected, expected_spikes = net.scores_and_spikes(dense)

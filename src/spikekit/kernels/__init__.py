@@ -8,11 +8,12 @@ Every engine has the signature ``(inputs, linear, params) -> spikes``:
 ``reference`` is the definition of correct; ``fast`` must equal it forward and backward (tests).
 
 ``RECURRENT_ENGINES`` holds the same two engines for a recurrent layer, ``(inputs, linear, recurrent, params,
-time_weights=None, readout=None) -> spikes`` with ``recurrent`` the layer's U [N_out, N_out]
+time_weights=None, readout=None, spikes=True) -> spikes`` with ``recurrent`` the layer's U [N_out, N_out]
 (``spikekit.kernels.recurrent``); given time weights w [T], ``-> (spikes, sum over t of w[t] s[t])`` (what the leaky
 readout reads when its weights over time are constants); given a ``readout`` ``nn.Linear`` N_out -> K instead,
 ``-> (spikes, readout(spikes) [T, B, K])`` (what it reads when they are learned), which the fast engine makes in the
-layer's own passes.
+layer's own passes. ``spikes=False`` (with either) puts None in the spikes' place: a caller that reads only the sum
+or the current, for which the fast engine then makes no [T, B, N_out] spike tensor.
 
 ``CONV_ENGINES`` holds the same two engines for a conv layer (``spikekit.kernels.conv``).
 
@@ -44,7 +45,7 @@ from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events, 
 Inputs = Tensor | SpikeEvents | LazyEvents
 Engine = Callable[[Inputs, nn.Linear, NeuronParams], Tensor]
 
-# (inputs, linear, U, params, time_weights=None, readout=None)
+# (inputs, linear, U, params, time_weights=None, readout=None, spikes=True)
 RecurrentEngine = Callable[..., Tensor | tuple[Tensor, Tensor]]
 CountEngine = Callable[[Inputs, Layers], Tensor]
 

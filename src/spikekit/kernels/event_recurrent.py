@@ -84,7 +84,7 @@ from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
-from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, margin, prepared
+from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, fired_at, margin, prepared
 from spikekit.kernels.readout import readout_adjoint, readout_scan, supports_fused_readout
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
@@ -179,7 +179,7 @@ def kernels(code: int):
         to_readout = readout_grad.shape[0] > 0
         consts, num_state = neuron
         width, num_parts, dtype = saved.shape[3], partial.shape[0], saved.dtype
-        zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
+        zero, one = dtype.type(0), dtype.type(1)
         direct, weighted = grad_spikes.shape[0] > 0, time_weights.shape[0] > 0
         for part in numba.prange(num_parts):
             # the loops' views are made from borrowed arrays: no reference counting per row (intrinsics.borrow)
@@ -244,14 +244,9 @@ def kernels(code: int):
                         margin(code, local, saved_rows[t, b], x)
                         to_recurrent = learn_recurrent and t + 1 < num_steps
                         if to_readout or to_recurrent:
-                            # who spiked: the margin's sign (the forward's own test), in L1, where reading the spikes
-                            # cost a pass over [T, B, N] (1.7 of a 12 ms backward, 700-256ra-20 at 1.3% firing) and
-                            # the forward writing them another; LIF with one value per constant has no margin row
-                            # (uniform_lif.py): its spikes
-                            if code == UNIFORM_LIF:
-                                count = fired_indices(spike_rows[t, b], half, fired)
-                            else:
-                                count = fired_indices(x, zero, fired)
+                            # who spiked at t, from the margin (reading the spikes back cost 1.7 of a 12 ms backward,
+                            # 700-256ra-20 at 1.3% firing, and the forward writing them another)
+                            count = fired_at(code, spike_rows[t, b], x, fired)
                             if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2 (h: scratch)
                                 readout_step_grad(step_grad[b - first], h, readout_weight, readout_rows[t, b], fired,
                                                   count, readout_accumulator, readout_accumulator_bias, one)
@@ -354,15 +349,16 @@ class _EventRecurrent(torch.autograd.Function):
     def forward(ctx, weight: Tensor, bias: Tensor, recurrent: Tensor, consts: Tensor,  # type: ignore[override]
                 readout_weight: Tensor | None, readout_bias: Tensor | None, events: SpikeEvents,
                 model: tuple[int, int, float], keep: bool,
-                time_weights: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+                time_weights: Tensor | None, keep_spikes: bool) -> tuple[Tensor, Tensor, Tensor]:
         readout = None if readout_weight is None else (  # W2^T and b2 padded to whole vectors
             padded_rows(readout_weight.detach().t()), padded_rows(readout_bias.detach().view(1, -1))[0])
         spikes, saved, summed, readout_current, transpose, packed, time_weights = _forward_pass(
-            events, weight, bias, recurrent, consts, model[0], keep, time_weights, readout)
+            events, weight, bias, recurrent, consts, model[0], keep, time_weights, readout, keep_spikes)
         ctx.save_for_backward(saved, spikes, recurrent, packed, time_weights, readout_weight)
         ctx.events, ctx.model, ctx.transpose = events, model, transpose
         ctx.set_materialize_grads(False)  # an output no loss reads gets None, and costs the backward nothing
-        return spikes, summed, readout_current[..., :0 if readout_weight is None else readout_weight.shape[0]]
+        return (spikes if keep_spikes else spikes.new_empty(0), summed,
+                readout_current[..., :0 if readout_weight is None else readout_weight.shape[0]])
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor | None, grad_summed: Tensor | None,  # type: ignore[override]
@@ -380,7 +376,7 @@ class _EventRecurrent(torch.autograd.Function):
             (time_weights, grad_summed) if weighted else None, readout)
         grad_readout_weight, grad_readout_bias = readout_grads if readout_grads is not None else (None, None)
         return (grad_weight, grad_bias, grad_recurrent, grad_consts, grad_readout_weight, grad_readout_bias,
-                None, None, None, None)
+                None, None, None, None, None)
 
 
 class _EventRecurrentCounts(torch.autograd.Function):
@@ -424,8 +420,8 @@ def supports_event_recurrent(weight: Tensor, recurrent: Tensor, bias: Tensor | N
 
 
 def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, recurrent: Tensor, params,
-                          time_weights: Tensor | None = None,
-                          readout: torch.nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                          time_weights: Tensor | None = None, readout: torch.nn.Module | None = None,
+                          spikes: bool = True) -> Tensor | tuple[Tensor | None, Tensor]:
     """Spikes of a recurrent layer (``I[t] = W x[t] + b + U s[t-1]``, then the neurons of ``params`` from rest)
     whose input spikes are ``events``.
 
@@ -442,6 +438,9 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
             layer also returns its current [T, B, K] = readout(spikes), made in the pass from the rows of W2^T of
             the neurons that spiked, and backward W2^T g_I2[t] reaches the spikes step by step (module docstring;
             what a leaky readout whose weights over time are learned reads).
+        spikes: False (with ``time_weights`` or ``readout``, for a caller that reads only the sum or the current):
+            None in the spikes' place, and no [T, B, N] spike tensor is made (the backward finds who spiked from
+            the saved rows' margin; plain LIF with one value per constant, which has no margin row, keeps them).
     Returns:
         spikes [T, B, N] in {0., 1.}, differentiable in W, b, U and the tensor constants (surrogate gradient),
         equal to ``reference.reference_recurrent`` of the same layer; with ``time_weights``, (spikes, sum); with
@@ -461,17 +460,20 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     if readout is not None and (time_weights is not None or not supports_fused_readout(weight, readout)):
         raise ValueError("event_recurrent_layer's readout must be float32/float64 CPU weights [K, N] and a bias of "
                          "W's dtype, without time_weights")
+    if not spikes and time_weights is None and readout is None:
+        raise ValueError("event_recurrent_layer(spikes=False) needs time_weights or a readout: the only output")
     consts = kernel_constants(params, (weight.shape[0],), weight)
     parameters = (weight, bias, recurrent, consts) + (() if readout is None else (readout.weight, readout.bias))
     keep = torch.is_grad_enabled() and any(parameter.requires_grad for parameter in parameters)
     model = (kernel_code(params), SURROGATES[params.surrogate].code, params.slope)
     weights = None if time_weights is None else time_weights.to(weight.dtype).contiguous()
-    spikes, summed, readout_current = _EventRecurrent.apply(
+    output, summed, readout_current = _EventRecurrent.apply(
         weight, bias, recurrent, consts, None if readout is None else readout.weight,
-        None if readout is None else readout.bias, events, model, keep, weights)
+        None if readout is None else readout.bias, events, model, keep, weights, spikes or model[0] == UNIFORM_LIF)
+    output = output if spikes else None
     if readout is not None:
-        return spikes, readout_current
-    return spikes if time_weights is None else (spikes, summed)
+        return output, readout_current
+    return output if time_weights is None else (output, summed)
 
 
 def event_recurrent_counts(events: SpikeEvents, linear: torch.nn.Module, recurrent: Tensor, params,

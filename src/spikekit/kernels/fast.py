@@ -25,7 +25,13 @@ from spikekit.kernels.event_recurrent import (
 )
 from spikekit.kernels.readout import counts_from_current, readout_counts, supports_fused_readout, supports_readout
 from spikekit.kernels.recurrent import recurrent_scan, supports_recurrent_scan
-from spikekit.kernels.reference import Layers, layerwise_counts, reference_recurrent, weighted_sum
+from spikekit.kernels.reference import (
+    Layers,
+    check_recurrent_outputs,
+    layerwise_counts,
+    reference_recurrent,
+    weighted_sum,
+)
 from spikekit.kernels.scan import plain_lif, scan_neurons
 from spikekit.kernels.sparse_linear import sparse_linear, supports_sparse_linear
 from spikekit.spike_events import LazyEvents, SpikeEvents, as_dense, as_events
@@ -55,24 +61,29 @@ def input_current(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear) 
 
 def fast_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
                    params: NeuronParams, time_weights: Tensor | None = None,
-                   readout: nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                   readout: nn.Module | None = None, spikes: bool = True) -> Tensor | tuple[Tensor | None, Tensor]:
     """Same contract as ``reference_recurrent``: fed by events, one fused pass (``event_recurrent``, which also makes
     the ``time_weights`` sum or the ``readout``'s current); else the input part (``input_current``), then the
-    recurrent scan (which also makes the ``readout``'s current)."""
-    if time_weights is not None and readout is not None:
-        raise ValueError("a recurrent layer returns its time-weighted sum or a readout's current, not both")
+    recurrent scan (which also makes the ``readout``'s current). With ``spikes=False`` the fused kernels make no
+    [T, B, N] spike tensor."""
+    check_recurrent_outputs(time_weights, readout, spikes)
     if readout is not None and not supports_fused_readout(linear.weight, readout):
-        spikes = fast_recurrent(inputs, linear, recurrent, params)
-        return spikes, readout(spikes)
+        layer_spikes = fast_recurrent(inputs, linear, recurrent, params)
+        return (layer_spikes if spikes else None), readout(layer_spikes)
     events = as_events(inputs)
     constant = time_weights is None or not time_weights.requires_grad
     if events is not None and supports_event_recurrent(linear.weight, recurrent, linear.bias) and constant:
-        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, time_weights, readout)
+        return event_recurrent_layer(events, linear.weight, linear.bias, recurrent, params, time_weights, readout,
+                                     spikes)
     current = input_current(inputs, linear)
     if supports_recurrent_scan(current, recurrent):
-        spikes = recurrent_scan(current, recurrent, params, readout)
-        return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
-    return reference_recurrent(inputs, linear, recurrent, params, time_weights, readout)
+        if readout is not None:
+            return recurrent_scan(current, recurrent, params, readout, spikes)
+        layer_spikes = recurrent_scan(current, recurrent, params)
+        if time_weights is None:
+            return layer_spikes
+        return (layer_spikes if spikes else None), weighted_sum(layer_spikes, time_weights)
+    return reference_recurrent(inputs, linear, recurrent, params, time_weights, readout, spikes)
 
 
 def fast_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) -> Tensor:
@@ -109,6 +120,6 @@ def fast_recurrent_counts(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.
         weight = readout.weight
         if plain_lif(readout_params) and weight.device.type == "cpu" and weight.dtype in (torch.float32,
                                                                                              torch.float64):
-            _, current = fast_recurrent(inputs, linear, recurrent, params, readout=readout)
+            _, current = fast_recurrent(inputs, linear, recurrent, params, readout=readout, spikes=False)
             return counts_from_current(current, readout_params)
     return fast_counts(fast_recurrent(inputs, linear, recurrent, params), layers)

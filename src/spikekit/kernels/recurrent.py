@@ -26,8 +26,9 @@ the kernel (OpenBLAS under numba's OpenMP threads: "may hang" warnings, 1.4-4.9 
 loops over 8 samples sharing each row of U (180 ms for that backward, against 145 ms for ``rows.weighted_rows``
 one sample at a time and 75-140 ms for two samples at a time, the machine equally loaded; two samples, multiply
 then add, were replaced by four with FMA: ``rows.weighted_rows_quad`` gives the figures).
-dU = sum over t of g_I[t+1] s[t]^T is made in the same pass, from the spiking neurons only: once a sample's g_I[t]
-is made, its row is noted for each neuron that spiked at t-1, and every few steps (``fired_outer.CHUNK_ROWS`` rows
+dU = sum over t of g_I[t+1] s[t]^T is made in the same pass, from the spiking neurons only: at step t, a sample's
+g_I[t+1] row is noted for each neuron that spiked at t (found from the margin of the step's saved rows, the forward's
+own test, ``neurons.margin``), and every few steps (``fired_outer.CHUNK_ROWS`` rows
 of the thread's samples) each neuron's noted rows are summed into its row of dU^T at once (``fired_outer``; one dU^T
 per thread, summed after), while they are in L2. Against adding g_I[t] to dU^T at each spike (``rows.scatter_rows``;
 2026-12-07, alternating in one process): the S-MNIST ALIF training step (1-64ra-256ra-10, T = 784) 258.6 against
@@ -51,7 +52,11 @@ Tried: W2^T g_I2[t] made in the pass over U, over the rows of [U; W2] weighted b
 by side: at batch 32 57.9 against 54.1 ms (2 of 15 faster), at batch 128 227.3 / 212.8 and 260.9 / 275.1 ms (3 of 9
 and 5 of 11 faster): no gain, dropped.
 
-Saved for backward: the model's K rows per (step, sample) and the spikes (the output, which autograd keeps).
+Saved for backward: the model's K rows per (step, sample), and the spikes when they are an output (autograd keeps
+them). A caller that reads only the readout's current (``recurrent_scan(..., spikes=False)``: the leaky readout's
+training step, the counts readout) gets no spike tensor: the forward keeps each sample's last step only, and the
+backward finds who spiked from the margin (plain LIF with one value per constant, which saves no margin row, keeps
+its spikes). That spares writing and reading back [T, B, N] (26 MB for S-MNIST at batch 32).
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
-from spikekit.kernels.neurons import SHAPES, adjoint, charge_and_fire, prepared
+from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, adjoint_at_margin, charge_and_fire, fired_at, margin, prepared
 from spikekit.kernels.readout import supports_fused_readout
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
 
@@ -81,11 +86,13 @@ def kernels(code: int):
     ``scan.kernels``)."""
 
     @numba.njit(parallel=True, cache=True, error_model="numpy")
-    def forward(current, weight_t, consts, num_state, num_parts, keep, readout, spikes, saved, readout_current):
+    def forward(current, weight_t, consts, num_state, num_parts, keep, keep_spikes, readout, spikes, saved,
+                readout_current):
         """current c [T, B, N]; weight_t U^T [N, N]; consts [P, N]; readout: (W2^T [N, KP], b2 [KP]) of a readout
-        fed by the spikes, zero past its K columns, or both empty. Out: spikes [T, B, N]; saved [T, B, K, N] if
-        keep, else [num_parts, 1, K, N] per-thread scratch; with the readout, readout_current [T, B, KP] = b2 + the
-        rows of W2^T of the neurons that spiked."""
+        fed by the spikes, zero past its K columns, or both empty. Out: spikes [T, B, N] if keep_spikes, else
+        [1, B, N] scratch (each sample's last step: the recurrence reads it once, before the step overwrites it);
+        saved [T, B, K, N] if keep, else [num_parts, 1, K, N] per-thread scratch; with the readout,
+        readout_current [T, B, KP] = b2 + the rows of W2^T of the neurons that spiked."""
         num_steps, batch_size, width = current.shape
         one, half = current.dtype.type(1), current.dtype.type(0.5)
         readout_weight_t, readout_bias = readout
@@ -101,17 +108,19 @@ def kernels(code: int):
             row = np.empty(width, current.dtype)
             fired = np.empty(width, np.int32)
             for t in range(num_steps):
+                now = t if keep_spikes else 0
                 for b in range(start, stop):
                     row[:] = current_rows[t, b]
                     if t > 0:  # the neurons that spiked at t-1 (spikes are 0 or 1), 16 at a time
-                        add_rows(row, weight_t, fired, 0, fired_indices(spike_rows[t - 1, b], half, fired), one)
+                        add_rows(row, weight_t, fired, 0,
+                                 fired_indices(spike_rows[t - 1 if keep_spikes else 0, b], half, fired), one)
                     saved_row = saved_rows[t, b] if keep else saved_rows[part, 0]
-                    charge_and_fire(code, local, state[b - start], row, saved_row, spike_rows[t, b])
+                    charge_and_fire(code, local, state[b - start], row, saved_row, spike_rows[now, b])
                     if to_readout:  # the readout's current: its rows of the neurons that spiked, while in L1
                         readout_row = readout_rows[t, b]
                         readout_row[:] = readout_bias
-                        add_rows(readout_row, readout_weight_t, fired, 0, fired_indices(spike_rows[t, b], half, fired),
-                                 one)
+                        add_rows(readout_row, readout_weight_t, fired, 0,
+                                 fired_indices(spike_rows[now, b], half, fired), one)
             held(owned_consts)
             held(owned_state)
 
@@ -119,15 +128,16 @@ def kernels(code: int):
     def backward(grad_spikes, saved, spikes, weight, consts, num_state, surrogate, slope, learn, learn_weight,
                  readout, grad_current, partial_consts, partial_weight, partial_readout):
         """grad_spikes dL/dS [T, B, N], or empty (no gradient reached the spikes themselves); saved [T, B, K, N];
-        spikes [T, B, N]; weight U [N, N]; consts [P, N]; readout: (g_I2 [T, B, KP], the gradient of the forward's
-        readout_current, and W2 [K, N]) or both empty: then the spikes' gradient also takes W2^T g_I2[t], made per
-        step. Out: grad_current g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the
+        spikes [T, B, N], read for ``UNIFORM_LIF`` only (every other model's spikes are re-derived from its saved
+        rows, ``neurons.margin``); weight U [N, N]; consts [P, N]; readout: (g_I2 [T, B, KP], the gradient of the
+        forward's readout_current, and W2 [K, N]) or both empty: then the spikes' gradient also takes W2^T g_I2[t],
+        made per step. Out: grad_current g_I [T, B, N]; if ``learn``, partial_consts [parts, P, N], one sum of the
         constants' gradient per thread; if ``learn_weight``, partial_weight [parts, N, N], one dU^T per thread;
         with the readout, partial_readout: (dW2^T [parts, N, KP], db2 [parts, KP]) per thread."""
         num_steps, batch_size, width = grad_current.shape
         num_parts = partial_consts.shape[0]
         dtype = saved.dtype
-        zero, one, half = dtype.type(0), dtype.type(1), dtype.type(0.5)
+        zero, one = dtype.type(0), dtype.type(1)
         direct = grad_spikes.shape[0] > 0
         readout_grad, readout_weight = readout
         to_readout = readout_grad.shape[0] > 0
@@ -175,19 +185,19 @@ def kernels(code: int):
                             loss_grad = grad_rows[t, b]
                             for j in range(width):
                                 target[j] += loss_grad[j]
-                        if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2
-                            # x: free until the adjoint below
-                            count = fired_indices(spike_rows[t, b], half, fired)
-                            readout_step_grad(target, x, readout_weight, readout_rows[t, b], fired, count,
-                                              readout_accumulator, readout_accumulator_bias, one)
-                    for r in range(group):
-                        b = first + r
-                        adjoint(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, step_grad[r],
-                                surrogate, slope, x, h, grad_state[b - start], current_rows[t, b], accumulator, learn)
-                        if learn_weight and t > 0:  # dU^T[j] += g_I[t] for the neurons j that spiked at t-1
-                            note_fired(lists, counts, fired, fired_indices(spike_rows[t - 1, b], half, fired),
-                                       t * batch_size + b)
-                if learn_weight and t > 0 and (t == 1 or (num_steps - t) % chunk_steps == 0):
+                        margin(code, local, saved_rows[t, b], x)
+                        to_weight = learn_weight and t + 1 < num_steps
+                        if to_readout or to_weight:
+                            count = fired_at(code, spike_rows[t, b], x, fired)  # who spiked at t
+                            if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2 (h: scratch)
+                                readout_step_grad(target, h, readout_weight, readout_rows[t, b], fired, count,
+                                                  readout_accumulator, readout_accumulator_bias, one)
+                            if to_weight:  # dU^T[j] += g_I[t+1] for the neurons j that spiked at t
+                                note_fired(lists, counts, fired, count, (t + 1) * batch_size + b)
+                        adjoint_at_margin(code, local, saved_rows[t, b], saved_rows[max(t - 1, 0), b], t == 0, target,
+                                          surrogate, slope, x, h, grad_state[b - start], current_rows[t, b],
+                                          accumulator, learn)
+                if learn_weight and t < num_steps - 1 and (t == 0 or (num_steps - 1 - t) % chunk_steps == 0):
                     gather_outer(weight_grad, current_flat, lists, counts)
             partial_consts[part] = accumulator
             restore_denormals(mxcsr)
@@ -204,12 +214,12 @@ class _RecurrentScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current: Tensor, weight: Tensor, consts: Tensor,  # type: ignore[override]
                 readout_weight: Tensor | None, readout_bias: Tensor | None, code: int, surrogate: tuple[int, float],
-                keep: bool) -> tuple[Tensor, Tensor]:
+                keep: bool, keep_spikes: bool) -> tuple[Tensor, Tensor]:
         flat = current.detach().contiguous()
         num_steps, batch_size, width = flat.shape
         _, num_state, num_saved = SHAPES[code]
         num_parts = sample_parts(batch_size)
-        spikes = torch.empty_like(flat)
+        spikes = flat.new_empty(num_steps if keep_spikes else 1, batch_size, width)
         saved = flat.new_empty(*((num_steps, batch_size) if keep else (num_parts, 1)), num_saved, width)
         packed, weight_t = consts.detach().contiguous(), weight.detach().t().contiguous()
         if readout_weight is None:  # the kernels' "no readout": empty arrays
@@ -217,13 +227,13 @@ class _RecurrentScan(torch.autograd.Function):
         else:  # W2^T and b2 padded to whole vectors (event_readout.padded_rows)
             readout = (padded_rows(readout_weight.detach().t()), padded_rows(readout_bias.detach().view(1, -1))[0])
             readout_current = flat.new_empty(num_steps, batch_size, readout[1].shape[0])
-        kernels(code)[0](flat.numpy(), weight_t.numpy(), packed.numpy(), num_state, num_parts, keep,
+        kernels(code)[0](flat.numpy(), weight_t.numpy(), packed.numpy(), num_state, num_parts, keep, keep_spikes,
                          tuple(r.numpy() for r in readout), spikes.numpy(), saved.numpy(), readout_current.numpy())
         ctx.save_for_backward(saved, spikes, weight, packed, readout_weight)
         ctx.code, ctx.surrogate = code, surrogate
         ctx.set_materialize_grads(False)  # an output no loss reads gets None, and costs the backward nothing
         num_outputs = 0 if readout_weight is None else readout_weight.shape[0]
-        return spikes, readout_current[..., :num_outputs]
+        return spikes if keep_spikes else spikes.new_empty(0), readout_current[..., :num_outputs]
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor | None, grad_readout: Tensor | None):  # type: ignore[override]
@@ -256,7 +266,7 @@ class _RecurrentScan(torch.autograd.Function):
             grad_readout_weight = partial_readout[0].sum(0)[:, :num_outputs].t()
             grad_readout_bias = partial_readout[1].sum(0)[:num_outputs]
         return (grad_current, grad_weight, partial.sum(0) if learn else None, grad_readout_weight, grad_readout_bias,
-                None, None, None)
+                None, None, None, None)
 
 
 def supports_recurrent_scan(current: Tensor, weight: Tensor) -> bool:
@@ -265,22 +275,29 @@ def supports_recurrent_scan(current: Tensor, weight: Tensor) -> bool:
             and current.dtype in (torch.float32, torch.float64) and current.dim() == 3)
 
 
-def recurrent_scan(current: Tensor, weight: Tensor, params,
-                   readout: torch.nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
+def recurrent_scan(current: Tensor, weight: Tensor, params, readout: torch.nn.Module | None = None,
+                   spikes: bool = True) -> Tensor | tuple[Tensor | None, Tensor]:
     """Spikes [T, B, N] of the neurons of ``params`` (any model) driven by ``current`` [T, B, N] plus their own
     spikes of the step before through ``weight`` U [N, N] (module docstring), from rest. Differentiable in
     ``current``, ``weight`` and every tensor field of ``params``; equals ``reference.reference_recurrent``.
 
     Given ``readout`` (an ``nn.Linear`` N -> K with a bias: ``readout.supports_fused_readout``), also its current
     [T, B, K] = ``readout(spikes)``, made in the same passes (module docstring): returns (spikes, current), both
-    differentiable, the current in the readout's weight and bias too."""
+    differentiable, the current in the readout's weight and bias too; with ``spikes=False`` (a caller that reads
+    only the current), (None, current), and no [T, B, N] spike tensor is made (module docstring)."""
     consts = kernel_constants(params, (current.shape[2],), current)
     code = kernel_code(params)
     parameters = (current, weight, consts) + (() if readout is None else (readout.weight, readout.bias))
     keep = torch.is_grad_enabled() and any(parameter.requires_grad for parameter in parameters)
     if readout is not None and not supports_fused_readout(weight, readout):
         raise ValueError("recurrent_scan's readout must be weights [K, N] and a bias of U's dtype and device")
-    spikes, readout_current = _RecurrentScan.apply(
+    if not spikes and readout is None:
+        raise ValueError("recurrent_scan(spikes=False) needs a readout: its current is then the only output")
+    keep_spikes = spikes or code == UNIFORM_LIF  # UNIFORM_LIF's backward reads its spikes (no margin row)
+    output, readout_current = _RecurrentScan.apply(
         current, weight, consts, None if readout is None else readout.weight,
-        None if readout is None else readout.bias, code, (SURROGATES[params.surrogate].code, params.slope), keep)
-    return spikes if readout is None else (spikes, readout_current)
+        None if readout is None else readout.bias, code, (SURROGATES[params.surrogate].code, params.slope), keep,
+        keep_spikes)
+    if readout is None:
+        return output
+    return (output if spikes else None), readout_current

@@ -43,17 +43,26 @@ def reference_counts(inputs: Tensor | SpikeEvents | LazyEvents, layers: Layers) 
 
 def reference_recurrent(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,
                         params: NeuronParams, time_weights: Tensor | None = None,
-                        readout: nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                        readout: nn.Module | None = None, spikes: bool = True) -> Tensor | tuple[Tensor | None, Tensor]:
     """A recurrent layer step by step: ``I[t] = W x[t] + b + U s[t-1]`` (U = ``recurrent`` [N, N], s[-1] = 0),
     then the neurons of ``params``; inputs [T, B, N_in] -> spikes [T, B, N]; with ``time_weights`` w [T],
     (spikes, ``weighted_sum``); with ``readout`` (an ``nn.Linear`` N -> K; not with ``time_weights``), (spikes, its
-    current ``readout(spikes)`` [T, B, K])."""
+    current ``readout(spikes)`` [T, B, K]); ``spikes=False`` (with either): None in the spikes' place."""
+    check_recurrent_outputs(time_weights, readout, spikes)
+    layer_spikes = _recurrent_spikes(inputs, linear, recurrent, params)
+    if time_weights is None and readout is None:
+        return layer_spikes
+    second = readout(layer_spikes) if readout is not None else weighted_sum(layer_spikes, time_weights)
+    return (layer_spikes if spikes else None), second
+
+
+def check_recurrent_outputs(time_weights: Tensor | None, readout: nn.Module | None, spikes: bool) -> None:
+    """The recurrent engines' refusals of outputs they cannot give together: a time-weighted sum and a readout's
+    current; no spikes and neither of them."""
     if time_weights is not None and readout is not None:
         raise ValueError("a recurrent layer returns its time-weighted sum or a readout's current, not both")
-    spikes = _recurrent_spikes(inputs, linear, recurrent, params)
-    if readout is not None:
-        return spikes, readout(spikes)
-    return spikes if time_weights is None else (spikes, weighted_sum(spikes, time_weights))
+    if not spikes and time_weights is None and readout is None:
+        raise ValueError("a recurrent layer without its spikes needs time_weights or a readout: its only output")
 
 
 def reference_recurrent_counts(inputs: Tensor | SpikeEvents | LazyEvents, linear: nn.Linear, recurrent: Tensor,

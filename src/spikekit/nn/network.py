@@ -238,10 +238,11 @@ class SNN(nn.Module):
         summed = current = None
         for index, layer in enumerate(hidden):
             if index == len(hidden) - 1 and isinstance(layer, RecurrentLayer):
+                # its spikes only when kept (the fast engine then writes none: kernels.recurrent's docstring)
                 if weights.dim() == 1 and not weights.requires_grad:
-                    inputs, summed = layer(inputs, self.engine, time_weights=weights)
+                    inputs, summed = layer(inputs, self.engine, time_weights=weights, spikes=keep)
                 else:
-                    inputs, current = layer(inputs, self.engine, readout=output.linear)
+                    inputs, current = layer(inputs, self.engine, readout=output.linear, spikes=keep)
             else:
                 inputs = layer(inputs, self.engine)
             if keep and isinstance(layer, SPIKING):

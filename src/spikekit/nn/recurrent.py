@@ -47,14 +47,15 @@ class RecurrentLayer(nn.Module):
         return self.neuron.params()
 
     def forward(self, inputs: Inputs, engine: str | None = None, time_weights: Tensor | None = None,
-                readout: nn.Module | None = None) -> Tensor | tuple[Tensor, Tensor]:
+                readout: nn.Module | None = None, spikes: bool = True) -> Tensor | tuple[Tensor | None, Tensor]:
         """Input spikes or values [T, B, N_in] (dense or events) -> output spikes [T, B, N_out]; with
         ``time_weights`` w [T], (spikes, sum over t of w[t] s[t] [B, N_out]), which the fast engine makes inside
         its pass when the input is events (``kernels.event_recurrent``); with ``readout`` (an ``nn.Linear``
         N_out -> K, the layer above), (spikes, readout(spikes) [T, B, K]), which the fast engine makes inside its
-        passes (``kernels.recurrent``, ``kernels.event_recurrent``)."""
+        passes (``kernels.recurrent``, ``kernels.event_recurrent``). ``spikes=False`` (with either): None in the
+        spikes' place, and the fast engine makes no [T, B, N_out] spike tensor."""
         run = RECURRENT_ENGINES[check_engine(engine or self.engine)]
-        return run(inputs, self.linear, self.recurrent.weight, self.params, time_weights, readout)
+        return run(inputs, self.linear, self.recurrent.weight, self.params, time_weights, readout, spikes)
 
     @torch.no_grad()
     def trace(self, inputs: Inputs) -> LayerTrace:

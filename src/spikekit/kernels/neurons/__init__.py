@@ -44,6 +44,7 @@ from numba.core import types
 from numba.extending import overload
 
 from spikekit.dynamics.neuron import MODELS
+from spikekit.kernels.intrinsics.select import fired_indices
 from spikekit.kernels.neurons import uniform_lif
 
 # LIF whose constants are one value each (floats, not learned): ``lif_fused``'s scalar rows, which every LIF
@@ -153,3 +154,14 @@ def adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slop
     margin(code, consts, saved, x)
     adjoint_at_margin(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slope, x, h, grad_state,
                       grad_current, grad_consts, learn)
+
+
+@numba.njit(inline="always")
+def fired_at(code, spikes, x, fired):
+    """The neurons that spiked at a step, into fired[:count]; returns count. From x, the step's ``margin``
+    (x >= 0: the forward's own test, to the bit, and already in L1 for the adjoint), where reading the spikes back
+    costs a pass over [T, B, N] and needs them kept; plain LIF with one value per constant (``UNIFORM_LIF``) has no
+    margin row: from its spikes [N] (0 or 1). Compiled code only."""
+    if code == UNIFORM_LIF:
+        return fired_indices(spikes, spikes.dtype.type(0.5), fired)
+    return fired_indices(x, x.dtype.type(0), fired)
