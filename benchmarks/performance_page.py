@@ -68,8 +68,8 @@ LIMITS = {
               "(`--arch smnist-alif` is this network), it is 26 MB, and the reference pays its per-step cost (a "
               "dozen tensor operations a step, forward and back) for a quarter of the samples: the ratio is widest "
               "there. The preset's leaky readout learns its time constants, so the second layer makes the output "
-              "layer's current in its own passes (`kernels/recurrent.py`): no [T, B, N] spike gradient is made or "
-              "read back.",
+              "layer's current in its own passes (`kernels/recurrent.py`): neither its [T, B, N] spikes nor their "
+              "gradient are made or read back (its backward finds who spiked from the saved rows).",
     "smnist-adlif": "The same scan with adLIF rows (an adaptation current beside the membrane: two state rows, as "
                     "ALIF) and the preset's options (all four of its constants learned), at the batch the preset "
                     "trains with. The fast engine's forward adds one row of U per spike, so its time grows with the "
