@@ -246,7 +246,7 @@ def kernels(code: int):
                         if to_readout or to_recurrent:
                             # who spiked at t, from the margin (reading the spikes back cost 1.7 of a 12 ms backward,
                             # 700-256ra-20 at 1.3% firing, and the forward writing them another)
-                            count = fired_at(code, spike_rows[t, b], x, fired)
+                            count = fired_at(code, spike_rows, t, b, x, fired)
                             if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2 (h: scratch)
                                 readout_step_grad(step_grad[b - first], h, readout_weight, readout_rows[t, b], fired,
                                                   count, readout_accumulator, readout_accumulator_bias, one)

@@ -188,7 +188,7 @@ def kernels(code: int):
                         margin(code, local, saved_rows[t, b], x)
                         to_weight = learn_weight and t + 1 < num_steps
                         if to_readout or to_weight:
-                            count = fired_at(code, spike_rows[t, b], x, fired)  # who spiked at t
+                            count = fired_at(code, spike_rows, t, b, x, fired)  # who spiked at t
                             if to_readout:  # + W2^T g_I2[t]; dW2^T at the neurons that spiked, db2 (h: scratch)
                                 readout_step_grad(target, h, readout_weight, readout_rows[t, b], fired, count,
                                                   readout_accumulator, readout_accumulator_bias, one)

@@ -157,11 +157,12 @@ def adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slop
 
 
 @numba.njit(inline="always")
-def fired_at(code, spikes, x, fired):
-    """The neurons that spiked at a step, into fired[:count]; returns count. From x, the step's ``margin``
-    (x >= 0: the forward's own test, to the bit, and already in L1 for the adjoint), where reading the spikes back
-    costs a pass over [T, B, N] and needs them kept; plain LIF with one value per constant (``UNIFORM_LIF``) has no
-    margin row: from its spikes [N] (0 or 1). Compiled code only."""
+def fired_at(code, spikes, t, b, x, fired):
+    """The neurons that spiked at step t of sample b, into fired[:count]; returns count. From x, the step's
+    ``margin`` (x >= 0: the forward's own test, to the bit, and already in L1 for the adjoint), where reading the
+    spikes back costs a pass over [T, B, N] and needs them kept; plain LIF with one value per constant
+    (``UNIFORM_LIF``) has no margin row: from its spikes [T, B, N] (0 or 1), the only case that indexes them (the
+    others' callers may hold a smaller scratch array there). Compiled code only."""
     if code == UNIFORM_LIF:
-        return fired_indices(spikes, spikes.dtype.type(0.5), fired)
+        return fired_indices(spikes[t, b], spikes.dtype.type(0.5), fired)
     return fired_indices(x, x.dtype.type(0), fired)
