@@ -286,9 +286,9 @@ def test_refusals_and_the_unfused_path_for_a_readout_it_does_not_take() -> None:
 def test_a_readout_with_time_weights_or_of_another_dtype_is_refused() -> None:
     events = _on_only(batch=2)
     linear, recurrent = _layer(events.num_inputs, 6, seed=24)
-    for readout, weights in ((_readout(6, 3, seed=25), torch.ones(11, dtype=torch.float64)),
-                             (_readout(6, 3, seed=25, dtype=torch.float32), None)):
-        with pytest.raises(ValueError, match="readout must be"):
+    for readout, weights, message in ((_readout(6, 3, seed=25), torch.ones(11, dtype=torch.float64), "not both"),
+                                      (_readout(6, 3, seed=25, dtype=torch.float32), None, "readout must be")):
+        with pytest.raises(ValueError, match=message):
             event_recurrent_layer(events, linear.weight, linear.bias, recurrent, LIFParams(), weights, readout)
     with pytest.raises(ValueError, match="not both"):
         reference_recurrent(events.to_dense(torch.float64), linear, recurrent, LIFParams(),

@@ -84,8 +84,9 @@ from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
-from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, charge_and_fire, fired_at, margin, prepared
+from spikekit.kernels.neurons import SHAPES, charge_and_fire, fired_at, keeps_spikes, margin, prepared
 from spikekit.kernels.readout import readout_adjoint, readout_scan, supports_fused_readout
+from spikekit.kernels.reference import check_recurrent_outputs
 from spikekit.kernels.scan import kernel_code, kernel_constants, plain_lif
 from spikekit.spike_events import SpikeEvents
 
@@ -392,7 +393,7 @@ class _EventRecurrentCounts(torch.autograd.Function):
         # (but UNIFORM_LIF's): no [T, B, N] spike tensor is written (1 kB a sample-step float32 at N = 256) or read
         spikes, saved, _, readout_current, transpose, packed, _ = _forward_pass(
             events, weight, bias, recurrent, consts, model[0], keep, None,
-            (readout_weight_t, padded_rows(readout_bias.detach().view(1, -1))[0]), model[0] == UNIFORM_LIF)
+            (readout_weight_t, padded_rows(readout_bias.detach().view(1, -1))[0]), keeps_spikes(model[0], False))
         counts, readout_pre = readout_scan(readout_current, readout_params, keep)
         ctx.save_for_backward(saved, spikes, recurrent, packed, readout_pre, readout_weight)
         ctx.events, ctx.model, ctx.transpose, ctx.readout_params = events, model, transpose, readout_params
@@ -457,11 +458,10 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     if time_weights is not None and (time_weights.requires_grad or time_weights.shape != (events.shape[0],)):
         raise ValueError(f"time_weights must be constants [T] = [{events.shape[0]}] (no gradient), got "
                          f"{list(time_weights.shape)}{' requiring a gradient' if time_weights.requires_grad else ''}")
-    if readout is not None and (time_weights is not None or not supports_fused_readout(weight, readout)):
+    check_recurrent_outputs(time_weights, readout, spikes)
+    if readout is not None and not supports_fused_readout(weight, readout):
         raise ValueError("event_recurrent_layer's readout must be float32/float64 CPU weights [K, N] and a bias of "
-                         "W's dtype, without time_weights")
-    if not spikes and time_weights is None and readout is None:
-        raise ValueError("event_recurrent_layer(spikes=False) needs time_weights or a readout: the only output")
+                         "W's dtype")
     consts = kernel_constants(params, (weight.shape[0],), weight)
     parameters = (weight, bias, recurrent, consts) + (() if readout is None else (readout.weight, readout.bias))
     keep = torch.is_grad_enabled() and any(parameter.requires_grad for parameter in parameters)
@@ -469,7 +469,7 @@ def event_recurrent_layer(events: SpikeEvents, weight: Tensor, bias: Tensor, rec
     weights = None if time_weights is None else time_weights.to(weight.dtype).contiguous()
     output, summed, readout_current = _EventRecurrent.apply(
         weight, bias, recurrent, consts, None if readout is None else readout.weight,
-        None if readout is None else readout.bias, events, model, keep, weights, spikes or model[0] == UNIFORM_LIF)
+        None if readout is None else readout.bias, events, model, keep, weights, keeps_spikes(model[0], spikes))
     output = output if spikes else None
     if readout is not None:
         return output, readout_current

@@ -75,7 +75,15 @@ from spikekit.kernels.intrinsics.borrow import borrowed, held
 from spikekit.kernels.intrinsics.denormals import flush_denormals, restore_denormals
 from spikekit.kernels.intrinsics.rows import QUAD, add_rows, weighted_rows_quad
 from spikekit.kernels.intrinsics.select import fired_indices
-from spikekit.kernels.neurons import SHAPES, UNIFORM_LIF, adjoint_at_margin, charge_and_fire, fired_at, margin, prepared
+from spikekit.kernels.neurons import (
+    SHAPES,
+    adjoint_at_margin,
+    charge_and_fire,
+    fired_at,
+    keeps_spikes,
+    margin,
+    prepared,
+)
 from spikekit.kernels.readout import supports_fused_readout
 from spikekit.kernels.scan import kernel_code, kernel_constants, part_range, sample_parts
 
@@ -293,11 +301,10 @@ def recurrent_scan(current: Tensor, weight: Tensor, params, readout: torch.nn.Mo
         raise ValueError("recurrent_scan's readout must be weights [K, N] and a bias of U's dtype and device")
     if not spikes and readout is None:
         raise ValueError("recurrent_scan(spikes=False) needs a readout: its current is then the only output")
-    keep_spikes = spikes or code == UNIFORM_LIF  # UNIFORM_LIF's backward reads its spikes (no margin row)
     output, readout_current = _RecurrentScan.apply(
         current, weight, consts, None if readout is None else readout.weight,
         None if readout is None else readout.bias, code, (SURROGATES[params.surrogate].code, params.slope), keep,
-        keep_spikes)
+        keeps_spikes(code, spikes))
     if readout is None:
         return output
     return (output if spikes else None), readout_current

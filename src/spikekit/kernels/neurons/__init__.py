@@ -156,6 +156,13 @@ def adjoint(code, consts, saved, saved_prev, first, grad_spikes, surrogate, slop
                       grad_current, grad_consts, learn)
 
 
+def keeps_spikes(code: int, wanted: bool) -> bool:
+    """Whether a recurrent kernel of model ``code`` writes its [T, B, N] spike tensor: when the caller wants the
+    spikes, or always for ``UNIFORM_LIF``, which has no margin row, so its backward finds who spiked from the spikes
+    themselves (``fired_at``); every other model's backward re-derives them from its saved rows."""
+    return wanted or code == UNIFORM_LIF
+
+
 @numba.njit(inline="always")
 def fired_at(code, spikes, t, b, x, fired):
     """The neurons that spiked at step t of sample b, into fired[:count]; returns count. From x, the step's
