@@ -15,7 +15,8 @@ thousand events each), since the real set cannot be downloaded here. The "floor"
 only the products one training batch cannot avoid, as plain torch calls with time folded into the
 batch: for 784-128-10 the five dense float32 GEMMs (2 forward, 1 input gradient, 2 weight gradients);
 for the conv net the two convolutions and the readout product forward, and their weight and input
-gradients (none for the data), channels-last as the fast engine runs them. Each row is timed in blocks of
+gradients (none for the data), channels-last as the fast engine runs them; for 700-256ra-20 the two dense
+products of its backward (``recurrent_floor``). Each row is timed in blocks of
 back-to-back batches after a warm-up, the rows of a table taking turns over a few rounds (``_median_ms``).
 Every training call starts from the same weights and Adam state (``TrainingStep``, restored untimed), the
 same for every engine of a row: a fast engine's work grows with the spikes, and a network trained on one
@@ -287,6 +288,22 @@ def conv_floor(num_steps: int, batch: int) -> Callable[[int], None]:
 
 
 NEURON_ROWS = [("train", 25, 128), ("train", 100, 128), ("infer", 25, 128), ("infer", 100, 128)]
+def recurrent_floor(num_steps: int, batch: int, hidden: int = 256, outputs: int = 20) -> Callable[[int], None]:
+    """The dense products an exact backward of 700-256ra-20 cannot avoid: the adjoint back through U and through
+    the readout's weights (g_I U and g_I2 W2 at every neuron of every step: the surrogate gradient is nowhere zero,
+    so neither product can skip a neuron, where the forward's and the weight gradients' products skip what did
+    not spike). Time folded into the batch, which no engine can do for U: step t's product needs step t+1's."""
+    rows = num_steps * batch
+    grad_hidden, recurrent = torch.randn(rows, hidden), torch.randn(hidden, hidden)
+    grad_readout, readout = torch.randn(rows, outputs), torch.randn(outputs, hidden)
+    product = torch.empty(rows, hidden)  # written in place: no allocation timed, the lowest floor
+
+    def step(index: int) -> None:
+        torch.mm(grad_hidden, recurrent, out=product)
+        torch.addmm(product, grad_readout, readout, out=product)
+    return step
+
+
 SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its training rows, input shape
     "seed": ("128-10", [("train", 25, 128), ("train", 100, 128), ("infer", 25, 1000), ("infer", 100, 1000)],
              gemm_floor, (1, 28, 28)),
@@ -297,7 +314,7 @@ SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its tra
     "events": ("128-10", [("train", 25, 128), ("infer", 25, 128)],
                lambda num_steps, batch: gemm_floor(num_steps, batch, 2 * 34 * 34), NMNIST_SENSOR),
     # SHD's shape: 700 channels, recurrent ALIF, 20 classes, on synthetic input spikes (``_audio_batch``)
-    "recurrent": ("256ra-20", [("train", 100, 128), ("infer", 100, 128)], None, (700,)),
+    "recurrent": ("256ra-20", [("train", 100, 128), ("infer", 100, 128)], recurrent_floor, (700,)),
     # the S-MNIST network of the README's recipe (MODEL_OPTIONS), on MNIST read one pixel a step: at batch 128
     # and at the batch its preset trains with (32)
     "smnist": ("64ra-256ra-10", [("train", 784, 128), ("train", 784, PRESETS["smnist-alif"].batch_size)], None, (1,)),

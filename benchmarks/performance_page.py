@@ -60,7 +60,11 @@ LIMITS = {
                  "backward, the dense product back through U, then dU from the spiking neurons (each neuron's "
                  "gradient rows of a chunk of steps summed in registers and added to its row of dU once, "
                  "`kernels/fired_outer.py`), where the reference's dense products cost the same whatever fires. So "
-                 "a network that fires less trains faster on the fast engine and not on the reference.",
+                 "a network that fires less trains faster on the fast engine and not on the reference. `floor` "
+                 "times the two products no exact backward can skip or shrink, the adjoint back through U and "
+                 "through the readout's weights for every neuron of every step, as one float32 GEMM each with time "
+                 "folded into the batch (which the recurrence itself forbids: step t needs step t+1's adjoint), so "
+                 "at this host's GEMM rate.",
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
               "compiled code for all samples of a thread at once. Each [T, B, N] tensor is 103 MB at batch 128 "
@@ -79,6 +83,28 @@ LIMITS = {
                   "back through U densely; the reference's step is a dozen tensor operations, forward and back, for "
                   "a layer the width of the other networks' second.",
 }
+
+
+# Sections whose `floor` row times products no exact engine can skip (``bench_engines.recurrent_floor``): there the
+# fast training step takes at least its forward (the fast `infer` row's work, without saving anything for the
+# backward) plus the floor, which bounds its ratio.
+UNAVOIDABLE_FLOOR = {"recurrent"}
+
+
+def training_bound(rows: list[dict]) -> str:
+    """The sentence bounding the fast training ratio of a section in ``UNAVOIDABLE_FLOOR``: the reference's training
+    time over (the fast inference time + the floor's), at the training rows' T and batch; "" without those rows."""
+    timed = {(row["engine"], row["mode"], row["T"], row["batch"]): row["ms"] for row in rows}
+    for (engine, _, steps, batch), floor_ms in timed.items():
+        reference, fast = timed.get(("reference", "train", steps, batch)), timed.get(("fast", "train", steps, batch))
+        forward = timed.get(("fast", "infer", steps, batch))
+        if engine == "floor" and None not in (reference, fast, forward):
+            return (f"Bound at T={steps}, batch {batch}: the fast training step runs at least its forward (the fast "
+                    f"inference row, {forward:.1f} ms) and the floor's products ({floor_ms:.1f} ms), so it can be at "
+                    f"most **{reference / (forward + floor_ms):.1f}x** the reference ({reference:.1f} ms) even if the "
+                    "rest of its backward (the neurons' adjoint, dW, dU, the readout's gradients, the saved rows) "
+                    f"cost nothing; it measures {reference / fast:.1f}x.")
+    return ""
 
 
 def firing_text(firing: list[float]) -> str:
@@ -113,6 +139,8 @@ def page(data: dict, figure_name: str = "performance.png") -> str:
         lines += ["", f"Command: `python benchmarks/bench_engines.py --section {section}`."]
         if section in LIMITS:
             lines += ["", LIMITS[section]]
+        if section in UNAVOIDABLE_FLOOR and training_bound(run["rows"]):
+            lines += ["", training_bound(run["rows"])]
         lines.append("")
     return "\n".join(lines)
 

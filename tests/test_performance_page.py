@@ -82,3 +82,17 @@ def test_the_engines_page_names_each_tables_command_and_draws_the_figure(tmp_pat
     assert sorted(bar.get_width() for bar in axis.patches) == [16000.0, 160000.0]  # the T=100 rows only
     figure.savefig(tmp_path / "bench.png")
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_recurrent_section_bounds_the_fast_training_ratio_by_its_forward_and_floor() -> None:
+    def row(engine: str, mode: str, ms: float) -> dict:
+        return {"network": "700-256ra-20", "engine": engine, "mode": mode, "T": 100, "batch": 128,
+                "samples_per_s": 128000 / ms, "ms": ms, "peak_rss_mb": 500.0, "x_reference": 1.0}
+
+    rows = [row("reference", "train", 160.0), row("fast", "train", 25.0), row("floor", "train", 10.0),
+            row("reference", "infer", 90.0), row("fast", "infer", 6.0)]
+    run = {"date": "d", "host": HOST, "threads": 2, "repeats": 1, "rounds": 1, "rows": rows}
+    text = page_module.page({"runs": {"recurrent": run}})
+    assert "at most **10.0x** the reference (160.0 ms)" in text and "it measures 6.4x." in text
+    assert "Bound at" not in page_module.page({"runs": {"recurrent": {**run, "rows": rows[:3]}}})  # no infer row
+    assert "Bound at" not in page_module.page({"runs": {"seed": run}})  # its floor's products can be skipped
