@@ -62,9 +62,9 @@ LIMITS = {
                  "`kernels/fired_outer.py`), where the reference's dense products cost the same whatever fires. So "
                  "a network that fires less trains faster on the fast engine and not on the reference. `floor` "
                  "times the two products no exact backward can skip or shrink, the adjoint back through U and "
-                 "through the readout's weights for every neuron of every step, as one single-precision GEMM each with time "
-                 "folded into the batch (which the recurrence itself forbids: each step needs the adjoint of the step after it), so "
-                 "at this host's GEMM rate.",
+                 "through the readout's weights for every neuron of every step, as one single-precision GEMM each "
+                 "with time folded into the batch (which the recurrence itself forbids: each step needs the adjoint "
+                 "of the step after it), so at this host's GEMM rate.",
     "smnist": "784 sequential steps of two recurrent layers per sample: the work is the scan itself, step after "
               "step, which neither engine can spread over time; the fast engine gains by doing each step in "
               "compiled code for all samples of a thread at once. Each [T, B, N] tensor is 103 MB at batch 128 "
