@@ -6,11 +6,11 @@ later allocation of those threads, the kernel's per-thread scratch included), an
     python benchmarks/placement_probe.py [--threads 2] [--sizes 5000,48,3000,...]
 
 Found 2026-12-07 (AMD EPYC host, 2 threads): the same call on the same data took either ~3 ms or ~11-12 ms, by
-the allocator's state alone (14 states: 9 slow, 5 fast), while one thread took ~7 ms in every state: the slow
-states are the two threads interfering (cache lines shared between them), not more work. Giving each of the
-kernel's per-thread arrays its own 64-byte-aligned block with a cache line of padding on each side made every
-state but the first fast in a trial copy; what the first state shares is not found yet. Not a speed claim: a
-probe for that fix.
+the allocator's state alone (14 states: 9 slow, 5 fast; 31 random states: 10-14 slow), while one thread took ~7 ms
+in every state: the slow states come from the two threads together, not from more work. Not the cause, each tried
+in a trial copy of the kernel or of the process: the placement of the kernel's own per-thread arrays (each padded
+to its own cache lines, or all page-aligned at fixed offsets: still 14 of 31 states slow), torch's thread count (1)
+and OMP_WAIT_POLICY=PASSIVE. Not a speed claim: the probe for whoever finds it.
 """
 
 from __future__ import annotations
