@@ -6,11 +6,18 @@ later allocation of those threads, the kernel's per-thread scratch included), an
     python benchmarks/placement_probe.py [--threads 2] [--sizes 5000,48,3000,...]
 
 Found 2026-12-07 (AMD EPYC host, 2 threads): the same call on the same data took either ~3 ms or ~11-12 ms, by
-the allocator's state alone (14 states: 9 slow, 5 fast; 31 random states: 10-14 slow), while one thread took ~7 ms
-in every state: the slow states come from the two threads together, not from more work. Not the cause, each tried
-in a trial copy of the kernel or of the process: the placement of the kernel's own per-thread arrays (each padded
-to its own cache lines, or all page-aligned at fixed offsets: still 14 of 31 states slow), torch's thread count (1)
-and OMP_WAIT_POLICY=PASSIVE. Not a speed claim: the probe for whoever finds it.
+the allocator's state alone (14 states: 9 slow, 5 fast; 31 random states: 13-16 slow over three seeds). It is the
+worker thread's half alone: with the main thread's part skipped (a trial copy of the kernel) the worker's half took
+10-12 ms in the same 13 of 31 states and 2.5 ms in the others, and with the worker's part skipped the main
+thread's never exceeded 3.1 ms; one numba thread (the main one) took ~7 ms in every state. So it is where the
+worker's arena puts its per-thread rows, not the threads interfering. The likely mechanism is 4K aliasing (a load
+whose address matches an in-flight store's in its low 12 bits waits for it): carving the worker's per-thread arrays
+all page-aligned (every 1 kB row of each at the same offsets modulo 4 kB) made its half take 19 ms, and moving only
+`current` or only `fired` to another offset brought it to ~10.5; the kernel's rows are 1 kB apart, the store and
+load streams of ``charge_and_fire`` and ``event_current`` run over several of them per step, and the saved and spike
+rows it writes are placed by torch. Not yet found: a layout that stays fast whatever torch's placement (padding each
+per-thread array by 128 bytes left 1 of 31 states slow, but its fast states were slower; page-aligned arrays at
+fixed 192-byte steps: 14 of 31 slow). Not a speed claim: the probe for that fix.
 """
 
 from __future__ import annotations
