@@ -287,7 +287,6 @@ def conv_floor(num_steps: int, batch: int) -> Callable[[int], None]:
     return step
 
 
-NEURON_ROWS = [("train", 25, 128), ("train", 100, 128), ("infer", 25, 128), ("infer", 100, 128)]
 def recurrent_floor(num_steps: int, batch: int, hidden: int = 256, outputs: int = 20) -> Callable[[int], None]:
     """The dense products an exact backward of 700-256ra-20 cannot avoid: the adjoint back through U and through
     the readout's weights (g_I U and g_I2 W2 at every neuron of every step: the surrogate gradient is nowhere zero,
@@ -304,6 +303,7 @@ def recurrent_floor(num_steps: int, batch: int, hidden: int = 256, outputs: int 
     return step
 
 
+NEURON_ROWS = [("train", 25, 128), ("train", 100, 128), ("infer", 25, 128), ("infer", 100, 128)]
 SECTIONS = {  # section -> arch, its (mode, T, batch) rows, the floor of its training rows, input shape
     "seed": ("128-10", [("train", 25, 128), ("train", 100, 128), ("infer", 25, 1000), ("infer", 100, 1000)],
              gemm_floor, (1, 28, 28)),

@@ -139,8 +139,9 @@ def page(data: dict, figure_name: str = "performance.png") -> str:
         lines += ["", f"Command: `python benchmarks/bench_engines.py --section {section}`."]
         if section in LIMITS:
             lines += ["", LIMITS[section]]
-        if section in UNAVOIDABLE_FLOOR and training_bound(run["rows"]):
-            lines += ["", training_bound(run["rows"])]
+        bound = training_bound(run["rows"]) if section in UNAVOIDABLE_FLOOR else ""
+        if bound:
+            lines += ["", bound]
         lines.append("")
     return "\n".join(lines)
 
